@@ -1,1 +1,31 @@
+//! # sluice-engine
+//!
+//! The execution core of Sluice: transactions come in as bytes and leave
+//! as executed blocks with receipts and a state root.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`tx`] | wire format v1: model, canonical encoding, total decoder, signing message |
+//! | [`sigverify`] | ed25519 verification under the ZIP-215 rule |
+//! | [`ingest`] | bytes → verified transactions, with named rejections |
+//! | [`account`], [`state`], [`lthash`] | accounts, committed state, genesis, the lattice-hash state root |
+//! | [`program`] | the `Program` trait, its fenced context, native `system` and `token` |
+//! | [`exec`] | transaction semantics, receipts, the serial reference executor |
+//! | [`block`] | block header, block hash, Merkle roots |
+//! | [`chain`] | the sequence of blocks: height, parent hash, state |
+//! | [`workload`] | seeded workloads of signed transfers |
+//!
+//! See docs/architecture.md for how the parts fit and docs/format.md for
+//! every byte.
+
+pub mod account;
+pub mod block;
+pub mod chain;
+pub mod exec;
+pub mod ingest;
+pub mod lthash;
+pub mod program;
 pub mod sigverify;
+pub mod state;
+pub mod tx;
+pub mod workload;

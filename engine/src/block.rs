@@ -1,0 +1,139 @@
+//! Block headers, their hash, and the Merkle roots they commit to.
+//!
+//! A header binds a block's position (height, parent hash) to its content
+//! (transactions root, receipts root) and its result (state root). The
+//! block hash is blake3 of the header's fixed 141-byte encoding, so two
+//! nodes agree on a block hash exactly when they agree on all of it.
+
+use crate::exec::Receipt;
+
+pub const BLOCK_HEADER_VERSION: u8 = 1;
+pub const BLOCK_HEADER_BYTES: usize = 1 + 8 + 32 * 4 + 4;
+/// Transactions per block are at most this many: bounds a block's memory,
+/// its conflict graph, and its log record.
+pub const BLOCK_TXS_MAX: usize = 100_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct BlockHeader {
+    pub height: u64,
+    pub parent_hash: [u8; 32],
+    pub tx_root: [u8; 32],
+    pub receipts_root: [u8; 32],
+    pub state_root: [u8; 32],
+    pub tx_count: u32,
+}
+
+impl BlockHeader {
+    /// `version u8 | height u64 LE | parent_hash | tx_root | receipts_root | state_root | tx_count u32 LE`.
+    pub fn encode(&self) -> [u8; BLOCK_HEADER_BYTES] {
+        let mut out = [0u8; BLOCK_HEADER_BYTES];
+        out[0] = BLOCK_HEADER_VERSION;
+        out[1..9].copy_from_slice(&self.height.to_le_bytes());
+        out[9..41].copy_from_slice(&self.parent_hash);
+        out[41..73].copy_from_slice(&self.tx_root);
+        out[73..105].copy_from_slice(&self.receipts_root);
+        out[105..137].copy_from_slice(&self.state_root);
+        out[137..141].copy_from_slice(&self.tx_count.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<BlockHeader, String> {
+        let bytes: &[u8; BLOCK_HEADER_BYTES] = bytes
+            .try_into()
+            .map_err(|_| format!("block header is {} bytes, expected {BLOCK_HEADER_BYTES}", bytes.len()))?;
+        if bytes[0] != BLOCK_HEADER_VERSION {
+            return Err(format!("block header byte 0: version {} is not {BLOCK_HEADER_VERSION}", bytes[0]));
+        }
+        let h32 = |at: usize| -> [u8; 32] { bytes[at..at + 32].try_into().expect("32 bytes") };
+        Ok(BlockHeader {
+            height: u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes")),
+            parent_hash: h32(9),
+            tx_root: h32(41),
+            receipts_root: h32(73),
+            state_root: h32(105),
+            tx_count: u32::from_le_bytes(bytes[137..141].try_into().expect("4 bytes")),
+        })
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        *blake3::hash(&self.encode()).as_bytes()
+    }
+}
+
+/// Binary Merkle root of `leaves` (each already a 32-byte hash).
+///
+/// Leaves and inner nodes hash under different prefixes (0x00, 0x01), so a
+/// node can never pass for a leaf (the second-preimage attack on naive
+/// Merkle trees). An odd node at the end of a level moves up unchanged.
+/// The empty tree's root is blake3 of the single byte 0x02.
+pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
+    if leaves.is_empty() {
+        return *blake3::hash(&[0x02]).as_bytes();
+    }
+    let mut level: Vec<[u8; 32]> = leaves.iter().map(|leaf| hash_prefixed(0x00, &[leaf])).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [left, right] => hash_prefixed(0x01, &[left, right]),
+                [single] => *single,
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+    }
+    level[0]
+}
+
+fn hash_prefixed(prefix: u8, parts: &[&[u8; 32]]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[prefix]);
+    for part in parts {
+        hasher.update(*part);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+pub fn receipts_root(receipts: &[Receipt]) -> [u8; 32] {
+    let leaves: Vec<[u8; 32]> = receipts.iter().map(|r| *blake3::hash(&r.encode()).as_bytes()).collect();
+    merkle_root(&leaves)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_hash_covers_every_field() {
+        let header = BlockHeader {
+            height: 9,
+            parent_hash: [1; 32],
+            tx_root: [2; 32],
+            receipts_root: [3; 32],
+            state_root: [4; 32],
+            tx_count: 5,
+        };
+        assert_eq!(BlockHeader::decode(&header.encode()), Ok(header));
+        let encoded = header.encode();
+        for i in 0..BLOCK_HEADER_BYTES {
+            let mut flipped = encoded;
+            flipped[i] ^= 1;
+            assert_ne!(blake3::hash(&flipped).as_bytes(), &header.hash());
+        }
+        assert!(BlockHeader::decode(&encoded[1..]).is_err());
+        let mut bad_version = encoded;
+        bad_version[0] = 2;
+        assert!(BlockHeader::decode(&bad_version).is_err());
+    }
+
+    #[test]
+    fn merkle_root_depends_on_order_and_count() {
+        let a = [1u8; 32];
+        let b = [2u8; 32];
+        assert_ne!(merkle_root(&[a, b]), merkle_root(&[b, a]));
+        assert_ne!(merkle_root(&[a]), merkle_root(&[a, a]));
+        assert_ne!(merkle_root(&[]), merkle_root(&[a]));
+        assert_ne!(merkle_root(&[a]), a, "a leaf is hashed, not passed through");
+        let three = merkle_root(&[a, b, a]);
+        assert_ne!(three, merkle_root(&[a, b]));
+    }
+}

@@ -1,0 +1,53 @@
+//! The chain: committed state plus the position of the next block.
+//!
+//! [`Chain::execute_block`] turns a list of verified transactions into the
+//! next block: it executes them, applies the delta to state, and builds the
+//! header that binds height, parent, transactions, receipts and state root.
+
+use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_TXS_MAX};
+use crate::exec::{execute_block_serial, BlockOutcome};
+use crate::program::ProgramRegistry;
+use crate::state::State;
+use crate::tx::{tx_hash, Transaction};
+
+pub struct Chain {
+    pub state: State,
+    pub programs: ProgramRegistry,
+    /// Height of the last block; 0 before the first.
+    pub height: u64,
+    /// Hash of the last block; zeros before the first.
+    pub last_hash: [u8; 32],
+}
+
+/// A block as executed: its header, and what execution produced.
+pub struct ExecutedBlock {
+    pub header: BlockHeader,
+    pub outcome: BlockOutcome,
+}
+
+impl Chain {
+    pub fn new(state: State, programs: ProgramRegistry) -> Chain {
+        Chain { state, programs, height: 0, last_hash: [0; 32] }
+    }
+
+    pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, String> {
+        if txs.len() > BLOCK_TXS_MAX {
+            return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
+        }
+        let outcome = execute_block_serial(&self.state, txs, &self.programs);
+        debug_assert_eq!(outcome.receipts.len(), txs.len());
+        self.state.apply(&outcome.delta);
+        let tx_hashes: Vec<[u8; 32]> = txs.iter().map(|tx| tx_hash(&tx.encode())).collect();
+        let header = BlockHeader {
+            height: self.height + 1,
+            parent_hash: self.last_hash,
+            tx_root: merkle_root(&tx_hashes),
+            receipts_root: receipts_root(&outcome.receipts),
+            state_root: self.state.root(),
+            tx_count: txs.len() as u32,
+        };
+        self.height = header.height;
+        self.last_hash = header.hash();
+        Ok(ExecutedBlock { header, outcome })
+    }
+}

@@ -1,0 +1,190 @@
+//! Committed account state, its lattice-hash root, and seeded genesis.
+//!
+//! [`State`] is what a block executes against and what commit updates.
+//! Executors never mutate it: they return a [`StateDelta`], the sorted list
+//! of accounts whose value changed, and commit applies it with
+//! [`State::apply`]. Keeping execution pure is what lets the serial and the
+//! parallel executor be compared on the same input.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::SigningKey;
+use rayon::prelude::*;
+
+use crate::account::{Account, AccountId};
+use crate::lthash::LtHash;
+
+/// Accounts changed by a block, sorted by id, each with its new value.
+/// Sorted so that two executors' deltas compare bit for bit, and so that
+/// commit's output does not depend on hash-map order.
+pub type StateDelta = Vec<(AccountId, Account)>;
+
+/// Genesis accounts are at most this many: key derivation costs a scalar
+/// multiplication each, and the whole state is held in memory.
+pub const GENESIS_ACCOUNTS_MAX: u32 = 10_000_000;
+/// Each genesis account starts with this balance: enough for any workload
+/// Sluice generates to pay its fees and transfers without running dry.
+pub const GENESIS_BALANCE: u64 = 1_000_000_000_000;
+
+#[derive(Clone, Default)]
+pub struct State {
+    accounts: HashMap<AccountId, Account>,
+    lattice: LtHash,
+}
+
+impl State {
+    pub fn get(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.get(id)
+    }
+
+    /// The account's value, default if absent. Executors load through this.
+    pub fn load(&self, id: &AccountId) -> Account {
+        self.accounts.get(id).cloned().unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    pub fn root(&self) -> [u8; 32] {
+        self.lattice.checksum()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&AccountId, &Account)> {
+        self.accounts.iter()
+    }
+
+    /// Sum of every balance; the supply-conservation tests compare it.
+    pub fn total_balance(&self) -> u128 {
+        self.accounts.values().map(|a| a.balance as u128).sum()
+    }
+
+    /// Applies a block's changes: O(changed accounts) for both the map and
+    /// the lattice. The old and new vectors are hashed in parallel because
+    /// the XOF, not the limb sums, dominates.
+    pub fn apply(&mut self, delta: &StateDelta) {
+        debug_assert!(delta.windows(2).all(|w| w[0].0 < w[1].0), "delta must be sorted and unique");
+        let accounts = &self.accounts;
+        let diff = delta
+            .par_iter()
+            .fold(
+                || (LtHash::default(), LtHash::default()),
+                |(mut added, mut removed), (id, new)| {
+                    if let Some(old) = accounts.get(id) {
+                        removed.add(&LtHash::of_account(id, old));
+                    }
+                    added.add(&LtHash::of_account(id, new));
+                    (added, removed)
+                },
+            )
+            .reduce(
+                || (LtHash::default(), LtHash::default()),
+                |(mut a1, mut r1), (a2, r2)| {
+                    a1.add(&a2);
+                    r1.add(&r2);
+                    (a1, r1)
+                },
+            );
+        self.lattice.add(&diff.0);
+        self.lattice.sub(&diff.1);
+        for (id, account) in delta {
+            if account.is_default() {
+                self.accounts.remove(id);
+            } else {
+                self.accounts.insert(*id, account.clone());
+            }
+        }
+    }
+
+    /// Recomputes the root from every account: O(all accounts). For audits
+    /// and tests that check the incremental root against a full rebuild.
+    pub fn root_from_scratch(&self) -> [u8; 32] {
+        let lattice =
+            self.accounts.par_iter().map(|(id, a)| LtHash::of_account(id, a)).reduce(LtHash::default, |mut x, y| {
+                x.add(&y);
+                x
+            });
+        lattice.checksum()
+    }
+
+    /// Builds state from a list of accounts (genesis, snapshots).
+    pub fn from_accounts(accounts: impl IntoIterator<Item = (AccountId, Account)>) -> State {
+        let mut delta: StateDelta = accounts.into_iter().filter(|(_, a)| !a.is_default()).collect();
+        delta.sort_by(|a, b| a.0.cmp(&b.0));
+        delta.dedup_by(|a, b| a.0 == b.0);
+        let mut state = State::default();
+        state.apply(&delta);
+        state
+    }
+}
+
+/// Deterministic genesis: `accounts` funded accounts whose ed25519 keys
+/// derive from `seed`, so any machine can rebuild the keys and sign.
+pub struct Genesis {
+    pub seed: u64,
+    pub keys: Vec<SigningKey>,
+}
+
+impl Genesis {
+    pub fn new(seed: u64, accounts: u32) -> Result<Genesis, String> {
+        if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
+            return Err(format!("genesis accounts must be 1..={GENESIS_ACCOUNTS_MAX}, got {accounts}"));
+        }
+        let keys = (0..accounts).into_par_iter().map(|i| genesis_key(seed, i)).collect();
+        Ok(Genesis { seed, keys })
+    }
+
+    pub fn id(&self, index: usize) -> AccountId {
+        AccountId(self.keys[index].verifying_key().to_bytes())
+    }
+
+    pub fn state(&self) -> State {
+        State::from_accounts(
+            (0..self.keys.len()).map(|i| (self.id(i), Account { balance: GENESIS_BALANCE, ..Account::default() })),
+        )
+    }
+}
+
+/// The signing key of genesis account `index` under `seed`.
+pub fn genesis_key(seed: u64, index: u32) -> SigningKey {
+    let mut hasher = blake3::Hasher::new_derive_key("sluice 2026 genesis signing key v1");
+    hasher.update(&seed.to_le_bytes());
+    hasher.update(&index.to_le_bytes());
+    SigningKey::from_bytes(hasher.finalize().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_root_equals_full_rebuild() {
+        let genesis = Genesis::new(1, 20).unwrap();
+        let mut state = genesis.state();
+        assert_eq!(state.root(), state.root_from_scratch());
+        let mut delta: StateDelta = vec![
+            (genesis.id(0), Account { balance: 5, nonce: 1, ..Account::default() }),
+            (genesis.id(1), Account::default()),
+            (AccountId([9; 32]), Account { balance: 7, ..Account::default() }),
+        ];
+        delta.sort_by(|a, b| a.0.cmp(&b.0));
+        state.apply(&delta);
+        assert_eq!(state.len(), 20);
+        assert_eq!(state.root(), state.root_from_scratch());
+        assert!(state.get(&genesis.id(1)).is_none(), "a zeroed account is removed");
+    }
+
+    #[test]
+    fn genesis_is_deterministic_per_seed() {
+        let a = Genesis::new(7, 5).unwrap();
+        let b = Genesis::new(7, 5).unwrap();
+        let c = Genesis::new(8, 5).unwrap();
+        assert_eq!(a.state().root(), b.state().root());
+        assert_ne!(a.state().root(), c.state().root());
+        assert!(Genesis::new(1, 0).is_err());
+    }
+}

@@ -114,7 +114,7 @@ impl State {
     /// Builds state from a list of accounts (genesis, snapshots).
     pub fn from_accounts(accounts: impl IntoIterator<Item = (AccountId, Account)>) -> State {
         let mut delta: StateDelta = accounts.into_iter().filter(|(_, a)| !a.is_default()).collect();
-        delta.sort_by(|a, b| a.0.cmp(&b.0));
+        delta.sort_by_key(|(id, _)| *id);
         delta.dedup_by(|a, b| a.0 == b.0);
         let mut state = State::default();
         state.apply(&delta);
@@ -171,7 +171,7 @@ mod tests {
             (genesis.id(1), Account::default()),
             (AccountId([9; 32]), Account { balance: 7, ..Account::default() }),
         ];
-        delta.sort_by(|a, b| a.0.cmp(&b.0));
+        delta.sort_by_key(|(id, _)| *id);
         state.apply(&delta);
         assert_eq!(state.len(), 20);
         assert_eq!(state.root(), state.root_from_scratch());

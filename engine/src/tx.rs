@@ -146,7 +146,32 @@ impl Transaction {
     /// Checks the limits a decoded transaction always meets; a transaction
     /// built in memory must meet them before it is encoded and signed.
     pub fn validate(&self) -> Result<(), DecodeError> {
-        decode(&self.encode()).map(|_| ())
+        use DecodeErrorKind::*;
+        // Counts first: encode() writes them as u8/u16, which would wrap
+        // and could yield the bytes of a different, valid transaction.
+        let error = |offset, kind| Err(DecodeError { offset, kind });
+        if self.accounts.len() > ACCOUNTS_PER_TX_MAX {
+            return error(81, TooManyAccounts { count: self.accounts.len() });
+        }
+        let mut offset = 82 + 33 * self.accounts.len();
+        if self.instructions.len() > INSTRUCTIONS_PER_TX_MAX {
+            return error(offset, TooManyInstructions { count: self.instructions.len() });
+        }
+        offset += 1;
+        for ix in &self.instructions {
+            offset += 2;
+            if ix.accounts.len() > ACCOUNTS_PER_INSTRUCTION_MAX {
+                return error(offset, TooManyInstructionAccounts { count: ix.accounts.len() });
+            }
+            offset += 1 + ix.accounts.len();
+            if ix.data.len() > INSTRUCTION_DATA_BYTES_MAX {
+                return error(offset, InstructionDataTooLarge { len: ix.data.len() });
+            }
+            offset += 2 + ix.data.len();
+        }
+        let decoded = decode(&self.encode())?;
+        assert_eq!(&decoded, self, "a transaction within limits round-trips");
+        Ok(())
     }
 }
 
@@ -162,6 +187,81 @@ pub fn sign(tx: &mut Transaction, key: &ed25519_dalek::SigningKey, chain: &Chain
     debug_assert_eq!(tx.signer().0, key.verifying_key().to_bytes(), "account 0 must be the signing key");
     let message = signing_message(chain, &tx.body_bytes());
     tx.signature = key.sign(&message).to_bytes();
+}
+
+/// Builds a transaction by naming accounts instead of indexing them.
+///
+/// The signer becomes account 0 (writable). Each account is declared once,
+/// in first-use order, writable if any use asks for it; instructions refer
+/// to them by position. `build` checks every limit via the decoder, so a
+/// built transaction always encodes to valid bytes.
+pub struct TransactionBuilder {
+    nonce: u64,
+    fee: u64,
+    accounts: Vec<AccountMeta>,
+    instructions: Vec<Instruction>,
+}
+
+impl TransactionBuilder {
+    pub fn new(signer: AccountId, nonce: u64, fee: u64) -> TransactionBuilder {
+        TransactionBuilder {
+            nonce,
+            fee,
+            accounts: vec![AccountMeta { id: signer, writable: true }],
+            instructions: vec![],
+        }
+    }
+
+    /// Declares `id` without using it in an instruction.
+    pub fn declare(mut self, id: AccountId, writable: bool) -> TransactionBuilder {
+        self.index_of(id, writable);
+        self
+    }
+
+    /// Adds an instruction over `accounts` (id, writable) for `program`.
+    pub fn instruction(
+        mut self,
+        program: ProgramId,
+        accounts: &[(AccountId, bool)],
+        data: Vec<u8>,
+    ) -> TransactionBuilder {
+        let indices = accounts.iter().map(|&(id, writable)| self.index_of(id, writable)).collect();
+        self.instructions.push(Instruction { program, accounts: indices, data });
+        self
+    }
+
+    fn index_of(&mut self, id: AccountId, writable: bool) -> u8 {
+        match self.accounts.iter().position(|m| m.id == id) {
+            Some(i) => {
+                self.accounts[i].writable |= writable;
+                i as u8
+            }
+            None => {
+                self.accounts.push(AccountMeta { id, writable });
+                (self.accounts.len() - 1) as u8
+            }
+        }
+    }
+
+    /// The unsigned transaction, checked against every wire limit.
+    pub fn build(self) -> Result<Transaction, DecodeError> {
+        let tx = Transaction {
+            signature: [0; SIGNATURE_BYTES],
+            nonce: self.nonce,
+            fee: self.fee,
+            accounts: self.accounts,
+            instructions: self.instructions,
+        };
+        tx.validate()?;
+        Ok(tx)
+    }
+
+    /// Builds and signs with `key`, which must be the signer's key.
+    pub fn sign(self, key: &ed25519_dalek::SigningKey, chain: &ChainId) -> Result<Transaction, DecodeError> {
+        let mut tx = self.build()?;
+        sign(&mut tx, key, chain);
+        Ok(tx)
+    }
 }
 
 /// `SIGNING_DOMAIN ‖ chain id length (u8) ‖ chain id ‖ body`.
@@ -471,9 +571,12 @@ mod tests {
     #[test]
     fn size_limit_at_boundary() {
         // A transaction of exactly TX_BYTES_MAX decodes; one byte more does not.
+        // Two instructions, because one may carry only 1024 data bytes.
         let mut tx = sample();
-        let base = tx.encode().len() - tx.instructions[0].data.len();
-        tx.instructions[0].data = vec![0; TX_BYTES_MAX - base];
+        tx.instructions.push(tx.instructions[0].clone());
+        tx.instructions[0].data = vec![0; 600];
+        let base = tx.encode().len() - tx.instructions[1].data.len();
+        tx.instructions[1].data = vec![0; TX_BYTES_MAX - base];
         assert_eq!(tx.encode().len(), TX_BYTES_MAX);
         assert!(decode(&tx.encode()).is_ok());
         let mut bytes = tx.encode();
@@ -555,6 +658,36 @@ mod tests {
         assert!(ChainId::new("").is_err());
         assert!(ChainId::new("has space").is_err());
         assert!(ChainId::new(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn validate_catches_counts_that_would_wrap() {
+        let mut tx = sample();
+        tx.accounts =
+            (0..=256u32).map(|i| AccountMeta { id: AccountId([(i % 251) as u8; 32]), writable: true }).collect();
+        assert_eq!(tx.validate().unwrap_err().kind, DecodeErrorKind::TooManyAccounts { count: 257 });
+        let mut tx = sample();
+        tx.instructions[0].data = vec![0; 70_000];
+        assert_eq!(tx.validate().unwrap_err().kind, DecodeErrorKind::InstructionDataTooLarge { len: 70_000 });
+    }
+
+    #[test]
+    fn builder_declares_each_account_once() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let signer = AccountId(key.verifying_key().to_bytes());
+        let other = AccountId([9; 32]);
+        let tx = TransactionBuilder::new(signer, 4, 1)
+            .instruction(ProgramId::SYSTEM, &[(signer, true), (other, false)], vec![1])
+            .instruction(ProgramId::TOKEN, &[(other, true)], vec![2])
+            .sign(&key, &ChainId::default())
+            .unwrap();
+        assert_eq!(
+            tx.accounts,
+            vec![AccountMeta { id: signer, writable: true }, AccountMeta { id: other, writable: true }]
+        );
+        assert_eq!(tx.instructions[1].accounts, vec![1]);
+        let message = signing_message(&ChainId::default(), &tx.body_bytes());
+        assert!(crate::sigverify::verify_single(&signer.0, &message, &tx.signature).is_ok());
     }
 
     fn arb_tx() -> impl Strategy<Value = Transaction> {

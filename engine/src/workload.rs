@@ -264,6 +264,13 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_transfer_is_165_bytes() {
+        // docs/format.md quotes this size.
+        let w = generate(&spec(WorkloadKind::Uniform, 2, 1, 1)).unwrap();
+        assert_eq!(w.txs[0].len(), 165);
+    }
+
+    #[test]
     fn same_seed_same_bytes() {
         let a = generate(&spec(WorkloadKind::Zipf, 50, 40, 3)).unwrap();
         let b = generate(&spec(WorkloadKind::Zipf, 50, 40, 3)).unwrap();

@@ -1,1 +1,48 @@
-//! Shared helpers for the end-to-end tests live beside the tests in `tests/tests/`.
+//! Shared support for Sluice's end-to-end tests: finding and running the
+//! `sluice` binary exactly as a user would.
+//!
+//! Cargo exposes `CARGO_BIN_EXE_sluice` only to the tests of the package
+//! that defines the binary (sluice-engine), so this crate finds it next to
+//! its own test executable, building it first if a lone
+//! `cargo test -p sluice-tests` has not.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Path of the `sluice` binary of the profile these tests were built with.
+pub fn sluice_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>/sluice
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps layout");
+        let bin = profile_dir.join("sluice");
+        let release = profile_dir.file_name().is_some_and(|name| name == "release");
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "sluice-engine", "--bin", "sluice"]);
+        if release {
+            build.arg("--release");
+        }
+        // Always build: cargo makes it a no-op when fresh, and a stale
+        // binary would test old code.
+        let status = build.status().expect("run cargo build for the sluice binary");
+        assert!(status.success(), "cargo build of the sluice binary failed");
+        assert!(bin.exists(), "sluice binary missing at {}", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// Runs `sluice` with `args` and returns its output, whatever the status.
+pub fn sluice(args: &[&str]) -> Output {
+    Command::new(sluice_bin()).args(args).output().expect("spawn sluice")
+}
+
+/// Runs `sluice` expecting success and one JSON object on stdout.
+pub fn sluice_json(args: &[&str]) -> serde_json::Value {
+    let out = sluice(args);
+    assert!(out.status.success(), "sluice {args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("sluice {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}

@@ -47,6 +47,6 @@ pub fn delta_from_overlay(state: &State, overlay: impl IntoIterator<Item = (Acco
             None => !account.is_default(),
         })
         .collect();
-    delta.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    delta.sort_unstable_by_key(|(id, _)| *id);
     delta
 }

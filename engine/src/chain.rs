@@ -5,7 +5,7 @@
 //! header that binds height, parent, transactions, receipts and state root.
 
 use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_TXS_MAX};
-use crate::exec::{execute_block_serial, BlockOutcome};
+use crate::exec::{BlockOutcome, ExecutorKind};
 use crate::program::ProgramRegistry;
 use crate::state::State;
 use crate::tx::{tx_hash, Transaction};
@@ -13,6 +13,7 @@ use crate::tx::{tx_hash, Transaction};
 pub struct Chain {
     pub state: State,
     pub programs: ProgramRegistry,
+    pub executor: ExecutorKind,
     /// Height of the last block; 0 before the first.
     pub height: u64,
     /// Hash of the last block; zeros before the first.
@@ -26,15 +27,15 @@ pub struct ExecutedBlock {
 }
 
 impl Chain {
-    pub fn new(state: State, programs: ProgramRegistry) -> Chain {
-        Chain { state, programs, height: 0, last_hash: [0; 32] }
+    pub fn new(state: State, programs: ProgramRegistry, executor: ExecutorKind) -> Chain {
+        Chain { state, programs, executor, height: 0, last_hash: [0; 32] }
     }
 
     pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, String> {
         if txs.len() > BLOCK_TXS_MAX {
             return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
         }
-        let outcome = execute_block_serial(&self.state, txs, &self.programs);
+        let outcome = self.executor.execute(&self.state, txs, &self.programs);
         debug_assert_eq!(outcome.receipts.len(), txs.len());
         self.state.apply(&outcome.delta);
         let tx_hashes: Vec<[u8; 32]> = txs.iter().map(|tx| tx_hash(&tx.encode())).collect();

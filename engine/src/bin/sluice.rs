@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use sluice_engine::chain::Chain;
-use sluice_engine::exec::TxStatus;
+use sluice_engine::exec::{ExecutorKind, TxStatus};
 use sluice_engine::ingest::{self, RejectionCounts};
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::tx::ChainId;
@@ -17,6 +17,10 @@ use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec};
 // across threads, where the system allocator's arenas contend.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Worker threads are capped: beyond this, scheduling overhead and memory
+/// per thread outgrow any machine Sluice targets.
+const THREADS_MAX: i64 = 1024;
 
 /// Block size is capped at the engine's BLOCK_TXS_MAX.
 const BLOCK_SIZE_MAX: u64 = sluice_engine::block::BLOCK_TXS_MAX as u64;
@@ -61,6 +65,12 @@ struct RunArgs {
     /// Chain id signed into every transaction (1..=64 printable ASCII bytes).
     #[arg(long, default_value = "sluice-local")]
     chain_id: String,
+    /// Block executor: parallel (conflict graph on a worker pool) or serial (the reference).
+    #[arg(long, default_value = "parallel")]
+    executor: ExecutorKind,
+    /// Worker threads for verification and execution [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=THREADS_MAX))]
+    threads: Option<u16>,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     json: bool,
@@ -90,6 +100,17 @@ struct RunTotals {
 }
 
 fn run(args: RunArgs) -> Result<(), String> {
+    let threads =
+        args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sluice-worker-{i}"))
+        .build()
+        .map_err(|e| format!("cannot start {threads} worker threads: {e}"))?;
+    pool.install(|| run_on_pool(args, threads))
+}
+
+fn run_on_pool(args: RunArgs, threads: usize) -> Result<(), String> {
     let spec = WorkloadSpec {
         kind: args.workload,
         accounts: args.accounts.unwrap_or(args.workload.default_accounts()),
@@ -99,7 +120,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     };
     let generate_start = Instant::now();
     let workload = workload::generate(&spec)?;
-    let mut chain = Chain::new(workload.genesis.state(), ProgramRegistry::native());
+    let mut chain = Chain::new(workload.genesis.state(), ProgramRegistry::native(), args.executor);
     let generate_s = generate_start.elapsed().as_secs_f64();
 
     let start = Instant::now();
@@ -111,7 +132,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         tally(&mut totals, &block.outcome.receipts);
     }
     let elapsed_s = start.elapsed().as_secs_f64();
-    let summary = Summary { spec: &spec, chain: &chain, totals: &totals, generate_s, elapsed_s };
+    let summary = Summary { spec: &spec, chain: &chain, totals: &totals, threads, generate_s, elapsed_s };
     if args.json {
         println!("{}", summary.json());
     } else {
@@ -137,6 +158,7 @@ struct Summary<'a> {
     spec: &'a WorkloadSpec,
     chain: &'a Chain,
     totals: &'a RunTotals,
+    threads: usize,
     generate_s: f64,
     elapsed_s: f64,
 }
@@ -151,6 +173,8 @@ impl Summary<'_> {
             "workload": self.spec.kind.to_string(),
             "accounts": self.spec.accounts,
             "seed": self.spec.seed,
+            "executor": self.chain.executor.to_string(),
+            "threads": self.threads,
             "txs": self.spec.txs,
             "blocks": self.chain.height,
             "height": self.chain.height,
@@ -173,6 +197,7 @@ impl Summary<'_> {
             "sluice run: workload {}, {} accounts, {} txs, seed {}",
             self.spec.kind, self.spec.accounts, self.spec.txs, self.spec.seed
         );
+        println!("  executor {} on {} threads", self.chain.executor, self.threads);
         println!("  generated and signed in {:.2} s (not counted below)", self.generate_s);
         println!("  blocks      {} (height {})", self.chain.height, self.chain.height);
         println!("  executed    {} (ok {}, failed {})", t.executed, t.ok, t.failed);

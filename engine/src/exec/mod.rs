@@ -25,14 +25,62 @@
 //! `ACCOUNT_DATA_BYTES_MAX`.
 
 mod error;
+pub mod graph;
+pub mod parallel;
 pub mod serial;
 
 pub use error::ExecError;
+pub use graph::ConflictGraph;
+pub use parallel::execute_block_parallel;
 pub use serial::{execute_block_serial, BlockOutcome};
+
+use std::fmt;
+use std::str::FromStr;
 
 use crate::account::{Account, ProgramId, ACCOUNT_DATA_BYTES_MAX};
 use crate::program::{InvokeContext, ProgramRegistry};
+use crate::state::State;
 use crate::tx::Transaction;
+
+/// Which executor runs blocks. Both give identical results; the serial
+/// one is the reference the parallel one is tested against.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ExecutorKind {
+    Serial,
+    /// On the current rayon pool.
+    #[default]
+    Parallel,
+}
+
+impl ExecutorKind {
+    pub fn execute(self, state: &State, txs: &[Transaction], programs: &ProgramRegistry) -> BlockOutcome {
+        match self {
+            ExecutorKind::Serial => execute_block_serial(state, txs, programs),
+            ExecutorKind::Parallel => execute_block_parallel(state, txs, programs),
+        }
+    }
+}
+
+impl FromStr for ExecutorKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "serial" => Ok(ExecutorKind::Serial),
+            "parallel" => Ok(ExecutorKind::Parallel),
+            _ => Err(format!("unknown executor {s:?}: expected parallel or serial")),
+        }
+    }
+}
+
+impl fmt::Display for ExecutorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExecutorKind::Serial => "serial",
+            ExecutorKind::Parallel => "parallel",
+        })
+    }
+}
 
 /// How a transaction ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

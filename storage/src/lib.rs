@@ -29,7 +29,7 @@
 //! | mode | `append` returns after | survives `kill -9` | survives power loss |
 //! |---|---|---|---|
 //! | `none` | copying into the map (page cache) | yes: the pages belong to the kernel, not the process | no guarantee: anything not yet written back by the kernel may be lost; recovery still yields a valid prefix when writeback was in order, and refuses with `Corrupt` (never a wrong record) when it was not |
-//! | `batch { blocks_max: N, interval_ms: T }` | copying; every N-th append, or the first append once T ms have passed since the last sync, also syncs (group commit) | yes | loses at most the records appended since the last sync: fewer than N records, appended in the T ms before the latest append. If appends stop, call [`CommitLog::sync_if_due`] from a timer (or `sync()`) to keep the time bound |
+//! | `batch { blocks_max: N, interval_ms: T }` | copying; every N-th append, or the first append once T ms have passed since the last sync, also syncs (group commit) | yes | loses at most the records appended since the last sync: fewer than N records, appended in the T ms before the latest append. If appends stop, call [`CommitLog::sync_if_due`] from a timer (or `sync()`) to keep the time bound. If the kernel wrote those unsynced pages back out of order, recovery may find a hole followed by valid unsynced records and refuse with `Corrupt` (see [`scan`]) rather than guess |
 //! | `sync` | `msync(MS_SYNC)` of the record's bytes | yes | nothing acknowledged is lost |
 //!
 //! `msync(MS_SYNC)` on Linux writes back and waits for the dirty pages of the

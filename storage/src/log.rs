@@ -310,6 +310,12 @@ impl CommitLog {
 
     /// Appends a record chained to the previous one, then applies the
     /// durability policy. Heights must not decrease.
+    ///
+    /// Errors before the record is written (`RecordTooLarge`,
+    /// `HeightRegression`, `DiskFull` from starting a segment,
+    /// `SegmentShortened`) leave the log unchanged and usable. An error from
+    /// the durability step means the record was written but its durability is
+    /// unknown; the log is then `Poisoned` and must be reopened.
     pub fn append(
         &mut self,
         kind: u8,
@@ -428,6 +434,9 @@ impl CommitLog {
             len,
         };
         self.sealed_dirty.push(sealed);
+        // The bytes are tracked by `sealed_dirty` now; a retried roll (after
+        // a failed segment creation) must not queue them twice.
+        self.synced_offset = self.write_offset;
         Ok(())
     }
 

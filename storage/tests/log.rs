@@ -341,7 +341,13 @@ fn flipped_bytes_in_the_last_record_or_after_it_are_a_torn_tail() {
         };
         patch(&path, at, &[read_byte(&path, at) ^ 0x10]);
         let want = if in_last { 29 } else { 30 };
+        let before = fs::read(&path).unwrap();
         let verified = verify_log(work.path()).unwrap();
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            before,
+            "verify_log must not modify files"
+        );
         assert_eq!(verified.records, want, "round {round} at {at}");
         assert!(verified.torn_tail_bytes > 0);
         let (log, report) = CommitLog::open(config(work.path(), Durability::None)).unwrap();

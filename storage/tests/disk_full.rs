@@ -1,0 +1,111 @@
+//! Full disk: preallocation failing must be a named error, not a crash.
+//!
+//! A real full file system is impractical in a test (it needs a mount, or
+//! filling the disk the test runs on). Instead a child process lowers
+//! `RLIMIT_FSIZE` with `SIGXFSZ` ignored: the kernel then refuses
+//! `posix_fallocate` beyond the limit with `EFBIG`, through the same code path
+//! (`preallocate`) that `ENOSPC` takes. The limit is per process, so the test
+//! re-runs itself as a child to keep it away from the other tests.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use sluice_storage::{verify_log, CommitLog, Durability, LogError, SnapshotStore};
+
+const CHILD_ENV: &str = "SLUICE_STORAGE_DISK_FULL_DIR";
+const FILE_SIZE_LIMIT_BYTES: u64 = 4096;
+const CHILD_OK: &str = "disk-full-child-ok";
+
+#[test]
+fn disk_full_is_a_named_error() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        child(std::path::Path::new(&dir));
+        println!("{CHILD_OK}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A log with 2 KiB segments, made before any limit applies.
+    let (mut log, _) = CommitLog::open(config(dir.path(), Durability::Sync)).unwrap();
+    append_range(&mut log, 0..3);
+    drop(log);
+
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "disk_full_is_a_named_error",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains(CHILD_OK),
+        "child failed:\n{stdout}\n{stderr}"
+    );
+
+    // Nothing acknowledged was harmed by the failed segment creation.
+    let report = verify_log(dir.path()).unwrap();
+    assert_eq!((report.torn_tail_bytes, report.temp_files.len()), (0, 0));
+    let (log, _) = CommitLog::open(config(dir.path(), Durability::None)).unwrap();
+    assert_prefix(&read_all(&log), report.records);
+    assert!(report.records >= 3);
+}
+
+fn child(dir: &std::path::Path) {
+    limit_file_size(FILE_SIZE_LIMIT_BYTES);
+    // New segments of 8 KiB exceed the limit; the existing 2 KiB ones do not.
+    let mut big = config(dir, Durability::Sync);
+    big.segment_size_bytes = 8192;
+    let (mut log, _) = CommitLog::open(big).unwrap();
+    let mut appended = 3;
+    let error = loop {
+        match log.append(kind(appended), height(appended), &payload(appended)) {
+            Ok(_) => appended += 1,
+            Err(error) => break error,
+        }
+        assert!(appended < 100, "the segment never filled up");
+    };
+    assert!(
+        matches!(error, LogError::DiskFull { bytes: 8192, .. }),
+        "{error}"
+    );
+    // The log stays usable: the next append fails the same way, not worse.
+    let retry = log.append(kind(appended), height(appended), &payload(appended));
+    assert!(matches!(retry, Err(LogError::DiskFull { .. })), "{retry:?}");
+    drop(log);
+
+    // A fresh log whose very first segment cannot be preallocated.
+    let fresh = dir.join("fresh");
+    let mut fresh_config = config(&fresh, Durability::Sync);
+    fresh_config.segment_size_bytes = 8192;
+    assert!(matches!(
+        CommitLog::open(fresh_config),
+        Err(LogError::DiskFull { .. })
+    ));
+
+    let store = SnapshotStore::open(dir.join("snapshots"), 2).unwrap();
+    let result = store.write(1, &vec![7u8; 2 * FILE_SIZE_LIMIT_BYTES as usize]);
+    assert!(
+        matches!(result, Err(LogError::DiskFull { .. })),
+        "{result:?}"
+    );
+    assert_eq!(store.heights().unwrap(), Vec::<u64>::new());
+}
+
+fn limit_file_size(bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: plain syscalls affecting only this (child) process. Ignoring
+    // SIGXFSZ turns "killed for exceeding the limit" into an EFBIG return.
+    unsafe {
+        assert_ne!(libc::signal(libc::SIGXFSZ, libc::SIG_IGN), libc::SIG_ERR);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+}

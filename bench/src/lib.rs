@@ -8,7 +8,8 @@
 
 use std::time::Instant;
 
-use sluice_engine::exec::{execute_block_parallel, execute_block_serial, BlockOutcome};
+use sluice_engine::exec::parallel::execute_graph;
+use sluice_engine::exec::{execute_block_parallel, execute_block_serial, BlockOutcome, ConflictGraph};
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::state::State;
 use sluice_engine::tx::Transaction;
@@ -38,7 +39,12 @@ pub fn time_median<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExecTimes {
     pub serial_s: f64,
+    /// Graph build plus execution: what one call of the parallel executor costs.
     pub parallel_s: f64,
+    /// Conflict-graph build alone (the pipeline's schedule stage).
+    pub graph_s: f64,
+    /// Execution over a prebuilt graph (the pipeline's execute stage).
+    pub graph_exec_s: f64,
     pub txs: usize,
 }
 
@@ -73,8 +79,13 @@ pub fn measure_execution(
         let (parallel_s, parallel) =
             time_median(repeats, || pool.install(|| execute_block_parallel(&state, block, programs)));
         assert_eq!(serial, parallel, "parallel result differs from serial: determinism broken");
+        let (graph_s, graph) = time_median(repeats, || ConflictGraph::build(block));
+        let (graph_exec_s, _) =
+            time_median(repeats, || pool.install(|| execute_graph(&state, block, programs, &graph)));
         times.serial_s += serial_s;
         times.parallel_s += parallel_s;
+        times.graph_s += graph_s;
+        times.graph_exec_s += graph_exec_s;
         times.txs += block.len();
         state.apply(&serial.delta);
     }

@@ -72,6 +72,8 @@ fn main() -> Result<(), String> {
             "serial_exec_tps": exec.serial_tps(),
             "parallel_exec_tps": exec.parallel_tps(),
             "parallel_over_serial": exec.speedup(),
+            "graph_build_ms_per_block": 1e3 * exec.graph_s / blocks.len() as f64,
+            "graph_exec_tps": exec.txs as f64 / exec.graph_exec_s,
             "parallel_exec_tps_per_core": exec.parallel_tps() / threads as f64,
         });
         println!("{v}");
@@ -83,6 +85,8 @@ fn main() -> Result<(), String> {
         println!("Overall serial exec TPS: {:.0} tx/s", exec.serial_tps());
         println!("Overall parallel exec TPS: {:.0} tx/s", exec.parallel_tps());
         println!("Overall parallel over serial: {:.3} x", exec.speedup());
+        println!("Overall conflict graph build: {:.3} ms per block", 1e3 * exec.graph_s / blocks.len() as f64);
+        println!("Overall execute over prebuilt graph TPS: {:.0} tx/s", exec.txs as f64 / exec.graph_exec_s);
         println!("Overall parallel exec TPS per core: {:.0} tx/s", exec.parallel_tps() / threads as f64);
     }
     Ok(())

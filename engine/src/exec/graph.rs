@@ -19,9 +19,8 @@
 //! Reads-only pairs get no edge: two readers of one account run in
 //! parallel.
 
-use std::collections::HashMap;
-
 use crate::account::AccountId;
+use crate::state::AccountMap;
 use crate::tx::Transaction;
 
 pub struct ConflictGraph {
@@ -43,7 +42,7 @@ pub struct ConflictGraph {
 impl ConflictGraph {
     pub fn build(txs: &[Transaction]) -> ConflictGraph {
         assert!(txs.len() < u32::MAX as usize, "transaction indices fit u32");
-        let mut slot_of: HashMap<AccountId, u32> = HashMap::with_capacity(txs.len() * 2);
+        let mut slot_of: AccountMap<u32> = AccountMap::with_capacity_and_hasher(txs.len() * 2, Default::default());
         let mut slot_ids = Vec::with_capacity(txs.len() * 2);
         let mut tx_slot_starts = Vec::with_capacity(txs.len() + 1);
         let mut tx_slots = Vec::with_capacity(txs.len() * 2);

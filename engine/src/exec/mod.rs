@@ -150,12 +150,23 @@ pub fn execute_transaction(tx: &Transaction, accounts: &mut [Account], programs:
     if let Err(error) = charge_fee(tx, &mut accounts[0]) {
         return Receipt { status: TxStatus::Rejected { error }, fee_charged: 0 };
     }
+    // `after_fee` is the rollback image; `before` is what the runtime
+    // checks compare each instruction against. They coincide for the first
+    // instruction, so single-instruction transactions clone once.
     let after_fee = accounts.to_vec();
+    let mut before: Option<Vec<Account>> = None;
     for (index, ix) in tx.instructions.iter().enumerate() {
-        if let Err(error) = run_instruction(tx, ix, accounts, programs) {
+        let image = before.as_deref().unwrap_or(&after_fee);
+        if let Err(error) = run_instruction(tx, ix, accounts, image, programs) {
             accounts.clone_from_slice(&after_fee);
             let status = TxStatus::Failed { error, instruction: index as u8 };
             return Receipt { status, fee_charged: tx.fee };
+        }
+        if index + 1 < tx.instructions.len() {
+            match before.as_mut() {
+                None => before = Some(accounts.to_vec()),
+                Some(image) => image.clone_from_slice(accounts),
+            }
         }
     }
     Receipt { status: TxStatus::Ok, fee_charged: tx.fee }
@@ -172,17 +183,19 @@ fn charge_fee(tx: &Transaction, payer: &mut Account) -> Result<(), ExecError> {
     Ok(())
 }
 
+/// Runs one instruction; `before` must equal `accounts` on entry.
 fn run_instruction(
     tx: &Transaction,
     ix: &crate::tx::Instruction,
     accounts: &mut [Account],
+    before: &[Account],
     programs: &ProgramRegistry,
 ) -> Result<(), ExecError> {
+    debug_assert_eq!(before, &*accounts, "runtime checks compare against the pre-instruction image");
     let program = programs.get(ix.program).ok_or(ExecError::UnknownProgram)?;
-    let before = accounts.to_vec();
     let mut ctx = InvokeContext::new(ix.program, &tx.accounts, accounts, &ix.accounts);
     program.execute(&mut ctx, &ix.data)?;
-    check_runtime_rules(ix.program, &before, accounts)
+    check_runtime_rules(ix.program, before, accounts)
 }
 
 fn check_runtime_rules(program: ProgramId, before: &[Account], after: &[Account]) -> Result<(), ExecError> {

@@ -5,12 +5,10 @@
 //! overlay over the committed state), because every faster executor is
 //! tested against it bit for bit: same receipts, same delta, same root.
 
-use std::collections::HashMap;
-
 use crate::account::{Account, AccountId};
 use crate::exec::{execute_transaction, Receipt};
 use crate::program::ProgramRegistry;
-use crate::state::{State, StateDelta};
+use crate::state::{AccountMap, State, StateDelta};
 use crate::tx::Transaction;
 
 /// What executing a block produces: one receipt per transaction, in block
@@ -22,7 +20,7 @@ pub struct BlockOutcome {
 }
 
 pub fn execute_block_serial(state: &State, txs: &[Transaction], programs: &ProgramRegistry) -> BlockOutcome {
-    let mut overlay: HashMap<AccountId, Account> = HashMap::new();
+    let mut overlay: AccountMap<Account> = AccountMap::default();
     let mut receipts = Vec::with_capacity(txs.len());
     for tx in txs {
         let mut accounts: Vec<Account> =

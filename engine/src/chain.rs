@@ -5,7 +5,8 @@
 //! header that binds height, parent, transactions, receipts and state root.
 
 use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_TXS_MAX};
-use crate::exec::{BlockOutcome, ExecutorKind};
+use crate::exec::parallel::execute_graph;
+use crate::exec::{execute_block_serial, BlockOutcome, ConflictGraph, ExecutorKind};
 use crate::program::ProgramRegistry;
 use crate::state::State;
 use crate::tx::{tx_hash, Transaction};
@@ -31,18 +32,36 @@ impl Chain {
         Chain { state, programs, executor, height: 0, last_hash: [0; 32] }
     }
 
+    /// Executes the next block on the current rayon pool.
     pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, String> {
+        let graph = (self.executor == ExecutorKind::Parallel).then(|| ConflictGraph::build(txs));
+        let hashes: Vec<[u8; 32]> = txs.iter().map(|tx| tx_hash(&tx.encode())).collect();
+        self.execute_scheduled(txs, &hashes, graph.as_ref())
+    }
+
+    /// Executes the next block with its conflict graph already built (the
+    /// pipeline's schedule stage) and its transaction hashes known. With no
+    /// graph, the serial reference executor runs.
+    pub fn execute_scheduled(
+        &mut self,
+        txs: &[Transaction],
+        tx_hashes: &[[u8; 32]],
+        graph: Option<&ConflictGraph>,
+    ) -> Result<ExecutedBlock, String> {
         if txs.len() > BLOCK_TXS_MAX {
             return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
         }
-        let outcome = self.executor.execute(&self.state, txs, &self.programs);
-        debug_assert_eq!(outcome.receipts.len(), txs.len());
+        assert_eq!(txs.len(), tx_hashes.len(), "one hash per transaction");
+        let outcome = match graph {
+            Some(graph) => execute_graph(&self.state, txs, &self.programs, graph),
+            None => execute_block_serial(&self.state, txs, &self.programs),
+        };
+        assert_eq!(outcome.receipts.len(), txs.len(), "one receipt per transaction");
         self.state.apply(&outcome.delta);
-        let tx_hashes: Vec<[u8; 32]> = txs.iter().map(|tx| tx_hash(&tx.encode())).collect();
         let header = BlockHeader {
             height: self.height + 1,
             parent_hash: self.last_hash,
-            tx_root: merkle_root(&tx_hashes),
+            tx_root: merkle_root(tx_hashes),
             receipts_root: receipts_root(&outcome.receipts),
             state_root: self.state.root(),
             tx_count: txs.len() as u32,

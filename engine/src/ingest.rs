@@ -2,12 +2,13 @@
 //!
 //! Each input either becomes a [`Transaction`] whose signature verified,
 //! or a [`Rejection`] with a named reason. A rejected input never reaches
-//! execution and never affects another input.
+//! execution and never affects another input. The two steps are separate
+//! functions because the pipeline runs them as separate stages.
 
 use std::collections::BTreeMap;
 
 use crate::sigverify::{self, SigError, SignatureItem};
-use crate::tx::{decode, signing_message, ChainId, DecodeError, Transaction};
+use crate::tx::{decode, signing_message, ChainId, DecodeError, Transaction, SIGNATURE_BYTES};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Rejection {
@@ -28,38 +29,60 @@ impl Rejection {
 /// Rejection counts by reason, in a stable order for reports.
 pub type RejectionCounts = BTreeMap<String, u64>;
 
-/// Decodes and verifies `raw` in parallel; keeps input order.
-pub fn verify_transactions(raw: &[Vec<u8>], chain: &ChainId) -> Vec<Result<Transaction, Rejection>> {
-    let decoded: Vec<Result<(Transaction, Vec<u8>), Rejection>> = raw
+/// A decoded transaction with the bytes it came from.
+pub struct DecodedTx {
+    pub tx: Transaction,
+    pub raw: Vec<u8>,
+}
+
+/// Decodes every input; keeps input order.
+pub fn decode_all(raw: Vec<Vec<u8>>) -> Vec<Result<DecodedTx, Rejection>> {
+    raw.into_iter().map(|raw| decode(&raw).map(|tx| DecodedTx { tx, raw }).map_err(Rejection::Decode)).collect()
+}
+
+/// Verifies the signatures of decoded transactions on the current rayon
+/// pool; keeps input order, passing earlier rejections through.
+pub fn verify_decoded(
+    decoded: Vec<Result<DecodedTx, Rejection>>,
+    chain: &ChainId,
+    batch_size: usize,
+) -> Vec<Result<DecodedTx, Rejection>> {
+    let messages: Vec<Vec<u8>> = decoded
         .iter()
-        .map(|bytes| {
-            let tx = decode(bytes).map_err(Rejection::Decode)?;
-            let message = signing_message(chain, &bytes[crate::tx::SIGNATURE_BYTES..]);
-            Ok((tx, message))
-        })
+        .filter_map(|d| d.as_ref().ok())
+        .map(|d| signing_message(chain, &d.raw[SIGNATURE_BYTES..]))
         .collect();
     let items: Vec<SignatureItem<'_>> = decoded
         .iter()
         .filter_map(|d| d.as_ref().ok())
-        .map(|(tx, message)| SignatureItem { public_key: &tx.signer().0, message, signature: &tx.signature })
+        .zip(&messages)
+        .map(|(d, message)| SignatureItem { public_key: &d.tx.signer().0, message, signature: &d.tx.signature })
         .collect();
-    let mut verdicts = sigverify::verify_parallel(&items, sigverify::BATCH_SIZE_DEFAULT).into_iter();
+    let verdicts = sigverify::verify_parallel(&items, batch_size);
+    drop(items);
+    let mut verdicts = verdicts.into_iter();
     decoded
         .into_iter()
         .map(|d| {
-            let (tx, _) = d?;
+            let d = d?;
             let verdict = verdicts.next().expect("one verdict per decoded transaction");
-            verdict.map(|()| tx).map_err(Rejection::Signature)
+            verdict.map(|()| d).map_err(Rejection::Signature)
         })
         .collect()
 }
 
-/// Splits verified results into accepted transactions and counts the rest.
-pub fn partition(results: Vec<Result<Transaction, Rejection>>, counts: &mut RejectionCounts) -> Vec<Transaction> {
+/// Decodes and verifies `raw`; keeps input order.
+pub fn verify_transactions(raw: &[Vec<u8>], chain: &ChainId) -> Vec<Result<Transaction, Rejection>> {
+    let decoded = decode_all(raw.to_vec());
+    verify_decoded(decoded, chain, sigverify::BATCH_SIZE_DEFAULT).into_iter().map(|r| r.map(|d| d.tx)).collect()
+}
+
+/// Splits results into accepted items and counts the rejections by reason.
+pub fn partition<T>(results: Vec<Result<T, Rejection>>, counts: &mut RejectionCounts) -> Vec<T> {
     let mut accepted = Vec::with_capacity(results.len());
     for result in results {
         match result {
-            Ok(tx) => accepted.push(tx),
+            Ok(item) => accepted.push(item),
             Err(rejection) => *counts.entry(rejection.reason()).or_default() += 1,
         }
     }

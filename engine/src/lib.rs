@@ -13,6 +13,7 @@
 //! | [`exec`] | transaction semantics, receipts, the serial reference executor |
 //! | [`block`] | block header, block hash, Merkle roots |
 //! | [`chain`] | the sequence of blocks: height, parent hash, state |
+//! | [`pipeline`] | the staged engine: ingest → sigverify → schedule → execute → commit |
 //! | [`workload`] | seeded workloads of signed transfers |
 //!
 //! See docs/architecture.md for how the parts fit and docs/format.md for
@@ -24,6 +25,7 @@ pub mod chain;
 pub mod exec;
 pub mod ingest;
 pub mod lthash;
+pub mod pipeline;
 pub mod program;
 pub mod sigverify;
 pub mod state;

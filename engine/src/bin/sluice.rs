@@ -1,14 +1,16 @@
 //! `sluice`: the command-line front end of the Sluice engine.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use sluice_engine::chain::Chain;
-use sluice_engine::exec::{ExecutorKind, TxStatus};
-use sluice_engine::ingest::{self, RejectionCounts};
+use sluice_engine::exec::ExecutorKind;
+use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, DiscardSink, PipelineConfig, PipelineReport};
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::tx::ChainId;
 use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec};
@@ -90,15 +92,6 @@ fn main() -> ExitCode {
     }
 }
 
-#[derive(Default)]
-struct RunTotals {
-    ok: u64,
-    failed: u64,
-    executed: u64,
-    rejected: RejectionCounts,
-    failures: std::collections::BTreeMap<&'static str, u64>,
-}
-
 fn run(args: RunArgs) -> Result<(), String> {
     let threads =
         args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -107,10 +100,6 @@ fn run(args: RunArgs) -> Result<(), String> {
         .thread_name(|i| format!("sluice-worker-{i}"))
         .build()
         .map_err(|e| format!("cannot start {threads} worker threads: {e}"))?;
-    pool.install(|| run_on_pool(args, threads))
-}
-
-fn run_on_pool(args: RunArgs, threads: usize) -> Result<(), String> {
     let spec = WorkloadSpec {
         kind: args.workload,
         accounts: args.accounts.unwrap_or(args.workload.default_accounts()),
@@ -119,20 +108,17 @@ fn run_on_pool(args: RunArgs, threads: usize) -> Result<(), String> {
         chain: ChainId::new(&args.chain_id)?,
     };
     let generate_start = Instant::now();
-    let workload = workload::generate(&spec)?;
-    let mut chain = Chain::new(workload.genesis.state(), ProgramRegistry::native(), args.executor);
+    let workload = pool.install(|| workload::generate(&spec))?;
+    let mut chain = Chain::new(pool.install(|| workload.genesis.state()), ProgramRegistry::native(), args.executor);
     let generate_s = generate_start.elapsed().as_secs_f64();
 
-    let start = Instant::now();
-    let mut totals = RunTotals::default();
-    for raw_block in workload.txs.chunks(args.block_size as usize) {
-        let verified = ingest::verify_transactions(raw_block, &spec.chain);
-        let txs = ingest::partition(verified, &mut totals.rejected);
-        let block = chain.execute_block(&txs)?;
-        tally(&mut totals, &block.outcome.receipts);
-    }
-    let elapsed_s = start.elapsed().as_secs_f64();
-    let summary = Summary { spec: &spec, chain: &chain, totals: &totals, threads, generate_s, elapsed_s };
+    let blocks = split_blocks(workload.txs, args.block_size as usize);
+    let progress = Progress::new(blocks.len() as u64, args.json);
+    let mut sink = ProgressSink { inner: DiscardSink, progress: &progress };
+    let config = PipelineConfig { chain: spec.chain.clone(), ..PipelineConfig::default() };
+    let report = run_pipeline(&mut chain, blocks.into_iter(), &mut sink, &pool, &config).map_err(|e| e.to_string())?;
+    progress.finish();
+    let summary = Summary { spec: &spec, chain: &chain, report: &report, threads, generate_s };
     if args.json {
         println!("{}", summary.json());
     } else {
@@ -141,34 +127,77 @@ fn run_on_pool(args: RunArgs, threads: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn tally(totals: &mut RunTotals, receipts: &[sluice_engine::exec::Receipt]) {
-    for receipt in receipts {
-        totals.executed += 1;
-        match receipt.status {
-            TxStatus::Ok => totals.ok += 1,
-            TxStatus::Failed { error, .. } | TxStatus::Rejected { error } => {
-                totals.failed += 1;
-                *totals.failures.entry(error.name()).or_default() += 1;
-            }
+/// Moves the transactions into blocks without copying their bytes.
+fn split_blocks(txs: Vec<Vec<u8>>, block_size: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut blocks = Vec::with_capacity(txs.len().div_ceil(block_size));
+    let mut txs = txs.into_iter().peekable();
+    while txs.peek().is_some() {
+        blocks.push(txs.by_ref().take(block_size).collect());
+    }
+    blocks
+}
+
+/// A progress bar on a terminal; nothing when piped or with `--json`, so
+/// scripted output stays clean.
+struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    fn new(blocks: u64, json: bool) -> Progress {
+        if json || !std::io::stderr().is_terminal() {
+            return Progress(None);
         }
+        let bar = ProgressBar::new(blocks);
+        let style =
+            ProgressStyle::with_template("{spinner} committing blocks [{bar:40}] {pos}/{len} {per_sec} ETA {eta}")
+                .expect("static progress template is valid");
+        bar.set_style(style.progress_chars("=> "));
+        Progress(Some(bar))
+    }
+
+    fn tick(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Counts committed blocks on the progress bar, then hands them on.
+struct ProgressSink<'a, S: CommitSink> {
+    inner: S,
+    progress: &'a Progress,
+}
+
+impl<S: CommitSink> CommitSink for ProgressSink<'_, S> {
+    fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+        self.inner.commit(block)?;
+        self.progress.tick();
+        Ok(())
     }
 }
 
 struct Summary<'a> {
     spec: &'a WorkloadSpec,
     chain: &'a Chain,
-    totals: &'a RunTotals,
+    report: &'a PipelineReport,
     threads: usize,
     generate_s: f64,
-    elapsed_s: f64,
 }
 
 impl Summary<'_> {
     fn tps(&self) -> f64 {
-        self.spec.txs as f64 / self.elapsed_s.max(f64::MIN_POSITIVE)
+        self.report.txs_in as f64 / self.report.elapsed_s.max(f64::MIN_POSITIVE)
     }
 
     fn json(&self) -> serde_json::Value {
+        let r = self.report;
+        let stages: serde_json::Map<String, serde_json::Value> =
+            r.stages.iter().map(|s| (s.name.to_string(), json!(s.busy_s))).collect();
         json!({
             "workload": self.spec.kind.to_string(),
             "accounts": self.spec.accounts,
@@ -176,40 +205,54 @@ impl Summary<'_> {
             "executor": self.chain.executor.to_string(),
             "threads": self.threads,
             "txs": self.spec.txs,
-            "blocks": self.chain.height,
+            "blocks": r.blocks,
             "height": self.chain.height,
             "state_root": hex::encode(self.chain.state.root()),
             "block_hash": hex::encode(self.chain.last_hash),
-            "executed": self.totals.executed,
-            "ok": self.totals.ok,
-            "failed": self.totals.failed,
-            "failures": self.totals.failures,
-            "rejected": self.totals.rejected,
+            "executed": r.executed,
+            "ok": r.ok,
+            "failed": r.failed,
+            "failures": r.failures,
+            "rejected": r.rejected,
+            "stages": stages,
+            "bottleneck": r.bottleneck().map(|s| s.name),
+            "latency_ms_p50": r.latency_ms_quantile(0.50),
+            "latency_ms_p99": r.latency_ms_quantile(0.99),
             "generate_s": self.generate_s,
-            "elapsed_s": self.elapsed_s,
+            "elapsed_s": r.elapsed_s,
             "tps": self.tps(),
         })
     }
 
     fn print_human(&self) {
-        let t = self.totals;
+        let r = self.report;
         println!(
             "sluice run: workload {}, {} accounts, {} txs, seed {}",
             self.spec.kind, self.spec.accounts, self.spec.txs, self.spec.seed
         );
-        println!("  executor {} on {} threads", self.chain.executor, self.threads);
+        println!("  executor    {} on {} threads", self.chain.executor, self.threads);
         println!("  generated and signed in {:.2} s (not counted below)", self.generate_s);
-        println!("  blocks      {} (height {})", self.chain.height, self.chain.height);
-        println!("  executed    {} (ok {}, failed {})", t.executed, t.ok, t.failed);
-        for (reason, count) in &t.failures {
+        println!("  blocks      {} (height {})", r.blocks, self.chain.height);
+        println!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
+        for (reason, count) in &r.failures {
             println!("    failed    {reason}: {count}");
         }
-        let rejected: u64 = t.rejected.values().sum();
+        let rejected: u64 = r.rejected.values().sum();
         println!("  rejected    {rejected} before execution");
-        for (reason, count) in &t.rejected {
+        for (reason, count) in &r.rejected {
             println!("    rejected  {reason}: {count}");
         }
-        println!("  elapsed     {:.3} s, {:.0} tx/s", self.elapsed_s, self.tps());
+        println!("  elapsed     {:.3} s, {:.0} tx/s end to end", r.elapsed_s, self.tps());
+        let (p50, p99) = (r.latency_ms_quantile(0.5), r.latency_ms_quantile(0.99));
+        println!("  latency     p50 {p50:.1} ms, p99 {p99:.1} ms per block");
+        println!("  stages      busy / idle / blocked seconds, mean input queue");
+        for s in &r.stages {
+            let queue = s.queue_depth_mean();
+            println!("    {:<10}{:>8.3} {:>8.3} {:>8.3}   {queue:.1}", s.name, s.busy_s, s.idle_s, s.blocked_s);
+        }
+        if let Some(b) = r.bottleneck() {
+            println!("  bounded by  {} ({:.3} s busy of {:.3} s)", b.name, b.busy_s, r.elapsed_s);
+        }
         println!("  state_root  {}", hex::encode(self.chain.state.root()));
         println!("  block_hash  {}", hex::encode(self.chain.last_hash));
     }

@@ -1,0 +1,233 @@
+//! The staged pipeline: same results as the serial reference, bounded
+//! memory under a slow commit stage, and clean shutdown on failure.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_engine::block::BlockHeader;
+use sluice_engine::chain::Chain;
+use sluice_engine::exec::{ExecutorKind, Receipt};
+use sluice_engine::ingest::{partition, verify_transactions, RejectionCounts};
+use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineError};
+use sluice_engine::program::ProgramRegistry;
+use sluice_engine::workload::{self, Workload, WorkloadKind, WorkloadSpec};
+
+const BLOCK_TXS: usize = 200;
+
+fn workload(kind: WorkloadKind, txs: u64) -> Workload {
+    let accounts = if kind == WorkloadKind::Hot { 2 } else { 300 };
+    workload::generate(&WorkloadSpec { kind, accounts, txs, seed: 11, chain: Default::default() }).unwrap()
+}
+
+fn blocks_of(txs: &[Vec<u8>]) -> Vec<Vec<Vec<u8>>> {
+    txs.chunks(BLOCK_TXS).map(<[Vec<u8>]>::to_vec).collect()
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+}
+
+/// Keeps what was committed, for comparison.
+#[derive(Default)]
+struct RecordingSink {
+    headers: Vec<BlockHeader>,
+    receipts: Vec<Vec<Receipt>>,
+}
+
+impl CommitSink for RecordingSink {
+    fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+        self.headers.push(block.header);
+        self.receipts.push(block.receipts.clone());
+        Ok(())
+    }
+}
+
+/// The reference: decode, verify and execute block by block, serially.
+fn reference(w: &Workload, blocks: &[Vec<Vec<u8>>]) -> (Vec<BlockHeader>, Vec<Vec<Receipt>>, RejectionCounts) {
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Serial);
+    let mut rejected = RejectionCounts::new();
+    let mut headers = vec![];
+    let mut receipts = vec![];
+    for raw in blocks {
+        let txs = partition(verify_transactions(raw, &Default::default()), &mut rejected);
+        let block = chain.execute_block(&txs).unwrap();
+        headers.push(block.header);
+        receipts.push(block.outcome.receipts);
+    }
+    (headers, receipts, rejected)
+}
+
+#[test]
+fn pipeline_equals_serial_reference_on_every_workload() {
+    for kind in [WorkloadKind::Uniform, WorkloadKind::Hot, WorkloadKind::Zipf, WorkloadKind::Groups(3)] {
+        let w = workload(kind, 1_000);
+        let blocks = blocks_of(&w.txs);
+        let (headers, receipts, _) = reference(&w, &blocks);
+        for threads in [1, 2, 4] {
+            let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+            let mut sink = RecordingSink::default();
+            let report = run_pipeline(
+                &mut chain,
+                blocks.clone().into_iter(),
+                &mut sink,
+                &pool(threads),
+                &PipelineConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(sink.headers, headers, "{kind} at {threads} threads");
+            assert_eq!(sink.receipts, receipts, "{kind} at {threads} threads");
+            assert_eq!(report.blocks, blocks.len() as u64);
+            assert_eq!(report.txs_in, 1_000);
+            assert_eq!(report.stages.len(), 5);
+            assert_eq!(chain.state.root(), headers.last().unwrap().state_root);
+        }
+    }
+}
+
+#[test]
+fn bad_transactions_are_rejected_by_name_and_touch_nothing() {
+    let w = workload(WorkloadKind::Uniform, 600);
+    let mut txs = w.txs.clone();
+    txs[3][70] ^= 0x01; // a nonce byte: the signature no longer matches
+    txs[10].truncate(50); // cut inside the signature
+    txs[20].push(0); // trailing byte
+    txs[30][0] ^= 0x80; // the signature's R
+    let blocks = blocks_of(&txs);
+    let (headers, receipts, rejected) = reference(&w, &blocks);
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    let mut sink = RecordingSink::default();
+    let report = run_pipeline(&mut chain, blocks.into_iter(), &mut sink, &pool(2), &PipelineConfig::default()).unwrap();
+    assert_eq!(sink.headers, headers);
+    assert_eq!(sink.receipts, receipts);
+    assert_eq!(report.rejected, rejected);
+    let total: u64 = report.rejected.values().sum();
+    assert_eq!(total, 4, "{:?}", report.rejected);
+    assert_eq!(report.rejected.get("decode.truncated"), Some(&1));
+    assert_eq!(report.rejected.get("decode.trailing_bytes"), Some(&1));
+    assert_eq!(report.executed, 596);
+}
+
+/// Counts blocks taken from the source.
+struct CountingSource {
+    blocks: std::vec::IntoIter<Vec<Vec<u8>>>,
+    pulled: Arc<AtomicU64>,
+}
+
+impl Iterator for CountingSource {
+    type Item = Vec<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let block = self.blocks.next()?;
+        self.pulled.fetch_add(1, Ordering::SeqCst);
+        Some(block)
+    }
+}
+
+/// A deliberately slow commit stage that checks how far ahead the source got.
+struct SlowSink {
+    pulled: Arc<AtomicU64>,
+    committed: u64,
+    in_flight_max: u64,
+}
+
+impl CommitSink for SlowSink {
+    fn commit(&mut self, _: &CommittedBlock) -> Result<(), String> {
+        std::thread::sleep(Duration::from_millis(15));
+        self.committed += 1;
+        let in_flight = self.pulled.load(Ordering::SeqCst) - self.committed;
+        self.in_flight_max = self.in_flight_max.max(in_flight);
+        Ok(())
+    }
+}
+
+#[test]
+fn slow_commit_backpressures_the_source() {
+    let w = workload(WorkloadKind::Uniform, 6_000);
+    let blocks: Vec<Vec<Vec<u8>>> = w.txs.chunks(100).map(<[Vec<u8>]>::to_vec).collect();
+    let block_count = blocks.len() as u64;
+    let pulled = Arc::new(AtomicU64::new(0));
+    let source = CountingSource { blocks: blocks.into_iter(), pulled: pulled.clone() };
+    let mut sink = SlowSink { pulled, committed: 0, in_flight_max: 0 };
+    let config = PipelineConfig { channel_blocks_max: 1, ..PipelineConfig::default() };
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    run_pipeline(&mut chain, source, &mut sink, &pool(2), &config).unwrap();
+    assert_eq!(sink.committed, block_count);
+    // Four channels of one block, plus one block in each of five stages'
+    // hands, minus the one the commit stage just finished.
+    let bound = 4 * config.channel_blocks_max as u64 + 5;
+    assert!(sink.in_flight_max <= bound, "{} blocks in flight, bound {bound}", sink.in_flight_max);
+    assert!(block_count > 2 * bound, "the test must have more blocks than the pipeline can hold");
+}
+
+/// Fails, or panics, at a chosen block.
+struct FaultySink {
+    fail_at: u64,
+    panic: bool,
+    committed: Vec<BlockHeader>,
+}
+
+impl CommitSink for FaultySink {
+    fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+        if block.header.height == self.fail_at {
+            if self.panic {
+                panic!("injected panic at height {}", self.fail_at);
+            }
+            return Err(format!("injected failure at height {}", self.fail_at));
+        }
+        self.committed.push(block.header);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_or_panicking_stage_stops_the_pipeline_cleanly() {
+    let w = workload(WorkloadKind::Uniform, 2_000);
+    let blocks = blocks_of(&w.txs);
+    let (headers, _, _) = reference(&w, &blocks);
+    for panic in [false, true] {
+        let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+        let mut sink = FaultySink { fail_at: 4, panic, committed: vec![] };
+        let result =
+            run_pipeline(&mut chain, blocks.clone().into_iter(), &mut sink, &pool(2), &PipelineConfig::default());
+        match (panic, result) {
+            (false, Err(PipelineError::StageFailed { stage, reason })) => {
+                assert_eq!(stage, "commit");
+                assert!(reason.contains("injected failure"), "{reason}");
+            }
+            (true, Err(PipelineError::StagePanicked { stage, message })) => {
+                assert_eq!(stage, "commit");
+                assert!(message.contains("injected panic"), "{message}");
+            }
+            (_, other) => panic!("unexpected result {other:?}"),
+        }
+        assert_eq!(sink.committed, headers[..3], "blocks before the failure were all acknowledged, in order");
+    }
+}
+
+#[test]
+fn a_panicking_source_is_reported_by_stage() {
+    let w = workload(WorkloadKind::Uniform, 400);
+    let mut blocks = blocks_of(&w.txs).into_iter();
+    let source = std::iter::from_fn(move || match blocks.next() {
+        Some(block) => Some(block),
+        None => panic!("source exhausted badly"),
+    });
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    let result = run_pipeline(&mut chain, source, &mut RecordingSink::default(), &pool(2), &PipelineConfig::default());
+    match result {
+        Err(PipelineError::StagePanicked { stage: "ingest", message }) => assert!(message.contains("exhausted")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_channel_capacity_is_refused() {
+    let w = workload(WorkloadKind::Uniform, 10);
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    for channel_blocks_max in [0, 65] {
+        let config = PipelineConfig { channel_blocks_max, ..PipelineConfig::default() };
+        let result = run_pipeline(&mut chain, std::iter::empty(), &mut RecordingSink::default(), &pool(1), &config);
+        assert!(matches!(result, Err(PipelineError::InvalidConfig(_))));
+    }
+}

@@ -31,6 +31,18 @@ impl Chain {
         Chain { state, programs, executor, height: 0, last_hash: [0; 32] }
     }
 
+    /// A chain continuing after block `height` (hash `last_hash`), whose
+    /// result is `state`: what `persist::BlockStore::open` rebuilt.
+    pub fn resume(
+        state: State,
+        programs: ProgramRegistry,
+        executor: ExecutorKind,
+        height: u64,
+        last_hash: [u8; 32],
+    ) -> Chain {
+        Chain { state, programs, executor, height, last_hash }
+    }
+
     pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, String> {
         if txs.len() > BLOCK_TXS_MAX {
             return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));

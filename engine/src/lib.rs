@@ -14,6 +14,7 @@
 //! | [`block`] | block header, block hash, Merkle roots |
 //! | [`chain`] | the sequence of blocks: height, parent hash, state |
 //! | [`workload`] | seeded workloads of signed transfers |
+//! | [`persist`] | block records in the commit log, snapshots, resume, verify and replay |
 //!
 //! See docs/architecture.md for how the parts fit and docs/format.md for
 //! every byte.
@@ -24,6 +25,7 @@ pub mod chain;
 pub mod exec;
 pub mod ingest;
 pub mod lthash;
+pub mod persist;
 pub mod program;
 pub mod sigverify;
 pub mod state;

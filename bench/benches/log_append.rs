@@ -37,7 +37,11 @@ fn log_append(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(4));
-    for durability in [Durability::None, Durability::BATCH_DEFAULT, Durability::Sync] {
+    for durability in [
+        Durability::None,
+        Durability::BATCH_DEFAULT,
+        Durability::Sync,
+    ] {
         group.bench_function(BenchmarkId::from_parameter(durability), |b| {
             b.iter_custom(|iters| append_many(durability, &payload, iters))
         });

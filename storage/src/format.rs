@@ -110,7 +110,10 @@ impl SegmentHeader {
         if bytes[10..16].iter().chain(&bytes[32..48]).any(|&b| b != 0) {
             return Err("segment header reserved bytes are not zero");
         }
-        Ok(SegmentHeader { segment_index: u64_at(bytes, 16), segment_size_bytes: u64_at(bytes, 24) })
+        Ok(SegmentHeader {
+            segment_index: u64_at(bytes, 16),
+            segment_size_bytes: u64_at(bytes, 24),
+        })
     }
 }
 
@@ -173,7 +176,11 @@ impl RecordHeader {
 
     pub fn encode(&self) -> [u8; RECORD_HEADER_SIZE_BYTES as usize] {
         let mut bytes = self.encode_unhashed();
-        assert_eq!(record_hash(&bytes), self.record_hash, "record hash is stale");
+        assert_eq!(
+            record_hash(&bytes),
+            self.record_hash,
+            "record hash is stale"
+        );
         bytes[RECORD_HASH_OFFSET..].copy_from_slice(&self.record_hash);
         bytes
     }
@@ -264,7 +271,10 @@ mod tests {
 
     #[test]
     fn segment_header_round_trip() {
-        let header = SegmentHeader { segment_index: 7, segment_size_bytes: 4096 };
+        let header = SegmentHeader {
+            segment_index: 7,
+            segment_size_bytes: 4096,
+        };
         let bytes = header.encode();
         assert_eq!(&bytes[0..8], b"SLUICSEG");
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
@@ -272,11 +282,18 @@ mod tests {
 
     #[test]
     fn segment_header_rejects_every_single_byte_flip() {
-        let bytes = SegmentHeader { segment_index: 3, segment_size_bytes: 1 << 20 }.encode();
+        let bytes = SegmentHeader {
+            segment_index: 3,
+            segment_size_bytes: 1 << 20,
+        }
+        .encode();
         for i in 0..bytes.len() {
             let mut damaged = bytes;
             damaged[i] ^= 0x01;
-            assert!(SegmentHeader::decode(&damaged).is_err(), "flip at {i} accepted");
+            assert!(
+                SegmentHeader::decode(&damaged).is_err(),
+                "flip at {i} accepted"
+            );
         }
     }
 
@@ -295,7 +312,10 @@ mod tests {
         for i in 0..bytes.len() {
             let mut damaged = bytes;
             damaged[i] ^= 0x80;
-            assert!(matches!(RecordHeader::decode(&damaged), Err(HeaderError::Invalid(_))), "flip at {i} accepted");
+            assert!(
+                matches!(RecordHeader::decode(&damaged), Err(HeaderError::Invalid(_))),
+                "flip at {i} accepted"
+            );
         }
     }
 
@@ -310,7 +330,10 @@ mod tests {
     fn torn_length_is_caught_by_length_checksum() {
         let mut bytes = RecordHeader::new(1, 5, [0u8; 32], &[1u8; 300]).encode();
         bytes[9] ^= 0x01; // payload_len byte 1
-        assert_eq!(RecordHeader::decode(&bytes), Err(HeaderError::Invalid("record length checksum mismatch")));
+        assert_eq!(
+            RecordHeader::decode(&bytes),
+            Err(HeaderError::Invalid("record length checksum mismatch"))
+        );
     }
 
     proptest::proptest! {

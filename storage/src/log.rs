@@ -9,12 +9,16 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use crate::error::LogError;
-use crate::format::{record_size_bytes, RecordHeader, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES};
+use crate::format::{
+    record_size_bytes, RecordHeader, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES,
+};
 use crate::scan::{scan_log, SegmentSummary, TornTail, VerifyReport, ZeroRange};
-use crate::segment::{self, create_segment, fsync_dir, list_dir, read_record, ActiveSegment, SegmentFile, Step};
+use crate::segment::{
+    self, create_segment, fsync_dir, list_dir, read_record, ActiveSegment, SegmentFile, Step,
+};
 use crate::{
-    BATCH_BLOCKS_DEFAULT, BATCH_BLOCKS_MAX, BATCH_INTERVAL_MS_DEFAULT, RECORD_SIZE_MAX, SEGMENT_COUNT_MAX,
-    SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
+    BATCH_BLOCKS_DEFAULT, BATCH_BLOCKS_MAX, BATCH_INTERVAL_MS_DEFAULT, RECORD_SIZE_MAX,
+    SEGMENT_COUNT_MAX, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
 };
 
 const LOCK_FILE_NAME: &str = "LOCK";
@@ -35,8 +39,10 @@ pub enum Durability {
 
 impl Durability {
     /// `Batch` with the default limits.
-    pub const BATCH_DEFAULT: Durability =
-        Durability::Batch { blocks_max: BATCH_BLOCKS_DEFAULT, interval_ms: BATCH_INTERVAL_MS_DEFAULT };
+    pub const BATCH_DEFAULT: Durability = Durability::Batch {
+        blocks_max: BATCH_BLOCKS_DEFAULT,
+        interval_ms: BATCH_INTERVAL_MS_DEFAULT,
+    };
 }
 
 impl FromStr for Durability {
@@ -109,7 +115,9 @@ impl LogConfig {
         }
         if let Durability::Batch { blocks_max, .. } = self.durability {
             if !(1..=BATCH_BLOCKS_MAX).contains(&blocks_max) {
-                return invalid(format!("batch blocks_max {blocks_max} must be in 1..={BATCH_BLOCKS_MAX}"));
+                return invalid(format!(
+                    "batch blocks_max {blocks_max} must be in 1..={BATCH_BLOCKS_MAX}"
+                ));
             }
         }
         Ok(())
@@ -239,11 +247,17 @@ impl CommitLog {
 
     /// `open` with a hook called at every sync point. For crash-model tests.
     #[doc(hidden)]
-    pub fn open_with_sync_hook(config: LogConfig, hook: SyncHook) -> Result<(CommitLog, RecoveryReport), LogError> {
+    pub fn open_with_sync_hook(
+        config: LogConfig,
+        hook: SyncHook,
+    ) -> Result<(CommitLog, RecoveryReport), LogError> {
         CommitLog::open_inner(config, Some(hook))
     }
 
-    fn open_inner(config: LogConfig, mut hook: Option<SyncHook>) -> Result<(CommitLog, RecoveryReport), LogError> {
+    fn open_inner(
+        config: LogConfig,
+        mut hook: Option<SyncHook>,
+    ) -> Result<(CommitLog, RecoveryReport), LogError> {
         config.validate()?;
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| LogError::io("create_dir", &dir, e))?;
@@ -256,8 +270,15 @@ impl CommitLog {
         let created = scan.segments.is_empty();
         if created {
             let path = create_segment(&dir, 0, config.segment_size_bytes)?;
-            emit(&mut hook, SyncPhase::After, &path, 0, config.segment_size_bytes);
-            scan.segments.push(SegmentSummary::new_empty(0, config.segment_size_bytes));
+            emit(
+                &mut hook,
+                SyncPhase::After,
+                &path,
+                0,
+                config.segment_size_bytes,
+            );
+            scan.segments
+                .push(SegmentSummary::new_empty(0, config.segment_size_bytes));
         }
         let tail = scan.segments.last().expect("at least one segment").clone();
         let active = ActiveSegment::open(&dir, tail.index, tail.size_bytes)?;
@@ -295,30 +316,50 @@ impl CommitLog {
     /// `SegmentShortened`) leave the log unchanged and usable. An error from
     /// the durability step means the record was written but its durability is
     /// unknown; the log is then `Poisoned` and must be reopened.
-    pub fn append(&mut self, kind: u8, height: u64, payload: &[u8]) -> Result<RecordMeta, LogError> {
+    pub fn append(
+        &mut self,
+        kind: u8,
+        height: u64,
+        payload: &[u8],
+    ) -> Result<RecordMeta, LogError> {
         self.check_poisoned()?;
         let len = payload.len() as u64;
         if len > self.config.record_size_max {
-            return Err(LogError::RecordTooLarge { len, max: self.config.record_size_max });
+            return Err(LogError::RecordTooLarge {
+                len,
+                max: self.config.record_size_max,
+            });
         }
         if let Some(last) = self.last {
             if height < last.height {
-                return Err(LogError::HeightRegression { last: last.height, got: height });
+                return Err(LogError::HeightRegression {
+                    last: last.height,
+                    got: height,
+                });
             }
         }
         let size = record_size_bytes(len);
         if self.write_offset + size > self.active.size_bytes {
             self.roll()?;
         }
-        assert!(self.write_offset + size <= self.active.size_bytes, "record must fit a fresh segment");
+        assert!(
+            self.write_offset + size <= self.active.size_bytes,
+            "record must fit a fresh segment"
+        );
         self.active.check_length()?;
         let prev_hash = self.last.map_or([0u8; 32], |meta| meta.hash);
         let header = RecordHeader::new(kind, height, prev_hash, payload);
         self.write_record(&header, payload);
         let meta = RecordMeta::from_header(&header, self.active.index, self.write_offset);
         self.write_offset += size;
-        self.segments.last_mut().expect("active summary").push(&header);
-        debug_assert_eq!(self.segments.last().map(|s| s.end_offset), Some(self.write_offset));
+        self.segments
+            .last_mut()
+            .expect("active summary")
+            .push(&header);
+        debug_assert_eq!(
+            self.segments.last().map(|s| s.end_offset),
+            Some(self.write_offset)
+        );
         self.last = Some(meta);
         self.records += 1;
         self.apply_durability()?;
@@ -338,8 +379,15 @@ impl CommitLog {
         // Pair assertion: the header reads back as what we meant to write.
         let mut written = [0u8; RECORD_HEADER_SIZE_BYTES as usize];
         written.copy_from_slice(&map[start..payload_start]);
-        assert_eq!(RecordHeader::decode(&written).as_ref(), Ok(header), "header did not read back");
-        debug_assert_eq!(blake3::hash(&map[payload_start..payload_end]).as_bytes(), &header.payload_checksum);
+        assert_eq!(
+            RecordHeader::decode(&written).as_ref(),
+            Ok(header),
+            "header did not read back"
+        );
+        debug_assert_eq!(
+            blake3::hash(&map[payload_start..payload_end]).as_bytes(),
+            &header.payload_checksum
+        );
     }
 
     /// Seals the active segment and starts the next one. The new segment is
@@ -347,7 +395,10 @@ impl CommitLog {
     fn roll(&mut self) -> Result<(), LogError> {
         let next = self.active.index + 1;
         if next >= SEGMENT_COUNT_MAX {
-            return Err(LogError::TooManySegments { count: next + 1, max: SEGMENT_COUNT_MAX });
+            return Err(LogError::TooManySegments {
+                count: next + 1,
+                max: SEGMENT_COUNT_MAX,
+            });
         }
         if self.config.durability == Durability::None {
             self.remember_sealed_dirty()?;
@@ -371,8 +422,17 @@ impl CommitLog {
         if len == 0 {
             return Ok(());
         }
-        let file = self.active.file.try_clone().map_err(|e| LogError::io("dup", &self.active.path, e))?;
-        let sealed = SealedDirty { path: self.active.path.clone(), file, offset: self.synced_offset, len };
+        let file = self
+            .active
+            .file
+            .try_clone()
+            .map_err(|e| LogError::io("dup", &self.active.path, e))?;
+        let sealed = SealedDirty {
+            path: self.active.path.clone(),
+            file,
+            offset: self.synced_offset,
+            len,
+        };
         self.sealed_dirty.push(sealed);
         // The bytes are tracked by `sealed_dirty` now; a retried roll (after
         // a failed segment creation) must not queue them twice.
@@ -400,7 +460,8 @@ impl CommitLog {
     /// appends arrive. A no-op in the other modes.
     pub fn sync_if_due(&mut self) -> Result<(), LogError> {
         if let Durability::Batch { interval_ms, .. } = self.config.durability {
-            if self.has_unsynced() && self.last_sync.elapsed() >= Duration::from_millis(interval_ms) {
+            if self.has_unsynced() && self.last_sync.elapsed() >= Duration::from_millis(interval_ms)
+            {
                 return self.sync();
             }
         }
@@ -423,9 +484,24 @@ impl CommitLog {
 
     fn sync_inner(&mut self) -> Result<(), LogError> {
         for sealed in std::mem::take(&mut self.sealed_dirty) {
-            emit(&mut self.hook, SyncPhase::Before, &sealed.path, sealed.offset, sealed.len);
-            sealed.file.sync_data().map_err(|e| LogError::io("fdatasync", &sealed.path, e))?;
-            emit(&mut self.hook, SyncPhase::After, &sealed.path, sealed.offset, sealed.len);
+            emit(
+                &mut self.hook,
+                SyncPhase::Before,
+                &sealed.path,
+                sealed.offset,
+                sealed.len,
+            );
+            sealed
+                .file
+                .sync_data()
+                .map_err(|e| LogError::io("fdatasync", &sealed.path, e))?;
+            emit(
+                &mut self.hook,
+                SyncPhase::After,
+                &sealed.path,
+                sealed.offset,
+                sealed.len,
+            );
         }
         self.flush_active()?;
         self.unsynced_appends = 0;
@@ -438,9 +514,21 @@ impl CommitLog {
         if len == 0 {
             return Ok(());
         }
-        emit(&mut self.hook, SyncPhase::Before, &self.active.path, offset, len);
+        emit(
+            &mut self.hook,
+            SyncPhase::Before,
+            &self.active.path,
+            offset,
+            len,
+        );
         self.active.flush(offset, len)?;
-        emit(&mut self.hook, SyncPhase::After, &self.active.path, offset, len);
+        emit(
+            &mut self.hook,
+            SyncPhase::After,
+            &self.active.path,
+            offset,
+            len,
+        );
         self.synced_offset = self.write_offset;
         Ok(())
     }
@@ -448,7 +536,9 @@ impl CommitLog {
     fn check_poisoned(&self) -> Result<(), LogError> {
         match &self.poisoned {
             None => Ok(()),
-            Some(reason) => Err(LogError::Poisoned { reason: reason.clone() }),
+            Some(reason) => Err(LogError::Poisoned {
+                reason: reason.clone(),
+            }),
         }
     }
 
@@ -484,10 +574,18 @@ impl CommitLog {
     }
 }
 
-fn records_from_height<'a>(dir: &'a Path, segments: &'a [SegmentSummary], height_exclusive: u64) -> RecordIter<'a> {
+fn records_from_height<'a>(
+    dir: &'a Path,
+    segments: &'a [SegmentSummary],
+    height_exclusive: u64,
+) -> RecordIter<'a> {
     let start = segments
         .iter()
-        .position(|summary| summary.last_height.is_some_and(|last| last > height_exclusive))
+        .position(|summary| {
+            summary
+                .last_height
+                .is_some_and(|last| last > height_exclusive)
+        })
         .unwrap_or(segments.len());
     RecordIter::new(dir, segments, start, Some(height_exclusive))
 }
@@ -513,7 +611,11 @@ impl LogReader {
         let dir = dir.into();
         let scan = scan_log(&dir, SEGMENT_SIZE_BYTES_DEFAULT)?;
         let report = VerifyReport::from_scan(&scan);
-        Ok(LogReader { dir, segments: scan.segments, report })
+        Ok(LogReader {
+            dir,
+            segments: scan.segments,
+            report,
+        })
     }
 
     /// What the scan found: records, last record, torn tail.
@@ -544,7 +646,12 @@ impl Drop for CommitLog {
 
 fn emit(hook: &mut Option<SyncHook>, phase: SyncPhase, path: &Path, offset: u64, len: u64) {
     if let Some(hook) = hook.as_mut() {
-        hook(SyncEvent { phase, path, offset, len });
+        hook(SyncEvent {
+            phase,
+            path,
+            offset,
+            len,
+        });
     }
 }
 
@@ -586,17 +693,34 @@ fn remove_temp_files(dir: &Path) -> Result<Vec<PathBuf>, LogError> {
 /// "normal end" holds again before anything new is appended after it.
 fn zero_range(dir: &Path, range: &ZeroRange, hook: &mut Option<SyncHook>) -> Result<(), LogError> {
     let path = segment::segment_path(dir, range.segment_index);
-    let file = OpenOptions::new().write(true).open(&path).map_err(|e| LogError::io("open", &path, e))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| LogError::io("open", &path, e))?;
     let zeros = vec![0u8; ZERO_CHUNK_BYTES];
     let mut offset = range.start;
     while offset < range.end {
         let len = (range.end - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-        file.write_all_at(&zeros[..len], offset).map_err(|e| LogError::io("write zeros", &path, e))?;
+        file.write_all_at(&zeros[..len], offset)
+            .map_err(|e| LogError::io("write zeros", &path, e))?;
         offset += len as u64;
     }
-    emit(hook, SyncPhase::Before, &path, range.start, range.end - range.start);
-    file.sync_data().map_err(|e| LogError::io("fdatasync", &path, e))?;
-    emit(hook, SyncPhase::After, &path, range.start, range.end - range.start);
+    emit(
+        hook,
+        SyncPhase::Before,
+        &path,
+        range.start,
+        range.end - range.start,
+    );
+    file.sync_data()
+        .map_err(|e| LogError::io("fdatasync", &path, e))?;
+    emit(
+        hook,
+        SyncPhase::After,
+        &path,
+        range.start,
+        range.end - range.start,
+    );
     Ok(())
 }
 
@@ -646,7 +770,11 @@ impl<'a> RecordIter<'a> {
                 continue;
             }
             if self.segment.is_none() {
-                self.segment = Some(SegmentFile::open(self.dir, summary.index, summary.size_bytes)?);
+                self.segment = Some(SegmentFile::open(
+                    self.dir,
+                    summary.index,
+                    summary.size_bytes,
+                )?);
             }
             let segment = self.segment.as_ref().expect("opened above");
             let header = expect_record(segment, self.offset, None)?;
@@ -654,7 +782,9 @@ impl<'a> RecordIter<'a> {
             self.offset += header.record_size_bytes();
             if let Some(prev_hash) = self.prev_hash {
                 if header.prev_hash != prev_hash {
-                    return Err(segment.corrupt(offset, "hash chain broken: prev_hash does not match"));
+                    return Err(
+                        segment.corrupt(offset, "hash chain broken: prev_hash does not match")
+                    );
                 }
             }
             self.prev_hash = Some(header.record_hash);
@@ -672,7 +802,11 @@ impl<'a> RecordIter<'a> {
     }
 }
 
-fn expect_record(segment: &SegmentFile, offset: u64, payload: Option<&mut Vec<u8>>) -> Result<RecordHeader, LogError> {
+fn expect_record(
+    segment: &SegmentFile,
+    offset: u64,
+    payload: Option<&mut Vec<u8>>,
+) -> Result<RecordHeader, LogError> {
     match read_record(segment, offset, payload)? {
         Step::Record(header) => Ok(header),
         Step::End => Err(segment.corrupt(offset, "record expected, found the end of the segment")),

@@ -116,11 +116,17 @@ pub(crate) fn scan_log(dir: &Path, size_hint_bytes: u64) -> Result<Scan, LogErro
     let listing = list_dir(dir)?;
     let count = listing.segment_indices.len() as u64;
     if count > SEGMENT_COUNT_MAX {
-        return Err(LogError::TooManySegments { count, max: SEGMENT_COUNT_MAX });
+        return Err(LogError::TooManySegments {
+            count,
+            max: SEGMENT_COUNT_MAX,
+        });
     }
     for (position, &index) in listing.segment_indices.iter().enumerate() {
         if index != position as u64 {
-            return Err(LogError::SegmentMissing { dir: dir.to_path_buf(), index: position as u64 });
+            return Err(LogError::SegmentMissing {
+                dir: dir.to_path_buf(),
+                index: position as u64,
+            });
         }
     }
     let mut scan = Scan {
@@ -142,7 +148,15 @@ pub(crate) fn scan_log(dir: &Path, size_hint_bytes: u64) -> Result<Scan, LogErro
         let stop = scan_segment(&segment, &mut summary, &mut scan, &mut payload)?;
         scan.segments.push(summary);
         if let Some((offset, reason)) = stop {
-            classify_tail(dir, &segment, offset, reason, count, size_hint_bytes, &mut scan)?;
+            classify_tail(
+                dir,
+                &segment,
+                offset,
+                reason,
+                count,
+                size_hint_bytes,
+                &mut scan,
+            )?;
             break;
         }
     }
@@ -172,7 +186,10 @@ fn scan_segment(
                 if region.nonzero_end.is_none() {
                     return Ok(None);
                 }
-                return Ok(Some((offset, "non-zero bytes after the last record".to_string())));
+                return Ok(Some((
+                    offset,
+                    "non-zero bytes after the last record".to_string(),
+                )));
             }
             Step::Invalid(reason) => return Ok(Some((offset, reason.to_string()))),
         }
@@ -189,11 +206,17 @@ fn check_link(
 ) -> Result<RecordMeta, LogError> {
     let expected_prev = previous.map_or([0u8; 32], |meta| meta.hash);
     if header.prev_hash != expected_prev {
-        return Err(segment.corrupt(offset, "hash chain broken: prev_hash does not match the previous record"));
+        return Err(segment.corrupt(
+            offset,
+            "hash chain broken: prev_hash does not match the previous record",
+        ));
     }
     if let Some(previous) = previous {
         if header.height < previous.height {
-            let reason = format!("height {} is below the previous record's {}", header.height, previous.height);
+            let reason = format!(
+                "height {} is below the previous record's {}",
+                header.height, previous.height
+            );
             return Err(segment.corrupt(offset, reason));
         }
     }
@@ -218,7 +241,11 @@ fn classify_tail(
     }
     let mut zero_ranges = Vec::new();
     if let Some(end) = region.nonzero_end {
-        zero_ranges.push(ZeroRange { segment_index: segment.index, start: offset, end });
+        zero_ranges.push(ZeroRange {
+            segment_index: segment.index,
+            start: offset,
+            end,
+        });
     }
     for index in segment.index + 1..count {
         let later = SegmentFile::open(dir, index, size_hint_bytes)?;
@@ -228,12 +255,26 @@ fn classify_tail(
             return Err(segment.corrupt(offset, reason));
         }
         if let Some(end) = later_region.nonzero_end {
-            zero_ranges.push(ZeroRange { segment_index: index, start: SEGMENT_HEADER_SIZE_BYTES, end });
+            zero_ranges.push(ZeroRange {
+                segment_index: index,
+                start: SEGMENT_HEADER_SIZE_BYTES,
+                end,
+            });
         }
-        scan.segments.push(SegmentSummary::empty(index, later.size_bytes));
+        scan.segments
+            .push(SegmentSummary::empty(index, later.size_bytes));
     }
-    let bytes = zero_ranges.iter().map(|range| range.end - range.start).sum();
-    scan.torn = Some(TornTail { segment: segment.path.clone(), segment_index: segment.index, offset, bytes, reason });
+    let bytes = zero_ranges
+        .iter()
+        .map(|range| range.end - range.start)
+        .sum();
+    scan.torn = Some(TornTail {
+        segment: segment.path.clone(),
+        segment_index: segment.index,
+        offset,
+        bytes,
+        reason,
+    });
     scan.zero_ranges = zero_ranges;
     Ok(())
 }

@@ -16,8 +16,8 @@ use memmap2::MmapMut;
 
 use crate::error::LogError;
 use crate::format::{
-    HeaderError, RecordHeader, SegmentHeader, RECORD_ALIGN_BYTES, RECORD_HEADER_SIZE_BYTES, RECORD_MAGIC,
-    SEGMENT_HEADER_SIZE_BYTES,
+    HeaderError, RecordHeader, SegmentHeader, RECORD_ALIGN_BYTES, RECORD_HEADER_SIZE_BYTES,
+    RECORD_MAGIC, SEGMENT_HEADER_SIZE_BYTES,
 };
 
 const SEGMENT_SUFFIX: &str = ".seg";
@@ -39,7 +39,10 @@ pub(crate) struct DirListing {
 }
 
 pub(crate) fn list_dir(dir: &Path) -> Result<DirListing, LogError> {
-    let mut listing = DirListing { segment_indices: Vec::new(), temp_files: Vec::new() };
+    let mut listing = DirListing {
+        segment_indices: Vec::new(),
+        temp_files: Vec::new(),
+    };
     let entries = fs::read_dir(dir).map_err(|e| LogError::io("read_dir", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| LogError::io("read_dir", dir, e))?;
@@ -66,14 +69,20 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 
 pub(crate) fn fsync_dir(dir: &Path) -> Result<(), LogError> {
     let handle = File::open(dir).map_err(|e| LogError::io("open dir", dir, e))?;
-    handle.sync_all().map_err(|e| LogError::io("fsync dir", dir, e))
+    handle
+        .sync_all()
+        .map_err(|e| LogError::io("fsync dir", dir, e))
 }
 
 /// Creates segment `index` durably: temp file, real preallocation, header,
 /// fsync, rename, directory fsync. Only after all of that does the segment
 /// exist under its final name, so no record can ever be written into (or
 /// refer to) a segment that a crash could take away.
-pub(crate) fn create_segment(dir: &Path, index: u64, segment_size_bytes: u64) -> Result<PathBuf, LogError> {
+pub(crate) fn create_segment(
+    dir: &Path,
+    index: u64,
+    segment_size_bytes: u64,
+) -> Result<PathBuf, LogError> {
     let path = segment_path(dir, index);
     let temp = dir.join(format!("{index:020}{TEMP_SUFFIX}"));
     let result = create_segment_temp(&temp, index, segment_size_bytes);
@@ -96,11 +105,23 @@ fn create_segment_temp(temp: &Path, index: u64, segment_size_bytes: u64) -> Resu
         .open(temp)
         .map_err(|e| LogError::io("create", temp, e))?;
     preallocate(&file, temp, segment_size_bytes)?;
-    let header = SegmentHeader { segment_index: index, segment_size_bytes }.encode();
-    file.write_all_at(&header, 0).map_err(|e| LogError::io("write header", temp, e))?;
-    file.sync_all().map_err(|e| LogError::io("fsync", temp, e))?;
-    let actual = file.metadata().map_err(|e| LogError::io("stat", temp, e))?.len();
-    assert_eq!(actual, segment_size_bytes, "preallocated segment has the wrong length");
+    let header = SegmentHeader {
+        segment_index: index,
+        segment_size_bytes,
+    }
+    .encode();
+    file.write_all_at(&header, 0)
+        .map_err(|e| LogError::io("write header", temp, e))?;
+    file.sync_all()
+        .map_err(|e| LogError::io("fsync", temp, e))?;
+    let actual = file
+        .metadata()
+        .map_err(|e| LogError::io("stat", temp, e))?
+        .len();
+    assert_eq!(
+        actual, segment_size_bytes,
+        "preallocated segment has the wrong length"
+    );
     Ok(())
 }
 
@@ -116,8 +137,9 @@ fn create_segment_temp(temp: &Path, index: u64, segment_size_bytes: u64) -> Resu
 /// allocates for real. Copy-on-write file systems (btrfs, zfs) cannot promise
 /// space for later overwrites at all; that is a documented limit.
 pub(crate) fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<(), LogError> {
-    let len = libc::off_t::try_from(bytes)
-        .map_err(|_| LogError::InvalidConfig { reason: format!("segment size {bytes} does not fit off_t") })?;
+    let len = libc::off_t::try_from(bytes).map_err(|_| LogError::InvalidConfig {
+        reason: format!("segment size {bytes} does not fit off_t"),
+    })?;
     // SAFETY: plain syscall on a file descriptor we own for the whole call.
     let code = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
     if code == 0 {
@@ -125,9 +147,11 @@ pub(crate) fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<(), Lo
     }
     let source = io::Error::from_raw_os_error(code);
     match code {
-        libc::ENOSPC | libc::EDQUOT | libc::EFBIG => {
-            Err(LogError::DiskFull { path: path.to_path_buf(), bytes, source })
-        }
+        libc::ENOSPC | libc::EDQUOT | libc::EFBIG => Err(LogError::DiskFull {
+            path: path.to_path_buf(),
+            bytes,
+            source,
+        }),
         _ => Err(LogError::io("posix_fallocate", path, source)),
     }
 }
@@ -147,23 +171,41 @@ impl SegmentFile {
     pub fn open(dir: &Path, index: u64, size_hint_bytes: u64) -> Result<SegmentFile, LogError> {
         let path = segment_path(dir, index);
         let file = File::open(&path).map_err(|e| LogError::io("open", &path, e))?;
-        let actual = file.metadata().map_err(|e| LogError::io("stat", &path, e))?.len();
+        let actual = file
+            .metadata()
+            .map_err(|e| LogError::io("stat", &path, e))?
+            .len();
         if actual < SEGMENT_HEADER_SIZE_BYTES {
-            return Err(LogError::SegmentShortened { segment: path, expected: size_hint_bytes, actual });
+            return Err(LogError::SegmentShortened {
+                segment: path,
+                expected: size_hint_bytes,
+                actual,
+            });
         }
         let mut bytes = [0u8; SEGMENT_HEADER_SIZE_BYTES as usize];
         read_exact_at(&file, &path, &mut bytes, 0)?;
-        let header = SegmentHeader::decode(&bytes).map_err(|reason| LogError::corrupt(&path, index, 0, reason))?;
+        let header = SegmentHeader::decode(&bytes)
+            .map_err(|reason| LogError::corrupt(&path, index, 0, reason))?;
         check_header(&path, index, &header)?;
         let expected = header.segment_size_bytes;
         if actual < expected {
-            return Err(LogError::SegmentShortened { segment: path, expected, actual });
+            return Err(LogError::SegmentShortened {
+                segment: path,
+                expected,
+                actual,
+            });
         }
         if actual > expected {
-            let reason = format!("segment file is {actual} bytes, longer than its header's {expected}");
+            let reason =
+                format!("segment file is {actual} bytes, longer than its header's {expected}");
             return Err(LogError::corrupt(&path, index, expected, reason));
         }
-        Ok(SegmentFile { index, path, file, size_bytes: expected })
+        Ok(SegmentFile {
+            index,
+            path,
+            file,
+            size_bytes: expected,
+        })
     }
 
     /// Reads exactly `buf.len()` bytes at `offset`. A short read means the
@@ -172,7 +214,11 @@ impl SegmentFile {
         read_exact_at(&self.file, &self.path, buf, offset).map_err(|error| match error {
             LogError::Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => {
                 let actual = self.file.metadata().map(|m| m.len()).unwrap_or(0);
-                LogError::SegmentShortened { segment: self.path.clone(), expected: self.size_bytes, actual }
+                LogError::SegmentShortened {
+                    segment: self.path.clone(),
+                    expected: self.size_bytes,
+                    actual,
+                }
             }
             other => other,
         })
@@ -185,20 +231,29 @@ impl SegmentFile {
 
 fn check_header(path: &Path, index: u64, header: &SegmentHeader) -> Result<(), LogError> {
     if header.segment_index != index {
-        let reason = format!("header says segment {}, file name says {index}", header.segment_index);
+        let reason = format!(
+            "header says segment {}, file name says {index}",
+            header.segment_index
+        );
         return Err(LogError::corrupt(path, index, 16, reason));
     }
     let size = header.segment_size_bytes;
     if !(crate::SEGMENT_SIZE_BYTES_MIN..=crate::SEGMENT_SIZE_BYTES_MAX).contains(&size)
         || size % RECORD_ALIGN_BYTES != 0
     {
-        return Err(LogError::corrupt(path, index, 24, format!("segment size {size} out of range")));
+        return Err(LogError::corrupt(
+            path,
+            index,
+            24,
+            format!("segment size {size} out of range"),
+        ));
     }
     Ok(())
 }
 
 fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<(), LogError> {
-    file.read_exact_at(buf, offset).map_err(|e| LogError::io("pread", path, e))
+    file.read_exact_at(buf, offset)
+        .map_err(|e| LogError::io("pread", path, e))
 }
 
 /// One step of reading a segment at some offset.
@@ -216,7 +271,11 @@ pub(crate) enum Step {
 /// into it and its checksum verified; otherwise only the header is checked
 /// (used to skip records cheaply). The payload allocation is bounded by the
 /// segment size, because the length is checked to fit before it is used.
-pub(crate) fn read_record(segment: &SegmentFile, offset: u64, payload: Option<&mut Vec<u8>>) -> Result<Step, LogError> {
+pub(crate) fn read_record(
+    segment: &SegmentFile,
+    offset: u64,
+    payload: Option<&mut Vec<u8>>,
+) -> Result<Step, LogError> {
     debug_assert_eq!(offset % RECORD_ALIGN_BYTES, 0);
     if offset + RECORD_HEADER_SIZE_BYTES > segment.size_bytes {
         return Ok(Step::End);
@@ -246,7 +305,11 @@ pub(crate) fn read_record(segment: &SegmentFile, offset: u64, payload: Option<&m
     Ok(Step::Record(header))
 }
 
-fn padding_is_zero(segment: &SegmentFile, offset: u64, header: &RecordHeader) -> Result<bool, LogError> {
+fn padding_is_zero(
+    segment: &SegmentFile,
+    offset: u64,
+    header: &RecordHeader,
+) -> Result<bool, LogError> {
     let payload_end = offset + RECORD_HEADER_SIZE_BYTES + u64::from(header.payload_len);
     let record_end = offset + header.record_size_bytes();
     let mut padding = [0u8; RECORD_ALIGN_BYTES as usize];
@@ -312,10 +375,21 @@ impl ActiveSegment {
     /// Opens and maps an existing, already validated segment for writing.
     pub fn open(dir: &Path, index: u64, size_bytes: u64) -> Result<ActiveSegment, LogError> {
         let path = segment_path(dir, index);
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| LogError::io("open", &path, e))?;
-        let active_len = file.metadata().map_err(|e| LogError::io("stat", &path, e))?.len();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| LogError::io("open", &path, e))?;
+        let active_len = file
+            .metadata()
+            .map_err(|e| LogError::io("stat", &path, e))?
+            .len();
         if active_len != size_bytes {
-            return Err(LogError::SegmentShortened { segment: path, expected: size_bytes, actual: active_len });
+            return Err(LogError::SegmentShortened {
+                segment: path,
+                expected: size_bytes,
+                actual: active_len,
+            });
         }
         // SAFETY: memmap2 requires that the mapped file is not truncated or
         // modified outside this process while the map lives. (1) We checked,
@@ -331,14 +405,28 @@ impl ActiveSegment {
         // narrows but cannot close that window; see the crate docs.
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| LogError::io("mmap", &path, e))?;
         assert_eq!(map.len() as u64, size_bytes);
-        Ok(ActiveSegment { index, path, file, map, size_bytes })
+        Ok(ActiveSegment {
+            index,
+            path,
+            file,
+            map,
+            size_bytes,
+        })
     }
 
     /// Fails with `SegmentShortened` if the file shrank since it was mapped.
     pub fn check_length(&self) -> Result<(), LogError> {
-        let actual = self.file.metadata().map_err(|e| LogError::io("stat", &self.path, e))?.len();
+        let actual = self
+            .file
+            .metadata()
+            .map_err(|e| LogError::io("stat", &self.path, e))?
+            .len();
         if actual < self.size_bytes {
-            return Err(LogError::SegmentShortened { segment: self.path.clone(), expected: self.size_bytes, actual });
+            return Err(LogError::SegmentShortened {
+                segment: self.path.clone(),
+                expected: self.size_bytes,
+                actual,
+            });
         }
         Ok(())
     }
@@ -350,7 +438,9 @@ impl ActiveSegment {
         if len == 0 {
             return Ok(());
         }
-        self.map.flush_range(offset as usize, len as usize).map_err(|e| LogError::io("msync", &self.path, e))
+        self.map
+            .flush_range(offset as usize, len as usize)
+            .map_err(|e| LogError::io("msync", &self.path, e))
     }
 }
 
@@ -378,7 +468,11 @@ mod tests {
         assert_eq!(metadata.len(), size);
         use std::os::unix::fs::MetadataExt;
         // st_blocks counts 512-byte units actually allocated.
-        assert!(metadata.blocks() * 512 >= size, "segment is sparse: {} blocks", metadata.blocks());
+        assert!(
+            metadata.blocks() * 512 >= size,
+            "segment is sparse: {} blocks",
+            metadata.blocks()
+        );
         let segment = SegmentFile::open(dir.path(), 0, size).unwrap();
         assert_eq!(segment.size_bytes, size);
     }

@@ -63,11 +63,17 @@ impl SnapshotStore {
         let dir = dir.into();
         if !(1..=SNAPSHOTS_KEPT_MAX).contains(&kept_max) {
             return Err(LogError::InvalidConfig {
-                reason: format!("snapshots kept_max {kept_max} must be in 1..={SNAPSHOTS_KEPT_MAX}"),
+                reason: format!(
+                    "snapshots kept_max {kept_max} must be in 1..={SNAPSHOTS_KEPT_MAX}"
+                ),
             });
         }
         fs::create_dir_all(&dir).map_err(|e| LogError::io("create_dir", &dir, e))?;
-        let store = SnapshotStore { dir, kept_max, read_only: false };
+        let store = SnapshotStore {
+            dir,
+            kept_max,
+            read_only: false,
+        };
         store.remove_temp_files()?;
         Ok(store)
     }
@@ -78,7 +84,11 @@ impl SnapshotStore {
     pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<SnapshotStore, LogError> {
         let dir = dir.into();
         fs::metadata(&dir).map_err(|e| LogError::io("stat", &dir, e))?;
-        Ok(SnapshotStore { dir, kept_max: SNAPSHOTS_KEPT_MAX, read_only: true })
+        Ok(SnapshotStore {
+            dir,
+            kept_max: SNAPSHOTS_KEPT_MAX,
+            read_only: true,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -95,11 +105,17 @@ impl SnapshotStore {
         }
         let len = state.len() as u64;
         if len > SNAPSHOT_SIZE_BYTES_MAX {
-            return Err(LogError::SnapshotTooLarge { len, max: SNAPSHOT_SIZE_BYTES_MAX });
+            return Err(LogError::SnapshotTooLarge {
+                len,
+                max: SNAPSHOT_SIZE_BYTES_MAX,
+            });
         }
         let header = encode_header(height, state);
         // Pair assertion: the header we are about to write must decode.
-        assert_eq!(decode_header(&header), Ok((height, len, *blake3::hash(state).as_bytes())));
+        assert_eq!(
+            decode_header(&header),
+            Ok((height, len, *blake3::hash(state).as_bytes()))
+        );
         let path = self.path_for(height);
         let temp = self.dir.join(format!("{PREFIX}{height:020}{TEMP_SUFFIX}"));
         let written = write_file(&temp, &header, state);
@@ -136,7 +152,8 @@ impl SnapshotStore {
 
     /// Heights of all snapshot files present, ascending (valid or not).
     pub fn heights(&self) -> Result<Vec<u64>, LogError> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| LogError::io("read_dir", &self.dir, e))?;
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| LogError::io("read_dir", &self.dir, e))?;
         let mut heights = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| LogError::io("read_dir", &self.dir, e))?;
@@ -155,14 +172,21 @@ impl SnapshotStore {
     /// Reads and checks the snapshot at `height`. Damage is `SnapshotCorrupt`.
     pub fn read(&self, height: u64) -> Result<Vec<u8>, LogError> {
         let path = self.path_for(height);
-        let corrupt = |reason: &str| LogError::SnapshotCorrupt { path: path.clone(), reason: reason.to_string() };
+        let corrupt = |reason: &str| LogError::SnapshotCorrupt {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
         let mut file = File::open(&path).map_err(|e| LogError::io("open", &path, e))?;
-        let file_len = file.metadata().map_err(|e| LogError::io("stat", &path, e))?.len();
+        let file_len = file
+            .metadata()
+            .map_err(|e| LogError::io("stat", &path, e))?
+            .len();
         if file_len < HEADER_SIZE_BYTES as u64 {
             return Err(corrupt("shorter than the snapshot header"));
         }
         let mut header = [0u8; HEADER_SIZE_BYTES];
-        file.read_exact(&mut header).map_err(|e| LogError::io("read", &path, e))?;
+        file.read_exact(&mut header)
+            .map_err(|e| LogError::io("read", &path, e))?;
         let (stored_height, state_len, checksum) = decode_header(&header).map_err(corrupt)?;
         if stored_height != height {
             return Err(corrupt("height in header does not match the file name"));
@@ -172,7 +196,8 @@ impl SnapshotStore {
         }
         // Bounded: equals the bytes the file holds, and at most the max.
         let mut state = vec![0u8; state_len as usize];
-        file.read_exact(&mut state).map_err(|e| LogError::io("read", &path, e))?;
+        file.read_exact(&mut state)
+            .map_err(|e| LogError::io("read", &path, e))?;
         if *blake3::hash(&state).as_bytes() != checksum {
             return Err(corrupt("state checksum mismatch"));
         }
@@ -193,10 +218,14 @@ impl SnapshotStore {
     }
 
     fn remove_temp_files(&self) -> Result<(), LogError> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| LogError::io("read_dir", &self.dir, e))?;
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| LogError::io("read_dir", &self.dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| LogError::io("read_dir", &self.dir, e))?;
-            let is_temp = entry.file_name().to_str().is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(TEMP_SUFFIX));
+            let is_temp = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(TEMP_SUFFIX));
             if is_temp {
                 let path = entry.path();
                 fs::remove_file(&path).map_err(|e| LogError::io("remove", &path, e))?;
@@ -214,9 +243,11 @@ fn write_file(temp: &Path, header: &[u8; HEADER_SIZE_BYTES], state: &[u8]) -> Re
         .open(temp)
         .map_err(|e| LogError::io("create", temp, e))?;
     let full = |e: std::io::Error| match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
-            LogError::DiskFull { path: temp.to_path_buf(), bytes: (HEADER_SIZE_BYTES + state.len()) as u64, source: e }
-        }
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => LogError::DiskFull {
+            path: temp.to_path_buf(),
+            bytes: (HEADER_SIZE_BYTES + state.len()) as u64,
+            source: e,
+        },
         _ => LogError::io("write", temp, e),
     };
     file.write_all(header).map_err(full)?;
@@ -275,7 +306,10 @@ mod tests {
     #[test]
     fn header_round_trip_and_every_flip_rejected() {
         let header = encode_header(42, b"state");
-        assert_eq!(decode_header(&header), Ok((42, 5, *blake3::hash(b"state").as_bytes())));
+        assert_eq!(
+            decode_header(&header),
+            Ok((42, 5, *blake3::hash(b"state").as_bytes()))
+        );
         for i in 0..HEADER_SIZE_BYTES {
             let mut damaged = header;
             damaged[i] ^= 0x04;

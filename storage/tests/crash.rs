@@ -54,9 +54,18 @@ impl Model {
                 }
             }
             SyncPhase::After => {
-                let name = event.path.file_name().unwrap().to_str().unwrap().to_string();
+                let name = event
+                    .path
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
                 let real = fs::read(event.path).unwrap();
-                let durable = self.durable.entry(name).or_insert_with(|| vec![0u8; real.len()]);
+                let durable = self
+                    .durable
+                    .entry(name)
+                    .or_insert_with(|| vec![0u8; real.len()]);
                 let range = event.offset as usize..(event.offset + event.len) as usize;
                 durable[range.clone()].copy_from_slice(&real[range]);
             }
@@ -74,11 +83,19 @@ impl Model {
         }
         for reordered in [false, true] {
             let files = self.crash_image(&real, reordered);
-            self.images.push(Image { files, acked: self.acked, reordered });
+            self.images.push(Image {
+                files,
+                acked: self.acked,
+                reordered,
+            });
         }
     }
 
-    fn crash_image(&mut self, real: &BTreeMap<String, Vec<u8>>, reordered: bool) -> BTreeMap<String, Vec<u8>> {
+    fn crash_image(
+        &mut self,
+        real: &BTreeMap<String, Vec<u8>>,
+        reordered: bool,
+    ) -> BTreeMap<String, Vec<u8>> {
         // A segment whose creation was never made durable does not survive.
         let mut image = self.durable.clone();
         let mut unsynced = Vec::new();
@@ -126,7 +143,9 @@ impl Model {
 fn floor(durability: Durability, acked: u64) -> u64 {
     match durability {
         Durability::None => 0,
-        Durability::Batch { blocks_max, .. } => acked / u64::from(blocks_max) * u64::from(blocks_max),
+        Durability::Batch { blocks_max, .. } => {
+            acked / u64::from(blocks_max) * u64::from(blocks_max)
+        }
         Durability::Sync => acked,
     }
 }
@@ -142,7 +161,8 @@ fn run(durability: Durability, seed: u64) -> Vec<Image> {
     }));
     let hook_model = Arc::clone(&model);
     let hook = Box::new(move |event: SyncEvent<'_>| hook_model.lock().unwrap().on_sync(event));
-    let (mut log, _) = CommitLog::open_with_sync_hook(config(dir.path(), durability), hook).unwrap();
+    let (mut log, _) =
+        CommitLog::open_with_sync_hook(config(dir.path(), durability), hook).unwrap();
     for i in 0..RECORDS {
         log.append(kind(i), height(i), &payload(i)).unwrap();
         let mut model = model.lock().unwrap();
@@ -171,18 +191,35 @@ fn recover(durability: Durability, image: &Image) -> Option<u64> {
             assert!(
                 image.reordered && durability != Durability::Sync,
                 "{durability} recovery failed on an {} image: {error}",
-                if image.reordered { "reordered" } else { "ordered" }
+                if image.reordered {
+                    "reordered"
+                } else {
+                    "ordered"
+                }
             );
             assert!(matches!(error, LogError::Corrupt { .. }), "{error}");
-            assert!(matches!(verified, Err(LogError::Corrupt { .. })), "verify disagrees: {verified:?}");
+            assert!(
+                matches!(verified, Err(LogError::Corrupt { .. })),
+                "verify disagrees: {verified:?}"
+            );
             return None;
         }
     };
-    assert_eq!(verified.unwrap().records, report.records, "verify and open agree");
+    assert_eq!(
+        verified.unwrap().records,
+        report.records,
+        "verify and open agree"
+    );
     let records = read_all(&log);
     assert_prefix(&records, report.records);
-    assert!(report.records >= floor(durability, image.acked), "{durability}: lost acknowledged records");
-    assert!(report.records <= image.acked + 1, "{durability}: records from nowhere");
+    assert!(
+        report.records >= floor(durability, image.acked),
+        "{durability}: lost acknowledged records"
+    );
+    assert!(
+        report.records <= image.acked + 1,
+        "{durability}: records from nowhere"
+    );
     Some(report.records)
 }
 
@@ -209,7 +246,13 @@ fn sync_mode_keeps_every_acknowledged_record() {
 
 #[test]
 fn batch_mode_keeps_every_group_commit() {
-    let (lost_some, _) = check_mode(Durability::Batch { blocks_max: 4, interval_ms: 1 << 40 }, 2);
+    let (lost_some, _) = check_mode(
+        Durability::Batch {
+            blocks_max: 4,
+            interval_ms: 1 << 40,
+        },
+        2,
+    );
     assert!(lost_some > 0, "the model never dropped unsynced records");
 }
 
@@ -233,7 +276,8 @@ fn none_mode_sync_makes_sealed_segments_durable() {
     }));
     let hook_model = Arc::clone(&model);
     let hook = Box::new(move |event: SyncEvent<'_>| hook_model.lock().unwrap().on_sync(event));
-    let (mut log, _) = CommitLog::open_with_sync_hook(config(dir.path(), Durability::None), hook).unwrap();
+    let (mut log, _) =
+        CommitLog::open_with_sync_hook(config(dir.path(), Durability::None), hook).unwrap();
     append_range(&mut log, 0..RECORDS);
     assert!(log.segments().len() > 3);
     log.sync().unwrap();

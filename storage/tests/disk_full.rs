@@ -32,13 +32,21 @@ fn disk_full_is_a_named_error() {
     drop(log);
 
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "disk_full_is_a_named_error", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "disk_full_is_a_named_error",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stdout.contains(CHILD_OK), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success() && stdout.contains(CHILD_OK),
+        "child failed:\n{stdout}\n{stderr}"
+    );
 
     // Nothing acknowledged was harmed by the failed segment creation.
     let report = verify_log(dir.path()).unwrap();
@@ -62,7 +70,10 @@ fn child(dir: &std::path::Path) {
         }
         assert!(appended < 100, "the segment never filled up");
     };
-    assert!(matches!(error, LogError::DiskFull { bytes: 8192, .. }), "{error}");
+    assert!(
+        matches!(error, LogError::DiskFull { bytes: 8192, .. }),
+        "{error}"
+    );
     // The log stays usable: the next append fails the same way, not worse.
     let retry = log.append(kind(appended), height(appended), &payload(appended));
     assert!(matches!(retry, Err(LogError::DiskFull { .. })), "{retry:?}");
@@ -72,16 +83,25 @@ fn child(dir: &std::path::Path) {
     let fresh = dir.join("fresh");
     let mut fresh_config = config(&fresh, Durability::Sync);
     fresh_config.segment_size_bytes = 8192;
-    assert!(matches!(CommitLog::open(fresh_config), Err(LogError::DiskFull { .. })));
+    assert!(matches!(
+        CommitLog::open(fresh_config),
+        Err(LogError::DiskFull { .. })
+    ));
 
     let store = SnapshotStore::open(dir.join("snapshots"), 2).unwrap();
     let result = store.write(1, &vec![7u8; 2 * FILE_SIZE_LIMIT_BYTES as usize]);
-    assert!(matches!(result, Err(LogError::DiskFull { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(LogError::DiskFull { .. })),
+        "{result:?}"
+    );
     assert_eq!(store.heights().unwrap(), Vec::<u64>::new());
 }
 
 fn limit_file_size(bytes: u64) {
-    let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
     // SAFETY: plain syscalls affecting only this (child) process. Ignoring
     // SIGXFSZ turns "killed for exceeding the limit" into an EFBIG return.
     unsafe {

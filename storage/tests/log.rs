@@ -16,7 +16,11 @@ fn round_trip_across_segments_and_reopen() {
     assert!(report.created);
     assert_eq!(report.records, 0);
     let metas = append_range(&mut log, 0..40);
-    assert!(log.segments().len() >= 4, "tiny segments must roll: {}", log.segments().len());
+    assert!(
+        log.segments().len() >= 4,
+        "tiny segments must roll: {}",
+        log.segments().len()
+    );
     assert_eq!(metas[0].segment, 0);
     assert_prefix(&read_all(&log), 40);
     log.sync().unwrap();
@@ -36,8 +40,10 @@ fn round_trip_across_segments_and_reopen() {
     let verified = verify_log(dir.path()).unwrap();
     assert_eq!(verified.records, 60);
     assert_eq!(verified.torn_tail_bytes, 0);
-    assert_eq!(verified.segments as usize, fs::read_dir(dir.path()).unwrap().count() - 1);
-    // minus LOCK
+    assert_eq!(
+        verified.segments as usize,
+        fs::read_dir(dir.path()).unwrap().count() - 1
+    ); // minus LOCK
 }
 
 #[test]
@@ -82,8 +88,10 @@ fn record_too_large_is_a_named_error() {
         other => panic!("expected RecordTooLarge, got {other:?}"),
     }
     // The largest allowed record fits a fresh segment.
-    log.append(0, 0, &big[..RECORD_SIZE_MAX_TEST as usize]).unwrap();
-    log.append(0, 0, &big[..RECORD_SIZE_MAX_TEST as usize]).unwrap();
+    log.append(0, 0, &big[..RECORD_SIZE_MAX_TEST as usize])
+        .unwrap();
+    log.append(0, 0, &big[..RECORD_SIZE_MAX_TEST as usize])
+        .unwrap();
 }
 
 #[test]
@@ -91,12 +99,27 @@ fn invalid_configs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut bad = config(dir.path(), Durability::None);
     bad.segment_size_bytes = 100;
-    assert!(matches!(CommitLog::open(bad), Err(LogError::InvalidConfig { .. })));
+    assert!(matches!(
+        CommitLog::open(bad),
+        Err(LogError::InvalidConfig { .. })
+    ));
     let mut bad = config(dir.path(), Durability::None);
     bad.record_size_max = bad.segment_size_bytes;
-    assert!(matches!(CommitLog::open(bad), Err(LogError::InvalidConfig { .. })));
-    let bad = config(dir.path(), Durability::Batch { blocks_max: 0, interval_ms: 1 });
-    assert!(matches!(CommitLog::open(bad), Err(LogError::InvalidConfig { .. })));
+    assert!(matches!(
+        CommitLog::open(bad),
+        Err(LogError::InvalidConfig { .. })
+    ));
+    let bad = config(
+        dir.path(),
+        Durability::Batch {
+            blocks_max: 0,
+            interval_ms: 1,
+        },
+    );
+    assert!(matches!(
+        CommitLog::open(bad),
+        Err(LogError::InvalidConfig { .. })
+    ));
     LogConfig::new(dir.path()).validate().unwrap();
 }
 
@@ -104,7 +127,10 @@ fn invalid_configs_are_refused() {
 fn durability_parses_and_displays() {
     assert_eq!("none".parse::<Durability>().unwrap(), Durability::None);
     assert_eq!("sync".parse::<Durability>().unwrap(), Durability::Sync);
-    assert_eq!("batch".parse::<Durability>().unwrap(), Durability::BATCH_DEFAULT);
+    assert_eq!(
+        "batch".parse::<Durability>().unwrap(),
+        Durability::BATCH_DEFAULT
+    );
     assert!("fsync".parse::<Durability>().is_err());
     for mode in ["none", "batch", "sync"] {
         assert_eq!(mode.parse::<Durability>().unwrap().to_string(), mode);
@@ -115,13 +141,19 @@ fn durability_parses_and_displays() {
 fn second_writer_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
     let (_log, _) = CommitLog::open(config(dir.path(), Durability::None)).unwrap();
-    assert!(matches!(CommitLog::open(config(dir.path(), Durability::None)), Err(LogError::Locked { .. })));
+    assert!(matches!(
+        CommitLog::open(config(dir.path(), Durability::None)),
+        Err(LogError::Locked { .. })
+    ));
 }
 
 #[test]
 fn batch_mode_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let durability = Durability::Batch { blocks_max: 4, interval_ms: 1_000_000 };
+    let durability = Durability::Batch {
+        blocks_max: 4,
+        interval_ms: 1_000_000,
+    };
     let (mut log, _) = CommitLog::open(config(dir.path(), durability)).unwrap();
     append_range(&mut log, 0..30);
     log.sync_if_due().unwrap();
@@ -150,7 +182,9 @@ fn torn_tail_at_every_byte_recovers_the_previous_records() {
     let metas = build(source.path(), count);
     let last = *metas.last().unwrap();
     let whole_bytes = RECORD_HEADER_SIZE_BYTES + u64::from(last.payload_len);
-    let segment_len = fs::metadata(segment_file(source.path(), last.segment)).unwrap().len();
+    let segment_len = fs::metadata(segment_file(source.path(), last.segment))
+        .unwrap()
+        .len();
     let mut rng = Rng(7);
     for cut in 0..record_size(&last) {
         for garbage in [false, true] {
@@ -160,7 +194,9 @@ fn torn_tail_at_every_byte_recovers_the_previous_records() {
             // Bytes from `cut` on were never written: zeros, or garbage.
             let tail_len = segment_len - (last.offset + cut);
             let tail: Vec<u8> = if garbage {
-                (0..tail_len.min(512)).map(|_| rng.next_u64() as u8 | 1).collect()
+                (0..tail_len.min(512))
+                    .map(|_| rng.next_u64() as u8 | 1)
+                    .collect()
             } else {
                 vec![0u8; (record_size(&last) - cut) as usize]
             };
@@ -169,14 +205,23 @@ fn torn_tail_at_every_byte_recovers_the_previous_records() {
             let want = if intact { count } else { count - 1 };
 
             let verified = verify_log(work.path()).unwrap();
-            assert_eq!(verified.records, want, "verify, cut {cut} garbage {garbage}");
+            assert_eq!(
+                verified.records, want,
+                "verify, cut {cut} garbage {garbage}"
+            );
             let (mut log, report) = CommitLog::open(config(work.path(), Durability::None)).unwrap();
             assert_eq!(report.records, want, "cut {cut} garbage {garbage}");
             if want < count && (cut > 0 || garbage) {
                 let torn = report.torn_tail.as_ref().expect("torn tail reported");
-                assert_eq!((torn.segment_index, torn.offset), (last.segment, last.offset));
+                assert_eq!(
+                    (torn.segment_index, torn.offset),
+                    (last.segment, last.offset)
+                );
             }
-            assert_eq!(report.torn_tail.as_ref().map_or(0, |t| t.bytes), verified.torn_tail_bytes);
+            assert_eq!(
+                report.torn_tail.as_ref().map_or(0, |t| t.bytes),
+                verified.torn_tail_bytes
+            );
             // Appends continue on the recovered chain.
             append_range(&mut log, want..count + 2);
             assert_prefix(&read_all(&log), count + 2);
@@ -194,26 +239,49 @@ fn torn_tail_spanning_a_new_empty_segment_is_cut() {
     let source = tempfile::tempdir().unwrap();
     let metas = build(source.path(), 20);
     let last_segment = metas.last().unwrap().segment;
-    let first_in_last = metas.iter().position(|m| m.segment == last_segment).unwrap();
+    let first_in_last = metas
+        .iter()
+        .position(|m| m.segment == last_segment)
+        .unwrap();
     let victim = metas[first_in_last - 1]; // last record of the previous segment
     let path = segment_file(source.path(), last_segment);
     let zeros = vec![0u8; 2048 - 64];
     patch(&path, 64, &zeros);
     let victim_path = segment_file(source.path(), victim.segment);
-    patch(&victim_path, victim.offset + 24, &[read_byte(&victim_path, victim.offset + 24) ^ 0xAA]);
+    patch(
+        &victim_path,
+        victim.offset + 24,
+        &[read_byte(&victim_path, victim.offset + 24) ^ 0xAA],
+    );
     let (log, report) = CommitLog::open(config(source.path(), Durability::None)).unwrap();
     assert_eq!(report.records, first_in_last as u64 - 1);
     let torn = report.torn_tail.unwrap();
-    assert_eq!((torn.segment_index, torn.offset), (victim.segment, victim.offset));
+    assert_eq!(
+        (torn.segment_index, torn.offset),
+        (victim.segment, victim.offset)
+    );
     assert_eq!(log.segments().len() as u64, last_segment + 1);
     assert_prefix(&read_all(&log), first_in_last as u64 - 1);
 }
 
-fn expect_corrupt(result: Result<impl std::fmt::Debug, LogError>, segment: u64, offset: u64, context: &str) {
+fn expect_corrupt(
+    result: Result<impl std::fmt::Debug, LogError>,
+    segment: u64,
+    offset: u64,
+    context: &str,
+) {
     match result {
-        Err(LogError::Corrupt { segment_index, offset: at, segment: path, .. }) => {
+        Err(LogError::Corrupt {
+            segment_index,
+            offset: at,
+            segment: path,
+            ..
+        }) => {
             assert_eq!((segment_index, at), (segment, offset), "{context}");
-            assert!(path.ends_with(format!("{segment:020}.seg")), "{context}: {path:?}");
+            assert!(
+                path.ends_with(format!("{segment:020}.seg")),
+                "{context}: {path:?}"
+            );
         }
         other => panic!("{context}: expected Corrupt at {segment}:{offset}, got {other:?}"),
     }
@@ -234,9 +302,22 @@ fn flipped_bytes_before_the_tail_are_reported_with_segment_and_offset() {
         let path = segment_file(work.path(), victim.segment);
         let old = read_byte(&path, victim.offset + within);
         patch(&path, victim.offset + within, &[old ^ mask]);
-        let context = format!("round {round}: record at {}:{} byte {within}", victim.segment, victim.offset);
-        expect_corrupt(verify_log(work.path()), victim.segment, victim.offset, &context);
-        expect_corrupt(CommitLog::open(config(work.path(), Durability::None)), victim.segment, victim.offset, &context);
+        let context = format!(
+            "round {round}: record at {}:{} byte {within}",
+            victim.segment, victim.offset
+        );
+        expect_corrupt(
+            verify_log(work.path()),
+            victim.segment,
+            victim.offset,
+            &context,
+        );
+        expect_corrupt(
+            CommitLog::open(config(work.path(), Durability::None)),
+            victim.segment,
+            victim.offset,
+            &context,
+        );
     }
 }
 
@@ -253,12 +334,20 @@ fn flipped_bytes_in_the_last_record_or_after_it_are_a_torn_tail() {
         copy_dir(source.path(), work.path());
         let path = segment_file(work.path(), last.segment);
         let in_last = round % 2 == 0;
-        let at = if in_last { last.offset + rng.below(record_size(&last)) } else { end + rng.below(2048 - end) };
+        let at = if in_last {
+            last.offset + rng.below(record_size(&last))
+        } else {
+            end + rng.below(2048 - end)
+        };
         patch(&path, at, &[read_byte(&path, at) ^ 0x10]);
         let want = if in_last { 29 } else { 30 };
         let before = fs::read(&path).unwrap();
         let verified = verify_log(work.path()).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), before, "verify_log must not modify files");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            before,
+            "verify_log must not modify files"
+        );
         assert_eq!(verified.records, want, "round {round} at {at}");
         assert!(verified.torn_tail_bytes > 0);
         let (log, report) = CommitLog::open(config(work.path(), Durability::None)).unwrap();
@@ -288,9 +377,18 @@ fn broken_hash_chain_is_corrupt_even_at_the_tail() {
     let metas = build(dir.path(), 5);
     let last = metas[4];
     let forged = RecordHeader::new(last.kind, last.height, [9u8; 32], &payload(4)).encode();
-    patch(&segment_file(dir.path(), last.segment), last.offset, &forged);
+    patch(
+        &segment_file(dir.path(), last.segment),
+        last.offset,
+        &forged,
+    );
     expect_corrupt(verify_log(dir.path()), last.segment, last.offset, "chain");
-    expect_corrupt(CommitLog::open(config(dir.path(), Durability::None)), last.segment, last.offset, "chain");
+    expect_corrupt(
+        CommitLog::open(config(dir.path(), Durability::None)),
+        last.segment,
+        last.offset,
+        "chain",
+    );
 }
 
 #[test]
@@ -302,12 +400,22 @@ fn shortened_segment_is_a_named_error_not_sigbus() {
         let work = tempfile::tempdir().unwrap();
         copy_dir(source.path(), work.path());
         let path = segment_file(work.path(), segment);
-        fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(new_len).unwrap();
-        for result in
-            [verify_log(work.path()).map(|_| ()), CommitLog::open(config(work.path(), Durability::None)).map(|_| ())]
-        {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(new_len)
+            .unwrap();
+        for result in [
+            verify_log(work.path()).map(|_| ()),
+            CommitLog::open(config(work.path(), Durability::None)).map(|_| ()),
+        ] {
             match result {
-                Err(LogError::SegmentShortened { segment: p, expected: 2048, actual }) => {
+                Err(LogError::SegmentShortened {
+                    segment: p,
+                    expected: 2048,
+                    actual,
+                }) => {
                     assert_eq!(actual, new_len);
                     assert_eq!(p, path);
                 }
@@ -323,9 +431,18 @@ fn append_refuses_a_segment_shortened_while_open() {
     let (mut log, _) = CommitLog::open(config(dir.path(), Durability::None)).unwrap();
     log.append(0, 0, b"first").unwrap();
     let active = segment_file(dir.path(), log.last().unwrap().segment);
-    fs::OpenOptions::new().write(true).open(&active).unwrap().set_len(100).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
     match log.append(0, 1, b"second") {
-        Err(LogError::SegmentShortened { expected: 2048, actual: 100, .. }) => {}
+        Err(LogError::SegmentShortened {
+            expected: 2048,
+            actual: 100,
+            ..
+        }) => {}
         other => panic!("expected SegmentShortened, got {other:?}"),
     }
 }
@@ -337,13 +454,19 @@ fn missing_segment_and_leftover_temp_file() {
     let work = tempfile::tempdir().unwrap();
     copy_dir(source.path(), work.path());
     fs::remove_file(segment_file(work.path(), 1)).unwrap();
-    assert!(matches!(verify_log(work.path()), Err(LogError::SegmentMissing { index: 1, .. })));
+    assert!(matches!(
+        verify_log(work.path()),
+        Err(LogError::SegmentMissing { index: 1, .. })
+    ));
 
     let work = tempfile::tempdir().unwrap();
     copy_dir(source.path(), work.path());
     let temp = work.path().join(format!("{:020}.seg.tmp", 99));
     fs::write(&temp, b"half-made segment").unwrap();
-    assert_eq!(verify_log(work.path()).unwrap().temp_files, vec![temp.clone()]);
+    assert_eq!(
+        verify_log(work.path()).unwrap().temp_files,
+        vec![temp.clone()]
+    );
     let (_log, report) = CommitLog::open(config(work.path(), Durability::None)).unwrap();
     assert_eq!(report.temp_files_removed, vec![temp.clone()]);
     assert_eq!(report.records, 30);
@@ -359,5 +482,8 @@ fn errors_display_segment_and_offset() {
         reason: "payload checksum mismatch".into(),
     };
     let text = error.to_string();
-    assert!(text.contains("00000000000000000003.seg") && text.contains("4096"), "{text}");
+    assert!(
+        text.contains("00000000000000000003.seg") && text.contains("4096"),
+        "{text}"
+    );
 }

@@ -6,7 +6,9 @@ use std::fs;
 use sluice_storage::{LogError, SnapshotStore, SNAPSHOTS_KEPT_MAX};
 
 fn state(height: u64) -> Vec<u8> {
-    (0..1000 + height as usize).map(|i| (i as u64 * 13 + height) as u8).collect()
+    (0..1000 + height as usize)
+        .map(|i| (i as u64 * 13 + height) as u8)
+        .collect()
 }
 
 #[test]
@@ -19,8 +21,14 @@ fn write_then_read_newest() {
     }
     assert_eq!(store.newest_valid().unwrap(), Some((30, state(30))));
     // No temporary file is left behind by a completed write.
-    let names: Vec<_> = fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(names.iter().all(|n| !n.to_str().unwrap().ends_with(".tmp")), "{names:?}");
+    let names: Vec<_> = fs::read_dir(store.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.to_str().unwrap().ends_with(".tmp")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -37,7 +45,12 @@ fn corrupted_newest_is_skipped_and_reported() {
     fs::write(&newest, bytes).unwrap();
     let second = store.path_for(2);
     let len = fs::metadata(&second).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&second).unwrap().set_len(len - 1).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&second)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
 
     let scan = store.scan().unwrap();
     assert_eq!(scan.newest, Some((1, state(1))));

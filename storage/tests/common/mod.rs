@@ -34,11 +34,15 @@ pub fn kind(i: u64) -> u8 {
 }
 
 pub fn append_range(log: &mut CommitLog, range: std::ops::Range<u64>) -> Vec<RecordMeta> {
-    range.map(|i| log.append(kind(i), height(i), &payload(i)).expect("append")).collect()
+    range
+        .map(|i| log.append(kind(i), height(i), &payload(i)).expect("append"))
+        .collect()
 }
 
 pub fn read_all(log: &CommitLog) -> Vec<Record> {
-    log.records().collect::<Result<Vec<_>, _>>().expect("read records")
+    log.records()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("read records")
 }
 
 /// Asserts `records` are exactly records `0..count` of the deterministic sequence.

@@ -270,6 +270,8 @@ impl Summary<'_> {
             "data_dir": self.persisted.data_dir.display().to_string(),
             "durability": self.persisted.durability.to_string(),
             "resumed_from_height": self.persisted.resumed_from_height,
+            "commit_s": self.persisted.commit_s,
+            "appended_bytes": self.persisted.appended_bytes,
         })
     }
 
@@ -316,6 +318,10 @@ struct PersistInfo {
     snapshot_height: Option<u64>,
     torn_tail_bytes: u64,
     snapshots_skipped: Vec<String>,
+    /// Time spent in commit (encode, append, durability, snapshots).
+    commit_s: f64,
+    /// Log bytes appended by this run (record headers and padding included).
+    appended_bytes: u64,
 }
 
 impl PersistInfo {
@@ -377,6 +383,8 @@ impl Persistence {
             snapshot_height: resumed.report.snapshot_height,
             torn_tail_bytes: resumed.report.torn_tail_bytes,
             snapshots_skipped: resumed.report.snapshots_skipped.clone(),
+            commit_s: 0.0,
+            appended_bytes: 0,
         };
         Ok((Persistence { store, info, print_commits: args.print_commits, _temp: temp }, resumed))
     }
@@ -391,24 +399,30 @@ impl Persistence {
         state: &sluice_engine::state::State,
     ) -> Result<(), String> {
         let header = &block.header;
-        self.store
+        let start = Instant::now();
+        let meta = self
+            .store
             .commit(header, accepted, &block.outcome.receipts, &block.outcome.delta)
             .map_err(|e| e.to_string())?;
+        self.info.appended_bytes += sluice_storage::format::record_size_bytes(u64::from(meta.payload_len));
         if self.print_commits {
             // One write per line, so a kill between lines never leaves half a claim.
             let line = format!("committed height={} hash={}\n", header.height, hex::encode(header.hash()));
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
         self.store.snapshot_if_due(state).map_err(|e| e.to_string())?;
+        self.info.commit_s += start.elapsed().as_secs_f64();
         Ok(())
     }
 
     /// Makes the run's last blocks durable before reporting success (except
     /// with durability none, which leaves that to the kernel).
     fn finish(&mut self) -> Result<(), String> {
+        let start = Instant::now();
         if self.info.durability != Durability::None {
             self.store.sync().map_err(|e| e.to_string())?;
         }
+        self.info.commit_s += start.elapsed().as_secs_f64();
         Ok(())
     }
 }

@@ -32,6 +32,18 @@ impl Chain {
         Chain { state, programs, executor, height: 0, last_hash: [0; 32] }
     }
 
+    /// A chain continuing after block `height` (hash `last_hash`), whose
+    /// result is `state`: what `persist::BlockStore::open` rebuilt.
+    pub fn resume(
+        state: State,
+        programs: ProgramRegistry,
+        executor: ExecutorKind,
+        height: u64,
+        last_hash: [u8; 32],
+    ) -> Chain {
+        Chain { state, programs, executor, height, last_hash }
+    }
+
     /// Executes the next block on the current rayon pool.
     pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, String> {
         let graph = (self.executor == ExecutorKind::Parallel).then(|| ConflictGraph::build(txs));

@@ -15,6 +15,7 @@
 //! | [`chain`] | the sequence of blocks: height, parent hash, state |
 //! | [`pipeline`] | the staged engine: ingest → sigverify → schedule → execute → commit |
 //! | [`workload`] | seeded workloads of signed transfers |
+//! | [`persist`] | block records in the commit log, snapshots, resume, verify and replay |
 //!
 //! See docs/architecture.md for how the parts fit and docs/format.md for
 //! every byte.
@@ -25,6 +26,7 @@ pub mod chain;
 pub mod exec;
 pub mod ingest;
 pub mod lthash;
+pub mod persist;
 pub mod pipeline;
 pub mod program;
 pub mod sigverify;

@@ -40,7 +40,7 @@ use crate::chain::Chain;
 use crate::exec::{ConflictGraph, ExecutorKind, Receipt, TxStatus};
 use crate::ingest::{decode_all, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
 use crate::sigverify::BATCH_SIZE_DEFAULT;
-use crate::state::StateDelta;
+use crate::state::{State, StateDelta};
 use crate::tx::{tx_hash, ChainId, Transaction};
 
 /// Channel capacity between stages is at most this many blocks.
@@ -52,11 +52,19 @@ pub struct PipelineConfig {
     pub verify_batch_size: usize,
     /// Blocks each inter-stage channel holds; 1..=`CHANNEL_BLOCKS_MAX`.
     pub channel_blocks_max: usize,
+    /// Every block whose height is a multiple of this carries a copy of
+    /// the state after it, for the sink to snapshot; 0 means never.
+    pub snapshot_interval_blocks: u64,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { chain: ChainId::default(), verify_batch_size: BATCH_SIZE_DEFAULT, channel_blocks_max: 2 }
+        PipelineConfig {
+            chain: ChainId::default(),
+            verify_batch_size: BATCH_SIZE_DEFAULT,
+            channel_blocks_max: 2,
+            snapshot_interval_blocks: 0,
+        }
     }
 }
 
@@ -67,6 +75,10 @@ pub struct CommittedBlock {
     pub raw_txs: Vec<Vec<u8>>,
     pub receipts: Vec<Receipt>,
     pub delta: StateDelta,
+    /// The state right after this block, when a snapshot is due. Cloned by
+    /// the execute stage, because by the time the commit stage runs the
+    /// live state may already include later blocks.
+    pub state_snapshot: Option<State>,
 }
 
 /// Where blocks become durable. `commit` returns only once the block is
@@ -253,7 +265,7 @@ where
             ("ingest", scope.spawn(move || ingest_stage(source, ingest_tx))),
             ("sigverify", scope.spawn(move || verify_stage(verify_rx, verify_tx, pool, config))),
             ("schedule", scope.spawn(move || schedule_stage(schedule_rx, schedule_tx, parallel))),
-            ("execute", scope.spawn(move || execute_stage(execute_rx, execute_tx, chain, pool))),
+            ("execute", scope.spawn(move || execute_stage(execute_rx, execute_tx, chain, pool, config))),
             ("commit", scope.spawn(move || commit_stage(commit_rx, sink, report))),
         ];
         handles.map(|(name, handle)| (name, handle.join()))
@@ -387,6 +399,7 @@ fn execute_stage(
     tx: Sender<Executed>,
     chain: &mut Chain,
     pool: &rayon::ThreadPool,
+    config: &PipelineConfig,
 ) -> StageExit {
     let mut metrics = StageMetrics::new("execute");
     while let Some(s) = recv_timed(&rx, &mut metrics) {
@@ -396,11 +409,14 @@ fn execute_stage(
             Ok(executed) => executed,
             Err(reason) => return StageExit::Failed(reason),
         };
+        let interval = config.snapshot_interval_blocks;
+        let snapshot_due = interval > 0 && executed.header.height % interval == 0;
         let block = CommittedBlock {
             header: executed.header,
             raw_txs: s.raw,
             receipts: executed.outcome.receipts,
             delta: executed.outcome.delta,
+            state_snapshot: snapshot_due.then(|| chain.state.clone()),
         };
         let verified = s.verified;
         let message =

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use crate::account::{AccountId, ProgramId};
 use crate::program::system;
-use crate::state::Genesis;
+use crate::state::{Genesis, State};
 use crate::tx::{sign, AccountMeta, ChainId, Instruction, Transaction};
 
 /// Generated transactions are at most this many (about 200 bytes each in
@@ -127,8 +127,38 @@ pub struct Workload {
 pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
     spec.validate()?;
     let genesis = Genesis::new(spec.seed, spec.accounts)?;
-    let mut picker = PairPicker::new(spec);
-    let mut nonces = vec![0u64; spec.accounts as usize];
+    let nonces = vec![0u64; spec.accounts as usize];
+    Ok(generate_with(spec, genesis, spec.seed, nonces))
+}
+
+/// The workload for a run that continues a chain after block `start_height`
+/// with `state`: each signer starts at its nonce in `state`, and the pairs
+/// are drawn from the seed mixed with `start_height`, so a resumed run sends
+/// new transactions rather than replays of the earlier run's. At
+/// `start_height` 0 this is exactly [`generate`].
+pub fn generate_resumed(spec: &WorkloadSpec, state: &State, start_height: u64) -> Result<Workload, String> {
+    spec.validate()?;
+    let genesis = Genesis::new(spec.seed, spec.accounts)?;
+    let nonces =
+        (0..genesis.keys.len()).map(|i| state.get(&genesis.id(i)).map_or(0, |account| account.nonce)).collect();
+    Ok(generate_with(spec, genesis, resumed_seed(spec.seed, start_height), nonces))
+}
+
+/// Mixes the start height into the seed (splitmix64's finaliser), keeping
+/// height 0 at the seed itself so a fresh run equals `generate`.
+fn resumed_seed(seed: u64, start_height: u64) -> u64 {
+    if start_height == 0 {
+        return seed;
+    }
+    let mut z = seed ^ start_height.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn generate_with(spec: &WorkloadSpec, genesis: Genesis, picker_seed: u64, mut nonces: Vec<u64>) -> Workload {
+    assert_eq!(nonces.len(), genesis.keys.len());
+    let mut picker = PairPicker::new(spec, picker_seed);
     let mut unsigned = Vec::with_capacity(spec.txs as usize);
     for _ in 0..spec.txs {
         let (from, to, amount) = picker.next();
@@ -145,7 +175,7 @@ pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
             tx.encode()
         })
         .collect();
-    Ok(Workload { genesis, txs })
+    Workload { genesis, txs }
 }
 
 /// An unsigned system transfer of `amount` from `from` (the signer) to `to`.
@@ -172,9 +202,9 @@ struct PairPicker {
 }
 
 impl PairPicker {
-    fn new(spec: &WorkloadSpec) -> PairPicker {
+    fn new(spec: &WorkloadSpec, seed: u64) -> PairPicker {
         let zipf = (spec.kind == WorkloadKind::Zipf).then(|| ZipfTable::new(spec.accounts));
-        PairPicker { kind: spec.kind, accounts: spec.accounts, rng: ChaCha8Rng::seed_from_u64(spec.seed), zipf }
+        PairPicker { kind: spec.kind, accounts: spec.accounts, rng: ChaCha8Rng::seed_from_u64(seed), zipf }
     }
 
     fn next(&mut self) -> (u32, u32, u64) {

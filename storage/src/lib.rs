@@ -71,7 +71,7 @@ mod segment;
 pub mod snapshot;
 
 pub use crate::error::LogError;
-pub use crate::log::{CommitLog, Durability, LogConfig, Record, RecordIter, RecordMeta, RecoveryReport};
+pub use crate::log::{CommitLog, Durability, LogConfig, LogReader, Record, RecordIter, RecordMeta, RecoveryReport};
 #[doc(hidden)]
 pub use crate::log::{SyncEvent, SyncHook, SyncPhase};
 pub use crate::scan::{verify_log, SegmentSummary, TornTail, VerifyReport};

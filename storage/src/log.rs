@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::LogError;
 use crate::format::{record_size_bytes, RecordHeader, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES};
-use crate::scan::{scan_log, SegmentSummary, TornTail, ZeroRange};
+use crate::scan::{scan_log, SegmentSummary, TornTail, VerifyReport, ZeroRange};
 use crate::segment::{self, create_segment, fsync_dir, list_dir, read_record, ActiveSegment, SegmentFile, Step};
 use crate::{
     BATCH_BLOCKS_DEFAULT, BATCH_BLOCKS_MAX, BATCH_INTERVAL_MS_DEFAULT, RECORD_SIZE_MAX, SEGMENT_COUNT_MAX,
@@ -473,19 +473,62 @@ impl CommitLog {
 
     /// Every record from the start, re-verified as it is read.
     pub fn records(&self) -> RecordIter<'_> {
-        RecordIter::new(self, 0, None)
+        RecordIter::new(&self.config.dir, &self.segments, 0, None)
     }
 
     /// Records with `height > height_exclusive`: what replay after a snapshot
     /// at that height needs. Whole segments below the height are skipped via
     /// the in-memory summaries, and records below it by header alone.
     pub fn records_from_height(&self, height_exclusive: u64) -> RecordIter<'_> {
-        let start = self
-            .segments
-            .iter()
-            .position(|summary| summary.last_height.is_some_and(|last| last > height_exclusive))
-            .unwrap_or(self.segments.len());
-        RecordIter::new(self, start, Some(height_exclusive))
+        records_from_height(&self.config.dir, &self.segments, height_exclusive)
+    }
+}
+
+fn records_from_height<'a>(dir: &'a Path, segments: &'a [SegmentSummary], height_exclusive: u64) -> RecordIter<'a> {
+    let start = segments
+        .iter()
+        .position(|summary| summary.last_height.is_some_and(|last| last > height_exclusive))
+        .unwrap_or(segments.len());
+    RecordIter::new(dir, segments, start, Some(height_exclusive))
+}
+
+/// Read-only access to the records of a log, for tools that must not change
+/// what they inspect (`verify`, `replay`): it neither locks, nor creates, nor
+/// cuts a torn tail. It reads the whole records that `verify_log` accepts,
+/// stopping where a torn tail would start; damage in the middle is refused
+/// with `Corrupt`, exactly as `CommitLog::open` would.
+///
+/// A writer may run beside it; records appended after `open` are not seen,
+/// and a record being written at that moment may show as a torn tail.
+#[derive(Debug)]
+pub struct LogReader {
+    dir: PathBuf,
+    segments: Vec<SegmentSummary>,
+    report: VerifyReport,
+}
+
+impl LogReader {
+    /// Scans and checks the whole log in `dir` (see `verify_log`).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<LogReader, LogError> {
+        let dir = dir.into();
+        let scan = scan_log(&dir, SEGMENT_SIZE_BYTES_DEFAULT)?;
+        let report = VerifyReport::from_scan(&scan);
+        Ok(LogReader { dir, segments: scan.segments, report })
+    }
+
+    /// What the scan found: records, last record, torn tail.
+    pub fn report(&self) -> &VerifyReport {
+        &self.report
+    }
+
+    /// Every whole record from the start, re-verified as it is read.
+    pub fn records(&self) -> RecordIter<'_> {
+        RecordIter::new(&self.dir, &self.segments, 0, None)
+    }
+
+    /// Records with `height > height_exclusive`.
+    pub fn records_from_height(&self, height_exclusive: u64) -> RecordIter<'_> {
+        records_from_height(&self.dir, &self.segments, height_exclusive)
     }
 }
 
@@ -561,7 +604,8 @@ fn zero_range(dir: &Path, range: &ZeroRange, hook: &mut Option<SyncHook>) -> Res
 /// record (checksums and chain) as it goes. Yields an error, then stops, on
 /// anything unexpected.
 pub struct RecordIter<'a> {
-    log: &'a CommitLog,
+    dir: &'a Path,
+    segments: &'a [SegmentSummary],
     position: usize,
     offset: u64,
     segment: Option<SegmentFile>,
@@ -571,10 +615,16 @@ pub struct RecordIter<'a> {
 }
 
 impl<'a> RecordIter<'a> {
-    fn new(log: &'a CommitLog, position: usize, height_exclusive: Option<u64>) -> RecordIter<'a> {
+    fn new(
+        dir: &'a Path,
+        segments: &'a [SegmentSummary],
+        position: usize,
+        height_exclusive: Option<u64>,
+    ) -> RecordIter<'a> {
         let prev_hash = (position == 0).then_some([0u8; 32]);
         RecordIter {
-            log,
+            dir,
+            segments,
             position,
             offset: SEGMENT_HEADER_SIZE_BYTES,
             segment: None,
@@ -586,7 +636,7 @@ impl<'a> RecordIter<'a> {
 
     fn step(&mut self) -> Result<Option<Record>, LogError> {
         loop {
-            let Some(summary) = self.log.segments.get(self.position) else {
+            let Some(summary) = self.segments.get(self.position) else {
                 return Ok(None);
             };
             if self.offset >= summary.end_offset {
@@ -596,7 +646,7 @@ impl<'a> RecordIter<'a> {
                 continue;
             }
             if self.segment.is_none() {
-                self.segment = Some(SegmentFile::open(&self.log.config.dir, summary.index, summary.size_bytes)?);
+                self.segment = Some(SegmentFile::open(self.dir, summary.index, summary.size_bytes)?);
             }
             let segment = self.segment.as_ref().expect("opened above");
             let header = expect_record(segment, self.offset, None)?;

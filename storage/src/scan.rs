@@ -257,12 +257,18 @@ pub struct VerifyReport {
 /// being written at that moment may then show as a torn tail.
 pub fn verify_log(dir: &Path) -> Result<VerifyReport, LogError> {
     let scan = scan_log(dir, crate::SEGMENT_SIZE_BYTES_DEFAULT)?;
-    Ok(VerifyReport {
-        segments: scan.segments.len() as u64,
-        records: scan.records,
-        last: scan.last,
-        torn_tail_bytes: scan.torn.as_ref().map_or(0, |torn| torn.bytes),
-        torn_tail: scan.torn,
-        temp_files: scan.temp_files,
-    })
+    Ok(VerifyReport::from_scan(&scan))
+}
+
+impl VerifyReport {
+    pub(crate) fn from_scan(scan: &Scan) -> VerifyReport {
+        VerifyReport {
+            segments: scan.segments.len() as u64,
+            records: scan.records,
+            last: scan.last,
+            torn_tail_bytes: scan.torn.as_ref().map_or(0, |torn| torn.bytes),
+            torn_tail: scan.torn.clone(),
+            temp_files: scan.temp_files.clone(),
+        }
+    }
 }

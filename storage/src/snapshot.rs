@@ -42,6 +42,8 @@ const HEIGHT_DIGITS: usize = 20;
 pub struct SnapshotStore {
     dir: PathBuf,
     kept_max: usize,
+    /// Set by `open_read_only`: `write` refuses, nothing is created or removed.
+    read_only: bool,
 }
 
 /// Result of looking for the newest valid snapshot.
@@ -65,9 +67,18 @@ impl SnapshotStore {
             });
         }
         fs::create_dir_all(&dir).map_err(|e| LogError::io("create_dir", &dir, e))?;
-        let store = SnapshotStore { dir, kept_max };
+        let store = SnapshotStore { dir, kept_max, read_only: false };
         store.remove_temp_files()?;
         Ok(store)
+    }
+
+    /// Opens an existing snapshot directory for reading only: creates,
+    /// removes and writes nothing, so inspection tools (`verify`, `replay`)
+    /// leave the directory exactly as they found it. `write` then refuses.
+    pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<SnapshotStore, LogError> {
+        let dir = dir.into();
+        fs::metadata(&dir).map_err(|e| LogError::io("stat", &dir, e))?;
+        Ok(SnapshotStore { dir, kept_max: SNAPSHOTS_KEPT_MAX, read_only: true })
     }
 
     pub fn dir(&self) -> &Path {
@@ -77,6 +88,11 @@ impl SnapshotStore {
     /// Writes the snapshot for `height` atomically, then prunes to the newest
     /// `kept_max`. Returns the path of the new snapshot.
     pub fn write(&self, height: u64, state: &[u8]) -> Result<PathBuf, LogError> {
+        if self.read_only {
+            return Err(LogError::InvalidConfig {
+                reason: format!("snapshot store {} is open read-only", self.dir.display()),
+            });
+        }
         let len = state.len() as u64;
         if len > SNAPSHOT_SIZE_BYTES_MAX {
             return Err(LogError::SnapshotTooLarge { len, max: SNAPSHOT_SIZE_BYTES_MAX });

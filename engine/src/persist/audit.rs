@@ -1,0 +1,242 @@
+//! Read-only audits of a store directory: `verify_store` checks structure,
+//! `replay_from_deltas` and `replay_reexecute` check state.
+//!
+//! None of them locks, creates, cuts or deletes anything (they read through
+//! `LogReader` and a read-only `SnapshotStore`), so they are safe on a copy
+//! under investigation and beside a stopped or crashed writer. A torn tail is
+//! left where it is: it is reported, and the records before it are used.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sluice_storage::{LogReader, SnapshotStore};
+
+use super::codec::{decode_block_record, BlockRecord, GenesisParams};
+use super::store::{check_follows, read_genesis, rebuild, ResumeReport};
+use super::{PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, SNAPSHOTS_DIR_NAME};
+use crate::block::receipts_root;
+use crate::exec::ExecutorKind;
+use crate::ingest;
+use crate::program::ProgramRegistry;
+use crate::tx;
+
+/// What `verify_store` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreVerifyReport {
+    pub genesis: GenesisParams,
+    pub segments: u64,
+    /// Records in the log, the genesis record included.
+    pub records: u64,
+    /// Height of the last block; 0 if there is none yet.
+    pub height: u64,
+    /// Hash of the last block; zeros if there is none yet.
+    pub block_hash: [u8; 32],
+    /// State root in the last block's header (the genesis root before any block).
+    pub state_root: [u8; 32],
+    pub txs: u64,
+    /// Bytes after the last whole record that the next `open` will cut.
+    pub torn_tail_bytes: u64,
+}
+
+/// Checks every record of the store in `dir`: checksums and hash chain
+/// (storage), then that the first record is genesis and every other a block
+/// record that decodes (its transactions and receipts roots match its
+/// header), sits at the next height and names the previous block as parent.
+/// State roots are checked by replay, not here.
+pub fn verify_store(dir: &Path) -> Result<StoreVerifyReport, PersistError> {
+    let reader = open_log(dir)?;
+    let genesis = read_genesis(reader.records())?;
+    let mut report = StoreVerifyReport {
+        genesis: genesis.params.clone(),
+        segments: reader.report().segments,
+        records: reader.report().records,
+        height: 0,
+        block_hash: [0; 32],
+        state_root: genesis.state_root,
+        txs: 0,
+        torn_tail_bytes: reader.report().torn_tail_bytes,
+    };
+    for_each_block(&reader, |block| {
+        report.height = block.header.height;
+        report.block_hash = block.header.hash();
+        report.state_root = block.header.state_root;
+        report.txs += u64::from(block.header.tx_count);
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// Decodes every block record after genesis in order, checking the chain,
+/// and hands each to `visit`.
+fn for_each_block(
+    reader: &LogReader,
+    mut visit: impl FnMut(BlockRecord) -> Result<(), PersistError>,
+) -> Result<(), PersistError> {
+    let mut height = 0;
+    let mut last_hash = [0u8; 32];
+    for record in reader.records_from_height(0) {
+        let record = record?;
+        let meta = record.meta;
+        if meta.kind != RECORD_KIND_BLOCK {
+            return Err(PersistError::UnknownRecordKind {
+                kind: meta.kind,
+                height: meta.height,
+                segment: meta.segment,
+                offset: meta.offset,
+            });
+        }
+        let block = decode_block_record(&record.payload).map_err(|error| PersistError::Record {
+            height: meta.height,
+            segment: meta.segment,
+            offset: meta.offset,
+            error,
+        })?;
+        check_follows(&block.header, &meta, height, &last_hash)?;
+        height = block.header.height;
+        last_hash = block.header.hash();
+        visit(block)?;
+    }
+    Ok(())
+}
+
+fn open_log(dir: &Path) -> Result<LogReader, PersistError> {
+    let log_dir = dir.join(LOG_DIR_NAME);
+    if !log_dir.is_dir() {
+        return Err(PersistError::Genesis { reason: format!("no commit log at {}", log_dir.display()) });
+    }
+    Ok(LogReader::open(log_dir)?)
+}
+
+/// How `replay_from_deltas` starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Ignore snapshots and apply every block's delta from genesis: the
+    /// full audit of the deltas, and the delta-replay benchmark.
+    pub from_genesis: bool,
+}
+
+/// What a replay reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub height: u64,
+    pub block_hash: [u8; 32],
+    pub state_root: [u8; 32],
+    /// Height replay started from (a snapshot's, or 0 for genesis).
+    pub start_height: u64,
+    pub blocks: u64,
+    /// Transactions in the blocks replayed.
+    pub txs: u64,
+    pub elapsed: Duration,
+    pub torn_tail_bytes: u64,
+    /// Snapshots skipped, with why.
+    pub snapshots_skipped: Vec<String>,
+}
+
+impl ReplayReport {
+    pub fn tps(&self) -> f64 {
+        self.txs as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Rebuilds state from the newest snapshot that agrees with the log (or
+/// genesis) plus the deltas of every later block, checking every block's
+/// parent hash and state root: the same path a restart takes, read-only.
+pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayReport, PersistError> {
+    let start = Instant::now();
+    let reader = open_log(dir)?;
+    let genesis = read_genesis(reader.records())?;
+    let snapshots_dir = dir.join(SNAPSHOTS_DIR_NAME);
+    let snapshots = match options.from_genesis || !snapshots_dir.is_dir() {
+        true => None,
+        false => Some(SnapshotStore::open_read_only(snapshots_dir)?),
+    };
+    let last_height = reader.report().last.map_or(0, |meta| meta.height);
+    let resumed = rebuild(&genesis, snapshots.as_ref(), last_height, |height| reader.records_from_height(height))?;
+    let ResumeReport { snapshot_height, blocks_replayed, txs_replayed, snapshots_skipped, .. } = resumed.report;
+    Ok(ReplayReport {
+        height: resumed.height,
+        block_hash: resumed.last_hash,
+        state_root: resumed.state.root(),
+        start_height: snapshot_height.unwrap_or(0),
+        blocks: blocks_replayed,
+        txs: txs_replayed,
+        elapsed: start.elapsed(),
+        torn_tail_bytes: reader.report().torn_tail_bytes,
+        snapshots_skipped,
+    })
+}
+
+/// Re-executes every block from genesis: decodes each transaction, verifies
+/// its signature, runs the block on `executor`, and checks that the receipts
+/// root, the delta and the state root equal what the log holds. The audit
+/// path: it trusts nothing in the log but the transactions themselves.
+pub fn replay_reexecute(dir: &Path, executor: ExecutorKind) -> Result<ReplayReport, PersistError> {
+    let start = Instant::now();
+    let reader = open_log(dir)?;
+    let genesis = read_genesis(reader.records())?;
+    let mut state = genesis.params.state().map_err(|reason| PersistError::Genesis { reason })?;
+    if state.root() != genesis.state_root {
+        let computed = state.root();
+        return Err(PersistError::RootMismatch {
+            height: 0,
+            root: "genesis state",
+            header: genesis.state_root,
+            computed,
+        });
+    }
+    let programs = ProgramRegistry::native();
+    let mut report = ReplayReport {
+        height: 0,
+        block_hash: [0; 32],
+        state_root: state.root(),
+        start_height: 0,
+        blocks: 0,
+        txs: 0,
+        elapsed: Duration::ZERO,
+        torn_tail_bytes: reader.report().torn_tail_bytes,
+        snapshots_skipped: Vec::new(),
+    };
+    for_each_block(&reader, |block| {
+        let height = block.header.height;
+        let failed = |reason: String| PersistError::Reexecute { height, reason };
+        let mut txs = Vec::with_capacity(block.txs.len());
+        for (index, verdict) in
+            ingest::verify_transactions(&block.txs, &genesis.params.chain_id).into_iter().enumerate()
+        {
+            let tx = verdict.map_err(|rejection| failed(format!("transaction {index}: {}", rejection.reason())))?;
+            txs.push(tx);
+        }
+        debug_assert!(block.txs.iter().zip(&txs).all(|(raw, tx)| tx::decode(raw).as_ref() == Ok(tx)));
+        let outcome = executor.execute(&state, &txs, &programs);
+        let computed = receipts_root(&outcome.receipts);
+        if computed != block.header.receipts_root {
+            return Err(PersistError::RootMismatch {
+                height,
+                root: "receipts",
+                header: block.header.receipts_root,
+                computed,
+            });
+        }
+        if outcome.delta != block.delta {
+            return Err(failed("the state delta differs from the one in the log".into()));
+        }
+        state.apply(&outcome.delta);
+        if state.root() != block.header.state_root {
+            let computed = state.root();
+            return Err(PersistError::RootMismatch {
+                height,
+                root: "state",
+                header: block.header.state_root,
+                computed,
+            });
+        }
+        report.height = height;
+        report.block_hash = block.header.hash();
+        report.state_root = block.header.state_root;
+        report.blocks += 1;
+        report.txs += u64::from(block.header.tx_count);
+        Ok(())
+    })?;
+    report.elapsed = start.elapsed();
+    Ok(report)
+}

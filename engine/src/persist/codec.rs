@@ -1,0 +1,536 @@
+//! Canonical encoding and total decoding of what the engine writes to disk:
+//! block records, the genesis record and state snapshots.
+//!
+//! Every decoder here is total: any bytes give a value or a [`RecordError`]
+//! naming the field and the byte offset where decoding failed. A count is
+//! checked against its limit *and* against the bytes that remain before
+//! anything is allocated for it, so no input can make a decoder allocate more
+//! than a constant factor of its own length. Each value has one encoding:
+//! decoders reject trailing bytes, unsorted or duplicate account ids, and
+//! anything out of range, so `encode(decode(b)) == b` for every accepted `b`.
+//! The byte tables are in docs/format.md §8.
+
+use std::fmt;
+
+use crate::account::{Account, AccountId, ProgramId, ACCOUNT_DATA_BYTES_MAX};
+use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_HEADER_BYTES, BLOCK_TXS_MAX};
+use crate::exec::{Receipt, RECEIPT_BYTES};
+use crate::state::{State, StateDelta, GENESIS_ACCOUNTS_MAX};
+use crate::tx::{tx_hash, ChainId, ACCOUNTS_PER_TX_MAX, CHAIN_ID_BYTES_MAX, TX_BYTES_MAX, TX_BYTES_MIN};
+
+/// Version byte at offset 0 of block records, genesis records and snapshots.
+pub const PERSIST_FORMAT_VERSION: u8 = 1;
+/// Bytes of an account id.
+const ID_BYTES: usize = 32;
+/// Fixed part of an account's canonical bytes: balance, nonce, owner, data_len.
+const ACCOUNT_FIXED_BYTES: usize = 8 + 8 + 2 + 2;
+/// Smallest encoded delta or snapshot entry: id plus an account without data.
+pub const ACCOUNT_ENTRY_BYTES_MIN: usize = ID_BYTES + ACCOUNT_FIXED_BYTES;
+/// Bytes before the first transaction of a block record: version, header.
+const BLOCK_RECORD_PREFIX_BYTES: usize = 1 + BLOCK_HEADER_BYTES;
+/// Length prefix of each transaction in a block record.
+const TX_LEN_BYTES: usize = 2;
+/// Bytes of a snapshot before its first account entry.
+pub const SNAPSHOT_PREFIX_BYTES: usize = 1 + 8 + 32 + 32 + 8;
+
+const _: () = assert!(TX_BYTES_MAX <= u16::MAX as usize, "transaction lengths are u16 in block records");
+const _: () = assert!(ACCOUNT_DATA_BYTES_MAX <= u16::MAX as usize);
+
+/// Why bytes did not decode, and where.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RecordError {
+    /// Byte offset, within the payload, of the field that failed.
+    pub offset: usize,
+    pub kind: RecordErrorKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RecordErrorKind {
+    /// The bytes end inside `field`.
+    Truncated {
+        field: &'static str,
+    },
+    UnsupportedVersion {
+        version: u8,
+    },
+    /// The block header's own version byte is wrong.
+    InvalidHeader,
+    TooManyTxs {
+        count: u32,
+    },
+    /// A count that cannot fit in the bytes that remain (checked before allocating).
+    CountExceedsBytes {
+        field: &'static str,
+        count: u64,
+    },
+    TxLength {
+        index: u32,
+        len: u16,
+    },
+    InvalidReceipt {
+        index: u32,
+    },
+    TooManyDeltaAccounts {
+        count: u32,
+        max: u64,
+    },
+    /// Account ids must be strictly increasing (sorted, no duplicates).
+    AccountsNotSorted {
+        index: u64,
+    },
+    AccountDataTooLarge {
+        index: u64,
+        len: u16,
+    },
+    /// Snapshots never hold a default account: state does not store one.
+    DefaultAccount {
+        index: u64,
+    },
+    TxRootMismatch,
+    ReceiptsRootMismatch,
+    InvalidChainId,
+    GenesisAccounts {
+        accounts: u32,
+    },
+    TrailingBytes {
+        count: usize,
+    },
+}
+
+impl RecordErrorKind {
+    /// A stable snake_case name, for reports and tests.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RecordErrorKind::Truncated { .. } => "truncated",
+            RecordErrorKind::UnsupportedVersion { .. } => "unsupported_version",
+            RecordErrorKind::InvalidHeader => "invalid_header",
+            RecordErrorKind::TooManyTxs { .. } => "too_many_txs",
+            RecordErrorKind::CountExceedsBytes { .. } => "count_exceeds_bytes",
+            RecordErrorKind::TxLength { .. } => "tx_length",
+            RecordErrorKind::InvalidReceipt { .. } => "invalid_receipt",
+            RecordErrorKind::TooManyDeltaAccounts { .. } => "too_many_delta_accounts",
+            RecordErrorKind::AccountsNotSorted { .. } => "accounts_not_sorted",
+            RecordErrorKind::AccountDataTooLarge { .. } => "account_data_too_large",
+            RecordErrorKind::DefaultAccount { .. } => "default_account",
+            RecordErrorKind::TxRootMismatch => "tx_root_mismatch",
+            RecordErrorKind::ReceiptsRootMismatch => "receipts_root_mismatch",
+            RecordErrorKind::InvalidChainId => "invalid_chain_id",
+            RecordErrorKind::GenesisAccounts { .. } => "genesis_accounts",
+            RecordErrorKind::TrailingBytes { .. } => "trailing_bytes",
+        }
+    }
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at payload byte {}", self.kind.name(), self.offset)?;
+        match self.kind {
+            RecordErrorKind::Truncated { field } => write!(f, " (in {field})"),
+            RecordErrorKind::UnsupportedVersion { version } => write!(f, " (version {version})"),
+            RecordErrorKind::TooManyTxs { count } => write!(f, " ({count} > {BLOCK_TXS_MAX})"),
+            RecordErrorKind::CountExceedsBytes { field, count } => write!(f, " ({field} {count})"),
+            RecordErrorKind::TxLength { index, len } => {
+                write!(f, " (tx {index}: {len} bytes, allowed {TX_BYTES_MIN}..={TX_BYTES_MAX})")
+            }
+            RecordErrorKind::InvalidReceipt { index } => write!(f, " (receipt {index})"),
+            RecordErrorKind::TooManyDeltaAccounts { count, max } => write!(f, " ({count} > {max})"),
+            RecordErrorKind::AccountsNotSorted { index } | RecordErrorKind::DefaultAccount { index } => {
+                write!(f, " (account {index})")
+            }
+            RecordErrorKind::AccountDataTooLarge { index, len } => write!(f, " (account {index}: {len} bytes)"),
+            RecordErrorKind::GenesisAccounts { accounts } => write!(f, " ({accounts})"),
+            RecordErrorKind::TrailingBytes { count } => write!(f, " ({count} bytes)"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// A forward-only cursor over a payload that turns running out of bytes
+/// into `Truncated` at the right offset.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, offset: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.offset
+    }
+
+    fn error(&self, kind: RecordErrorKind) -> RecordError {
+        RecordError { offset: self.offset, kind }
+    }
+
+    fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], RecordError> {
+        if self.remaining() < len {
+            return Err(self.error(RecordErrorKind::Truncated { field }));
+        }
+        let slice = &self.bytes[self.offset..self.offset + len];
+        self.offset += len;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], RecordError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, field)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    fn u16(&mut self, field: &'static str) -> Result<u16, RecordError> {
+        Ok(u16::from_le_bytes(self.array(field)?))
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, RecordError> {
+        Ok(u32::from_le_bytes(self.array(field)?))
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, RecordError> {
+        Ok(u64::from_le_bytes(self.array(field)?))
+    }
+
+    fn version(&mut self) -> Result<(), RecordError> {
+        let at = self.offset;
+        let version = self.u8("version")?;
+        if version != PERSIST_FORMAT_VERSION {
+            return Err(RecordError { offset: at, kind: RecordErrorKind::UnsupportedVersion { version } });
+        }
+        Ok(())
+    }
+
+    /// Fails unless `count` items of at least `item_bytes_min` bytes each fit
+    /// in what remains: the guard every allocation by count goes through.
+    fn check_fits(&self, field: &'static str, count: u64, item_bytes_min: usize) -> Result<(), RecordError> {
+        let fits = match count.checked_mul(item_bytes_min as u64) {
+            Some(needed) => needed <= self.remaining() as u64,
+            None => false,
+        };
+        if !fits {
+            return Err(self.error(RecordErrorKind::CountExceedsBytes { field, count }));
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<(), RecordError> {
+        match self.remaining() {
+            0 => Ok(()),
+            count => Err(self.error(RecordErrorKind::TrailingBytes { count })),
+        }
+    }
+
+    /// One `id ‖ account` entry; `index` only names it in errors.
+    fn account_entry(&mut self, index: u64) -> Result<(AccountId, Account), RecordError> {
+        let id = AccountId(self.array("account id")?);
+        let balance = self.u64("account balance")?;
+        let nonce = self.u64("account nonce")?;
+        let owner = ProgramId(self.u16("account owner")?);
+        let len_at = self.offset;
+        let len = self.u16("account data_len")?;
+        if usize::from(len) > ACCOUNT_DATA_BYTES_MAX {
+            return Err(RecordError { offset: len_at, kind: RecordErrorKind::AccountDataTooLarge { index, len } });
+        }
+        let data = self.take(usize::from(len), "account data")?.to_vec();
+        Ok((id, Account { balance, nonce, owner, data }))
+    }
+
+    /// `count` entries with strictly increasing ids (already checked to fit).
+    fn sorted_accounts(&mut self, count: u64, allow_default: bool) -> Result<StateDelta, RecordError> {
+        let mut accounts: StateDelta = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            let at = self.offset;
+            let (id, account) = self.account_entry(index)?;
+            if accounts.last().is_some_and(|(previous, _)| *previous >= id) {
+                return Err(RecordError { offset: at, kind: RecordErrorKind::AccountsNotSorted { index } });
+            }
+            if !allow_default && account.is_default() {
+                return Err(RecordError { offset: at, kind: RecordErrorKind::DefaultAccount { index } });
+            }
+            accounts.push((id, account));
+        }
+        Ok(accounts)
+    }
+}
+
+fn encode_account_entry(id: &AccountId, account: &Account, out: &mut Vec<u8>) {
+    out.extend_from_slice(&id.0);
+    account.encode_into(out);
+}
+
+fn account_entry_bytes(account: &Account) -> usize {
+    ACCOUNT_ENTRY_BYTES_MIN + account.data.len()
+}
+
+/// A block as stored in the log: header, the accepted transactions' encoded
+/// bytes, their receipts, and the state delta the block applied.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BlockRecord {
+    pub header: BlockHeader,
+    pub txs: Vec<Vec<u8>>,
+    pub receipts: Vec<Receipt>,
+    pub delta: StateDelta,
+}
+
+/// The parts of a block record, borrowed from wherever the pipeline keeps
+/// them, so that committing copies nothing but into the log itself.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockRecordRef<'a, T: AsRef<[u8]>> {
+    pub header: &'a BlockHeader,
+    pub txs: &'a [T],
+    pub receipts: &'a [Receipt],
+    pub delta: &'a StateDelta,
+}
+
+impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
+    /// Checks everything `decode_block_record` will check, so that what is
+    /// written always decodes. Returns the encoded size on success.
+    pub fn validate(&self) -> Result<usize, String> {
+        let count = self.txs.len();
+        if count > BLOCK_TXS_MAX || count != self.header.tx_count as usize || count != self.receipts.len() {
+            return Err(format!(
+                "block {}: {count} transactions, {} receipts, header tx_count {} (at most {BLOCK_TXS_MAX})",
+                self.header.height,
+                self.receipts.len(),
+                self.header.tx_count
+            ));
+        }
+        let mut bytes = BLOCK_RECORD_PREFIX_BYTES + count * (TX_LEN_BYTES + RECEIPT_BYTES) + 4;
+        for (index, tx) in self.txs.iter().enumerate() {
+            let len = tx.as_ref().len();
+            if !(TX_BYTES_MIN..=TX_BYTES_MAX).contains(&len) {
+                return Err(format!("block {}: transaction {index} is {len} bytes", self.header.height));
+            }
+            bytes += len;
+        }
+        let delta_max = count * ACCOUNTS_PER_TX_MAX;
+        if self.delta.len() > delta_max {
+            return Err(format!(
+                "block {}: delta of {} accounts exceeds {delta_max}",
+                self.header.height,
+                self.delta.len()
+            ));
+        }
+        if !self.delta.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return Err(format!("block {}: delta is not sorted by account id", self.header.height));
+        }
+        for (_, account) in self.delta {
+            if account.data.len() > ACCOUNT_DATA_BYTES_MAX {
+                return Err(format!("block {}: account data over {ACCOUNT_DATA_BYTES_MAX} bytes", self.header.height));
+            }
+            bytes += account_entry_bytes(account);
+        }
+        if tx_root_of(self.txs) != self.header.tx_root {
+            return Err(format!("block {}: tx_root does not match the transactions", self.header.height));
+        }
+        if receipts_root(self.receipts) != self.header.receipts_root {
+            return Err(format!("block {}: receipts_root does not match the receipts", self.header.height));
+        }
+        Ok(bytes)
+    }
+
+    /// Appends the canonical encoding to `out`. Call `validate` first: the
+    /// encoding of an invalid block would not decode.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.push(PERSIST_FORMAT_VERSION);
+        out.extend_from_slice(&self.header.encode());
+        for tx in self.txs {
+            let tx = tx.as_ref();
+            out.extend_from_slice(&(tx.len() as u16).to_le_bytes());
+            out.extend_from_slice(tx);
+        }
+        for receipt in self.receipts {
+            out.extend_from_slice(&receipt.encode());
+        }
+        out.extend_from_slice(&(self.delta.len() as u32).to_le_bytes());
+        for (id, account) in self.delta {
+            encode_account_entry(id, account, out);
+        }
+        debug_assert!(out.len() > start);
+    }
+}
+
+impl BlockRecord {
+    pub fn as_ref(&self) -> BlockRecordRef<'_, Vec<u8>> {
+        BlockRecordRef { header: &self.header, txs: &self.txs, receipts: &self.receipts, delta: &self.delta }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.as_ref().encode_into(&mut out);
+        out
+    }
+}
+
+/// Merkle root over the transactions' hashes, as in the block header.
+pub fn tx_root_of<T: AsRef<[u8]>>(txs: &[T]) -> [u8; 32] {
+    let hashes: Vec<[u8; 32]> = txs.iter().map(|tx| tx_hash(tx.as_ref())).collect();
+    merkle_root(&hashes)
+}
+
+/// Decodes a block record and checks its body against its header: the
+/// transaction count, the transactions root and the receipts root. The state
+/// root can only be checked against state, by the caller.
+pub fn decode_block_record(bytes: &[u8]) -> Result<BlockRecord, RecordError> {
+    let mut reader = Reader::new(bytes);
+    reader.version()?;
+    let header_at = reader.offset;
+    let header = BlockHeader::decode(reader.take(BLOCK_HEADER_BYTES, "block header")?)
+        .map_err(|_| RecordError { offset: header_at, kind: RecordErrorKind::InvalidHeader })?;
+    let count = header.tx_count;
+    if count as usize > BLOCK_TXS_MAX {
+        return Err(RecordError { offset: header_at + 137, kind: RecordErrorKind::TooManyTxs { count } });
+    }
+    reader.check_fits("tx_count", u64::from(count), TX_LEN_BYTES + TX_BYTES_MIN + RECEIPT_BYTES)?;
+    let mut txs = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let at = reader.offset;
+        let len = reader.u16("tx length")?;
+        if !(TX_BYTES_MIN..=TX_BYTES_MAX).contains(&usize::from(len)) {
+            return Err(RecordError { offset: at, kind: RecordErrorKind::TxLength { index, len } });
+        }
+        txs.push(reader.take(usize::from(len), "tx bytes")?.to_vec());
+    }
+    let mut receipts = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let at = reader.offset;
+        let raw: [u8; RECEIPT_BYTES] = reader.array("receipt")?;
+        let receipt =
+            Receipt::decode(&raw).ok_or(RecordError { offset: at, kind: RecordErrorKind::InvalidReceipt { index } })?;
+        receipts.push(receipt);
+    }
+    let delta_at = reader.offset;
+    let delta_count = reader.u32("delta count")?;
+    let delta_max = u64::from(count) * ACCOUNTS_PER_TX_MAX as u64;
+    if u64::from(delta_count) > delta_max {
+        let kind = RecordErrorKind::TooManyDeltaAccounts { count: delta_count, max: delta_max };
+        return Err(RecordError { offset: delta_at, kind });
+    }
+    reader.check_fits("delta count", u64::from(delta_count), ACCOUNT_ENTRY_BYTES_MIN)?;
+    let delta = reader.sorted_accounts(u64::from(delta_count), true)?;
+    reader.finish()?;
+    // Roots last: they are the expensive checks, and the structure is sound by now.
+    if tx_root_of(&txs) != header.tx_root {
+        return Err(RecordError { offset: header_at + 41, kind: RecordErrorKind::TxRootMismatch });
+    }
+    if receipts_root(&receipts) != header.receipts_root {
+        return Err(RecordError { offset: header_at + 73, kind: RecordErrorKind::ReceiptsRootMismatch });
+    }
+    Ok(BlockRecord { header, txs, receipts, delta })
+}
+
+/// What rebuilds genesis: it is derived from the seed (`Genesis::new`), so
+/// the record stores the inputs, plus the resulting root as a check that the
+/// derivation has not changed since the log was written.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GenesisParams {
+    pub chain_id: ChainId,
+    pub seed: u64,
+    pub accounts: u32,
+}
+
+impl GenesisParams {
+    /// Derives the genesis state: O(accounts) key derivations.
+    pub fn state(&self) -> Result<State, String> {
+        Ok(crate::state::Genesis::new(self.seed, self.accounts)?.state())
+    }
+}
+
+impl fmt::Display for GenesisParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "chain id {}, seed {}, {} accounts", self.chain_id.as_str(), self.seed, self.accounts)
+    }
+}
+
+/// The genesis record: its parameters and the genesis state root.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GenesisRecord {
+    pub params: GenesisParams,
+    pub state_root: [u8; 32],
+}
+
+impl GenesisRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let chain = self.params.chain_id.as_str().as_bytes();
+        assert!(!chain.is_empty() && chain.len() <= CHAIN_ID_BYTES_MAX, "ChainId::new enforces the length");
+        let mut out = Vec::with_capacity(1 + 8 + 4 + 1 + chain.len() + 32);
+        out.push(PERSIST_FORMAT_VERSION);
+        out.extend_from_slice(&self.params.seed.to_le_bytes());
+        out.extend_from_slice(&self.params.accounts.to_le_bytes());
+        out.push(chain.len() as u8);
+        out.extend_from_slice(chain);
+        out.extend_from_slice(&self.state_root);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<GenesisRecord, RecordError> {
+        let mut reader = Reader::new(bytes);
+        reader.version()?;
+        let seed = reader.u64("seed")?;
+        let accounts_at = reader.offset;
+        let accounts = reader.u32("accounts")?;
+        if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
+            return Err(RecordError { offset: accounts_at, kind: RecordErrorKind::GenesisAccounts { accounts } });
+        }
+        let chain_at = reader.offset;
+        let len = reader.u8("chain id length")?;
+        let chain = reader.take(usize::from(len), "chain id")?;
+        let invalid = RecordError { offset: chain_at, kind: RecordErrorKind::InvalidChainId };
+        let chain_id = std::str::from_utf8(chain).ok().and_then(|text| ChainId::new(text).ok()).ok_or(invalid)?;
+        let state_root = reader.array("genesis state root")?;
+        reader.finish()?;
+        Ok(GenesisRecord { params: GenesisParams { chain_id, seed, accounts }, state_root })
+    }
+}
+
+/// What a snapshot holds: the position it was taken at and every account.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SnapshotContents {
+    pub height: u64,
+    pub block_hash: [u8; 32],
+    pub state_root: [u8; 32],
+    /// Sorted by id, no default accounts.
+    pub accounts: StateDelta,
+}
+
+/// Encodes `state` at `height` (after block `block_hash`) as snapshot bytes.
+/// O(accounts · log accounts) for the sort that makes the bytes canonical.
+pub fn encode_snapshot(height: u64, block_hash: &[u8; 32], state: &State) -> Vec<u8> {
+    let mut accounts: Vec<(&AccountId, &Account)> = state.iter().collect();
+    accounts.sort_unstable_by_key(|(id, _)| **id);
+    let bytes: usize = accounts.iter().map(|(_, account)| account_entry_bytes(account)).sum();
+    let mut out = Vec::with_capacity(SNAPSHOT_PREFIX_BYTES + bytes);
+    out.push(PERSIST_FORMAT_VERSION);
+    out.extend_from_slice(&height.to_le_bytes());
+    out.extend_from_slice(block_hash);
+    out.extend_from_slice(&state.root());
+    out.extend_from_slice(&(accounts.len() as u64).to_le_bytes());
+    for (id, account) in accounts {
+        encode_account_entry(id, account, &mut out);
+    }
+    debug_assert_eq!(out.len(), SNAPSHOT_PREFIX_BYTES + bytes);
+    out
+}
+
+/// Decodes snapshot bytes. The caller rebuilds state and compares its root
+/// with `state_root`.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotContents, RecordError> {
+    let mut reader = Reader::new(bytes);
+    reader.version()?;
+    let height = reader.u64("height")?;
+    let block_hash = reader.array("block hash")?;
+    let state_root = reader.array("state root")?;
+    let count = reader.u64("account count")?;
+    reader.check_fits("account count", count, ACCOUNT_ENTRY_BYTES_MIN)?;
+    let accounts = reader.sorted_accounts(count, false)?;
+    reader.finish()?;
+    Ok(SnapshotContents { height, block_hash, state_root, accounts })
+}

@@ -1,0 +1,113 @@
+//! Persistence: blocks as records in the commit log, state snapshots,
+//! resuming after a restart or a crash, and the read-only audits `verify`
+//! and `replay`.
+//!
+//! A store directory holds two things:
+//!
+//! ```text
+//! DIR/log/        sluice-storage CommitLog: genesis record, then one block record per block
+//! DIR/snapshots/  sluice-storage SnapshotStore: full state every N blocks
+//! ```
+//!
+//! The log is the source of truth. Snapshots only shorten a restart: a
+//! snapshot that is damaged, ahead of the log, or disagrees with the log is
+//! skipped (and reported), and state is rebuilt from an older one or from
+//! genesis. Because every block record carries its state delta, rebuilding
+//! never re-executes; [`replay_reexecute`] is the audit that does.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`codec`] | byte layout of block records, the genesis record and snapshots (docs/format.md §8) |
+//! | [`store`] | [`BlockStore`]: open or resume, commit, snapshot |
+//! | [`audit`] | [`verify_store`], [`replay_from_deltas`], [`replay_reexecute`] |
+
+use std::fmt;
+
+use sluice_storage::LogError;
+
+pub mod audit;
+pub mod codec;
+pub mod store;
+
+pub use audit::{replay_from_deltas, replay_reexecute, verify_store, ReplayOptions, ReplayReport, StoreVerifyReport};
+pub use codec::{
+    decode_block_record, decode_snapshot, encode_snapshot, BlockRecord, BlockRecordRef, GenesisParams, GenesisRecord,
+    RecordError, RecordErrorKind, SnapshotContents,
+};
+pub use store::{BlockStore, ResumeReport, Resumed, StoreConfig};
+
+/// Record kind of the genesis record: the first record of every store log, at height 0.
+pub const RECORD_KIND_GENESIS: u8 = 1;
+/// Record kind of a block record, at the block's height.
+pub const RECORD_KIND_BLOCK: u8 = 2;
+
+/// Subdirectory of a store holding the commit log.
+pub const LOG_DIR_NAME: &str = "log";
+/// Subdirectory of a store holding the snapshots.
+pub const SNAPSHOTS_DIR_NAME: &str = "snapshots";
+
+/// Everything that can go wrong persisting, resuming, verifying or
+/// replaying. Errors about a record name its height and where it is
+/// (segment index and byte offset of the record header).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// The log or the snapshot store failed (I/O, damage with its offset).
+    Log(LogError),
+    /// A record's payload did not decode.
+    Record { height: u64, segment: u64, offset: u64, error: RecordError },
+    /// A block record does not continue the chain (height or parent hash).
+    Chain { height: u64, segment: u64, offset: u64, reason: String },
+    /// A root recomputed from the log differs from the one in the block header.
+    RootMismatch { height: u64, root: &'static str, header: [u8; 32], computed: [u8; 32] },
+    /// A record kind this engine does not write.
+    UnknownRecordKind { kind: u8, height: u64, segment: u64, offset: u64 },
+    /// The log does not start with a valid genesis record.
+    Genesis { reason: String },
+    /// The store was created with other genesis parameters.
+    GenesisMismatch { stored: GenesisParams, given: GenesisParams },
+    /// `commit` or `write_snapshot` was called with inconsistent data.
+    InvalidBlock { reason: String },
+    /// Re-executing a block did not reproduce it.
+    Reexecute { height: u64, reason: String },
+}
+
+impl From<LogError> for PersistError {
+    fn from(error: LogError) -> PersistError {
+        PersistError::Log(error)
+    }
+}
+
+impl fmt::Display for PersistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersistError::Log(error) => write!(f, "{error}"),
+            PersistError::Record { height, segment, offset, error } => write!(
+                f,
+                "record at height {height} (segment {segment}, byte offset {offset}) does not decode: {error}"
+            ),
+            PersistError::Chain { height, segment, offset, reason } => {
+                write!(f, "block at height {height} (segment {segment}, byte offset {offset}): {reason}")
+            }
+            PersistError::RootMismatch { height, root, header, computed } => write!(
+                f,
+                "{root} root mismatch at height {height}: header has {}, recomputed {}",
+                hex::encode(header),
+                hex::encode(computed)
+            ),
+            PersistError::UnknownRecordKind { kind, height, segment, offset } => {
+                write!(f, "unknown record kind {kind} at height {height} (segment {segment}, byte offset {offset})")
+            }
+            PersistError::Genesis { reason } => write!(f, "genesis: {reason}"),
+            PersistError::GenesisMismatch { stored, given } => write!(
+                f,
+                "the data directory was created with {stored}, but this run asks for {given}; \
+                 use the same --seed, --accounts and --chain-id, or another --data directory"
+            ),
+            PersistError::InvalidBlock { reason } => write!(f, "invalid block: {reason}"),
+            PersistError::Reexecute { height, reason } => write!(f, "re-executing block {height}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for PersistError {}

@@ -1,0 +1,426 @@
+//! [`BlockStore`]: the engine's side of the commit log.
+//!
+//! `open` either creates a store (writing the genesis record) or resumes one:
+//! it recovers the log (cutting a torn tail), loads the newest snapshot that
+//! agrees with the log, and applies the delta of every later block, checking
+//! each block's parent hash and state root. `commit` appends one block
+//! record; `snapshot_if_due` writes the full state every
+//! `snapshot_interval_blocks` blocks.
+//!
+//! Ordering rules that keep a crash safe:
+//! * a block is reported committed only after `CommitLog::append` returned,
+//!   which (per durability mode) is what the log promises survives;
+//! * the log is synced before a snapshot is written, so a snapshot is never
+//!   ahead of the durable log; resume still skips any snapshot above the
+//!   log's last height (a log restored from an older copy, say).
+
+use std::path::{Path, PathBuf};
+
+use sluice_storage::{CommitLog, Durability, LogConfig, RecordIter, RecordMeta, SnapshotStore};
+
+use super::codec::{
+    decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams, GenesisRecord,
+};
+use super::{PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, SNAPSHOTS_DIR_NAME};
+use crate::block::BlockHeader;
+use crate::exec::Receipt;
+use crate::state::{State, StateDelta};
+
+/// Blocks between snapshots by default: at 10,000-transaction blocks a
+/// restart then replays at most 99 blocks' deltas (about a million
+/// transactions' worth), while the snapshot cost (a sort and a write of all
+/// accounts) is paid once per hundred blocks.
+pub const SNAPSHOT_INTERVAL_BLOCKS_DEFAULT: u64 = 100;
+/// Snapshots kept: more than one, so a damaged newest one has a fallback.
+pub const SNAPSHOTS_KEPT_DEFAULT: usize = 3;
+/// Largest block record. A block of `BLOCK_TXS_MAX` system transfers with its
+/// delta is about 28 MB; 32 MiB admits it.
+pub const BLOCK_RECORD_BYTES_MAX: u64 = 32 * 1024 * 1024;
+/// Default log segment size: twice the largest record, so a record always fits.
+pub const STORE_SEGMENT_SIZE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
+/// How a store is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub durability: Durability,
+    /// A snapshot is written after every block whose height is a multiple of this (≥ 1).
+    pub snapshot_interval_blocks: u64,
+    pub snapshots_kept: usize,
+    /// Size of new log segments. Tests use small segments to cross segment
+    /// boundaries; the largest record accepted shrinks to fit.
+    pub segment_size_bytes: u64,
+}
+
+impl StoreConfig {
+    pub fn new(durability: Durability) -> StoreConfig {
+        StoreConfig {
+            durability,
+            snapshot_interval_blocks: SNAPSHOT_INTERVAL_BLOCKS_DEFAULT,
+            snapshots_kept: SNAPSHOTS_KEPT_DEFAULT,
+            segment_size_bytes: STORE_SEGMENT_SIZE_BYTES_DEFAULT,
+        }
+    }
+
+    fn log_config(&self, dir: &Path) -> LogConfig {
+        let mut config = LogConfig::new(dir);
+        config.durability = self.durability;
+        config.segment_size_bytes = self.segment_size_bytes;
+        // Room for the segment and record headers, rounded down to 8.
+        let fits = self.segment_size_bytes.saturating_sub(64 + 128) / 8 * 8;
+        config.record_size_max = BLOCK_RECORD_BYTES_MAX.min(fits);
+        config
+    }
+}
+
+/// What `open` rebuilt.
+pub struct Resumed {
+    pub state: State,
+    /// Height of the last committed block; 0 for a new store.
+    pub height: u64,
+    /// Hash of the last committed block; zeros for a new store.
+    pub last_hash: [u8; 32],
+    pub report: ResumeReport,
+}
+
+/// How `open` (or `replay_from_deltas`) got there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResumeReport {
+    /// True if the store was new and the genesis record was written.
+    pub created: bool,
+    /// Height of the snapshot state was rebuilt from; `None`: genesis.
+    pub snapshot_height: Option<u64>,
+    /// Blocks whose deltas were applied after the snapshot (or genesis).
+    pub blocks_replayed: u64,
+    /// Transactions in those blocks.
+    pub txs_replayed: u64,
+    /// Bytes of torn tail cut by log recovery.
+    pub torn_tail_bytes: u64,
+    /// Snapshots skipped, with why (damaged, ahead of the log, disagreeing).
+    pub snapshots_skipped: Vec<String>,
+}
+
+/// The commit log and snapshot store of one chain.
+pub struct BlockStore {
+    dir: PathBuf,
+    config: StoreConfig,
+    log: CommitLog,
+    snapshots: SnapshotStore,
+    height: u64,
+    last_hash: [u8; 32],
+    last_state_root: [u8; 32],
+    /// Reused encoding buffer: a block record is encoded here, then copied
+    /// once into the log's map.
+    scratch: Vec<u8>,
+}
+
+impl BlockStore {
+    /// Opens or creates the store in `dir` with default segment and snapshot
+    /// settings other than those given.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        durability: Durability,
+        snapshot_interval_blocks: u64,
+        genesis: &GenesisParams,
+    ) -> Result<(BlockStore, Resumed), PersistError> {
+        let config = StoreConfig { snapshot_interval_blocks, ..StoreConfig::new(durability) };
+        BlockStore::open_with_config(dir, config, genesis)
+    }
+
+    /// Opens or creates the store. A new store gets the genesis record; an
+    /// existing one must have been created with the same `genesis`, and is
+    /// resumed from its newest usable snapshot and the blocks after it.
+    pub fn open_with_config(
+        dir: impl Into<PathBuf>,
+        config: StoreConfig,
+        genesis: &GenesisParams,
+    ) -> Result<(BlockStore, Resumed), PersistError> {
+        if config.snapshot_interval_blocks == 0 {
+            return Err(PersistError::InvalidBlock { reason: "snapshot interval must be at least 1 block".into() });
+        }
+        let dir = dir.into();
+        let (mut log, recovery) = CommitLog::open(config.log_config(&dir.join(LOG_DIR_NAME)))?;
+        let snapshots = SnapshotStore::open(dir.join(SNAPSHOTS_DIR_NAME), config.snapshots_kept)?;
+        let mut resumed = if recovery.records == 0 {
+            create(&mut log, genesis)?
+        } else {
+            let stored = read_genesis(log.records())?;
+            if stored.params != *genesis {
+                return Err(PersistError::GenesisMismatch { stored: stored.params, given: genesis.clone() });
+            }
+            let last_height = log.last().map_or(0, |meta| meta.height);
+            rebuild(&stored, Some(&snapshots), last_height, |height| log.records_from_height(height))?
+        };
+        resumed.report.torn_tail_bytes = recovery.torn_tail.as_ref().map_or(0, |torn| torn.bytes);
+        let store = BlockStore {
+            dir,
+            config,
+            log,
+            snapshots,
+            height: resumed.height,
+            last_hash: resumed.last_hash,
+            last_state_root: resumed.state.root(),
+            scratch: Vec::new(),
+        };
+        Ok((store, resumed))
+    }
+
+    /// Appends block `header` with its accepted transactions' bytes, their
+    /// receipts and the delta it applied. Returns once the log's durability
+    /// mode says the block survives (see docs/operations.md); only then may
+    /// it be reported as committed.
+    pub fn commit<T: AsRef<[u8]>>(
+        &mut self,
+        header: &BlockHeader,
+        txs: &[T],
+        receipts: &[Receipt],
+        delta: &StateDelta,
+    ) -> Result<RecordMeta, PersistError> {
+        if header.height != self.height + 1 || header.parent_hash != self.last_hash {
+            return Err(PersistError::InvalidBlock {
+                reason: format!(
+                    "block {} with parent {} does not follow block {} ({})",
+                    header.height,
+                    hex::encode(header.parent_hash),
+                    self.height,
+                    hex::encode(self.last_hash)
+                ),
+            });
+        }
+        let record = BlockRecordRef { header, txs, receipts, delta };
+        let bytes = record.validate().map_err(|reason| PersistError::InvalidBlock { reason })?;
+        self.scratch.clear();
+        self.scratch.reserve(bytes);
+        record.encode_into(&mut self.scratch);
+        assert_eq!(self.scratch.len(), bytes, "validate() sizes the encoding exactly");
+        let meta = self.log.append(RECORD_KIND_BLOCK, header.height, &self.scratch)?;
+        self.height = header.height;
+        self.last_hash = header.hash();
+        self.last_state_root = header.state_root;
+        Ok(meta)
+    }
+
+    /// True when the last committed block is due a snapshot.
+    pub fn snapshot_due(&self) -> bool {
+        self.height > 0 && self.height.is_multiple_of(self.config.snapshot_interval_blocks)
+    }
+
+    /// Writes a snapshot of `state` if one is due. `state` must be the state
+    /// after the last committed block. Returns whether one was written.
+    pub fn snapshot_if_due(&mut self, state: &State) -> Result<bool, PersistError> {
+        if !self.snapshot_due() {
+            return Ok(false);
+        }
+        self.write_snapshot(state)?;
+        Ok(true)
+    }
+
+    /// Writes a snapshot of `state` at the last committed height. Syncs the
+    /// log first, so the snapshot is never ahead of what survives.
+    pub fn write_snapshot(&mut self, state: &State) -> Result<(), PersistError> {
+        if state.root() != self.last_state_root {
+            return Err(PersistError::InvalidBlock {
+                reason: format!("snapshot state root does not match block {}", self.height),
+            });
+        }
+        self.log.sync()?;
+        let bytes = encode_snapshot(self.height, &self.last_hash, state);
+        self.snapshots.write(self.height, &bytes)?;
+        Ok(())
+    }
+
+    /// Makes every committed block durable, whatever the mode.
+    pub fn sync(&mut self) -> Result<(), PersistError> {
+        Ok(self.log.sync()?)
+    }
+
+    /// In `batch` mode, syncs if the group-commit interval has passed.
+    pub fn sync_if_due(&mut self) -> Result<(), PersistError> {
+        Ok(self.log.sync_if_due()?)
+    }
+
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    pub fn last_hash(&self) -> [u8; 32] {
+        self.last_hash
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+}
+
+fn create(log: &mut CommitLog, genesis: &GenesisParams) -> Result<Resumed, PersistError> {
+    let state = genesis.state().map_err(|reason| PersistError::Genesis { reason })?;
+    let record = GenesisRecord { params: genesis.clone(), state_root: state.root() };
+    log.append(RECORD_KIND_GENESIS, 0, &record.encode())?;
+    // The genesis record is made durable whatever the mode: a store whose
+    // first record vanished would be re-created, possibly differently.
+    log.sync()?;
+    let report = ResumeReport { created: true, ..ResumeReport::default() };
+    Ok(Resumed { state, height: 0, last_hash: [0; 32], report })
+}
+
+/// Reads the first record, which must be the genesis record.
+pub(crate) fn read_genesis(mut records: RecordIter<'_>) -> Result<GenesisRecord, PersistError> {
+    let record = match records.next() {
+        None => return Err(PersistError::Genesis { reason: "the log is empty".into() }),
+        Some(record) => record?,
+    };
+    let meta = record.meta;
+    if meta.kind != RECORD_KIND_GENESIS || meta.height != 0 {
+        return Err(PersistError::Genesis {
+            reason: format!(
+                "the first record has kind {} at height {}, not the genesis record",
+                meta.kind, meta.height
+            ),
+        });
+    }
+    GenesisRecord::decode(&record.payload).map_err(|error| PersistError::Record {
+        height: 0,
+        segment: meta.segment,
+        offset: meta.offset,
+        error,
+    })
+}
+
+/// Rebuilds state after the last block in the log: from the newest snapshot
+/// that checks out against the log, else from genesis; then applies every
+/// later block's delta. `records_after(h)` yields the records above height h.
+pub(crate) fn rebuild<'a>(
+    genesis: &GenesisRecord,
+    snapshots: Option<&SnapshotStore>,
+    last_height: u64,
+    records_after: impl Fn(u64) -> RecordIter<'a>,
+) -> Result<Resumed, PersistError> {
+    let mut report = ResumeReport::default();
+    if let Some(snapshots) = snapshots {
+        for height in snapshots.heights()?.into_iter().rev() {
+            match load_snapshot(snapshots, height, last_height, &records_after) {
+                Ok(base) => {
+                    report.snapshot_height = Some(height);
+                    return apply_blocks(base, records_after(height), report);
+                }
+                Err(reason) => report.snapshots_skipped.push(format!("snapshot {height}: {reason}")),
+            }
+        }
+    }
+    let state = genesis.params.state().map_err(|reason| PersistError::Genesis { reason })?;
+    if state.root() != genesis.state_root {
+        return Err(PersistError::RootMismatch {
+            height: 0,
+            root: "genesis state",
+            header: genesis.state_root,
+            computed: state.root(),
+        });
+    }
+    let base = Resumed { state, height: 0, last_hash: [0; 32], report: ResumeReport::default() };
+    apply_blocks(base, records_after(0), report)
+}
+
+/// Loads snapshot `height` and checks it against block `height` in the log.
+/// Any failure is a reason to skip it, never to trust it.
+fn load_snapshot<'a>(
+    snapshots: &SnapshotStore,
+    height: u64,
+    last_height: u64,
+    records_after: &impl Fn(u64) -> RecordIter<'a>,
+) -> Result<Resumed, String> {
+    if height == 0 || height > last_height {
+        return Err(format!("ahead of the log, which ends at height {last_height}"));
+    }
+    let bytes = snapshots.read(height).map_err(|e| e.to_string())?;
+    let contents = decode_snapshot(&bytes).map_err(|e| e.to_string())?;
+    if contents.height != height {
+        return Err(format!("holds height {}", contents.height));
+    }
+    let state = State::from_accounts(contents.accounts);
+    if state.root() != contents.state_root {
+        return Err("rebuilt state root differs from the one it stores".into());
+    }
+    let header = match records_after(height - 1).next() {
+        Some(Ok(record)) if record.meta.kind == RECORD_KIND_BLOCK && record.meta.height == height => {
+            decode_block_record(&record.payload).map_err(|e| e.to_string())?.header
+        }
+        Some(Err(error)) => return Err(error.to_string()),
+        _ => return Err(format!("the log has no block record at height {height}")),
+    };
+    if header.hash() != contents.block_hash || header.state_root != contents.state_root {
+        return Err(format!("disagrees with block {height} in the log"));
+    }
+    Ok(Resumed { state, height, last_hash: contents.block_hash, report: ResumeReport::default() })
+}
+
+/// Applies the delta of every block record in `records`, checking that each
+/// follows the last (height, parent hash) and reproduces its state root.
+fn apply_blocks(mut base: Resumed, records: RecordIter<'_>, mut report: ResumeReport) -> Result<Resumed, PersistError> {
+    for record in records {
+        let record = record?;
+        let meta = record.meta;
+        if meta.kind != RECORD_KIND_BLOCK {
+            return Err(PersistError::UnknownRecordKind {
+                kind: meta.kind,
+                height: meta.height,
+                segment: meta.segment,
+                offset: meta.offset,
+            });
+        }
+        let block = decode_block_record(&record.payload).map_err(|error| PersistError::Record {
+            height: meta.height,
+            segment: meta.segment,
+            offset: meta.offset,
+            error,
+        })?;
+        check_follows(&block.header, &meta, base.height, &base.last_hash)?;
+        base.state.apply(&block.delta);
+        if base.state.root() != block.header.state_root {
+            return Err(PersistError::RootMismatch {
+                height: meta.height,
+                root: "state",
+                header: block.header.state_root,
+                computed: base.state.root(),
+            });
+        }
+        base.height = block.header.height;
+        base.last_hash = block.header.hash();
+        report.blocks_replayed += 1;
+        report.txs_replayed += u64::from(block.header.tx_count);
+    }
+    base.report = report;
+    Ok(base)
+}
+
+/// A block must sit at the next height, under its record's height, and name
+/// the previous block as its parent.
+pub(crate) fn check_follows(
+    header: &BlockHeader,
+    meta: &RecordMeta,
+    height: u64,
+    last_hash: &[u8; 32],
+) -> Result<(), PersistError> {
+    let chain = |reason: String| PersistError::Chain {
+        height: meta.height,
+        segment: meta.segment,
+        offset: meta.offset,
+        reason,
+    };
+    if header.height != meta.height {
+        return Err(chain(format!("header height {} differs from the record's height", header.height)));
+    }
+    if header.height != height + 1 {
+        return Err(chain(format!("follows block {height}: heights must increase by one")));
+    }
+    if header.parent_hash != *last_hash {
+        return Err(chain(format!(
+            "parent hash {} is not the hash of block {height} ({})",
+            hex::encode(header.parent_hash),
+            hex::encode(last_hash)
+        )));
+    }
+    Ok(())
+}

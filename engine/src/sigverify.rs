@@ -45,3 +45,7 @@ pub fn verify_single(public_key: &[u8], message: &[u8], signature: &[u8]) -> Res
 pub fn verify_parallel(items: &[SignatureItem<'_>], _batch_size: usize) -> Vec<Result<(), SigError>> {
     items.par_iter().map(|i| verify_single(i.public_key, i.message, i.signature)).collect()
 }
+
+pub fn verify_batch(items: &[SignatureItem<'_>]) -> Vec<Result<(), SigError>> {
+    items.iter().map(|i| verify_single(i.public_key, i.message, i.signature)).collect()
+}

@@ -1,20 +1,45 @@
 //! # sluice-bench
 //!
-//! The throughput harness behind the `sluice-bench` binary. Every figure is
-//! measured on the same signed transactions in the same run, so that the
-//! ratios it reports (parallel over serial) cancel out the noise of a
-//! shared machine. Each block is timed `repeats` times per measure, and the
-//! median is kept.
+//! The throughput harness behind the `sluice-bench` binary, in the manner
+//! of Solana's bench-tps and Aptos' executor-benchmark. Every figure comes
+//! from the same signed transactions in the same run, so the ratios it
+//! reports (end to end over the verification limit, parallel over serial)
+//! cancel out most of the noise of a shared machine. Each timed measure is
+//! repeated and the median is kept.
+//!
+//! | measure | what is timed |
+//! |---|---|
+//! | verify limit | `ed25519_dalek::verify_batch` over chunks of the block, on all pool threads, keys parsed inside the timing, messages built outside |
+//! | sigverify stage | the pipeline's verify step: signing messages, cheap checks, batch verification |
+//! | serial / parallel execution | each executor on the same block and state; results must be equal |
+//! | commit | appending every executed block to a fresh `BlockStore` under the chosen durability |
+//! | full pipeline | `run_pipeline` from raw bytes to durable blocks, in a fresh store |
+//!
+//! Workloads are generated once and cached in a file ([`WorkloadCache`]), so
+//! signing and key derivation are never part of any measurement.
 
+pub mod cache;
+pub mod plot;
+
+use std::path::Path;
 use std::time::Instant;
 
+use rayon::prelude::*;
+use sluice_engine::chain::Chain;
 use sluice_engine::exec::parallel::execute_graph;
-use sluice_engine::exec::{execute_block_parallel, execute_block_serial, BlockOutcome, ConflictGraph};
+use sluice_engine::exec::{execute_block_parallel, execute_block_serial, BlockOutcome, ConflictGraph, ExecutorKind};
+use sluice_engine::ingest::{decode_all, partition, verify_decoded, RejectionCounts};
+use sluice_engine::persist::{BlockStore, GenesisParams, StoreConfig};
+use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig};
 use sluice_engine::program::ProgramRegistry;
+use sluice_engine::sigverify::BATCH_SIZE_DEFAULT;
 use sluice_engine::state::State;
-use sluice_engine::tx::Transaction;
+use sluice_engine::tx::{decode, signing_message, ChainId, Transaction, SIGNATURE_BYTES};
+use sluice_storage::Durability;
 
-/// Median of `samples` seconds (upper median for an even count).
+pub use cache::WorkloadCache;
+
+/// Median of `samples` (upper median for an even count).
 pub fn median(samples: &mut [f64]) -> f64 {
     assert!(!samples.is_empty(), "median of nothing");
     samples.sort_by(f64::total_cmp);
@@ -23,11 +48,21 @@ pub fn median(samples: &mut [f64]) -> f64 {
 
 /// Times `f` `repeats` times and returns the median seconds and the last result.
 pub fn time_median<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    time_median_with_setup(repeats, || (), |()| f())
+}
+
+/// Like [`time_median`], with an untimed `setup` before each repetition.
+pub fn time_median_with_setup<S, T>(
+    repeats: usize,
+    mut setup: impl FnMut() -> S,
+    mut f: impl FnMut(S) -> T,
+) -> (f64, T) {
     let mut samples = Vec::with_capacity(repeats);
     let mut last = None;
     for _ in 0..repeats.max(1) {
+        let input = setup();
         let start = Instant::now();
-        let out = f();
+        let out = f(input);
         samples.push(start.elapsed().as_secs_f64());
         last = Some(out);
     }
@@ -90,4 +125,205 @@ pub fn measure_execution(
         state.apply(&serial.delta);
     }
     times
+}
+
+/// Every measure of one workload at one thread count, in seconds summed
+/// over the workload's blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Measures {
+    pub threads: usize,
+    pub txs: usize,
+    pub verify_limit_s: f64,
+    pub sigverify_s: f64,
+    pub exec: ExecTimes,
+    pub commit_s: f64,
+    pub commit_bytes: u64,
+    pub e2e_s: f64,
+}
+
+impl Measures {
+    fn tps(&self, seconds: f64) -> f64 {
+        self.txs as f64 / seconds
+    }
+
+    pub fn verify_limit_tps(&self) -> f64 {
+        self.tps(self.verify_limit_s)
+    }
+
+    pub fn sigverify_tps(&self) -> f64 {
+        self.tps(self.sigverify_s)
+    }
+
+    pub fn commit_tps(&self) -> f64 {
+        self.tps(self.commit_s)
+    }
+
+    pub fn e2e_tps(&self) -> f64 {
+        self.tps(self.e2e_s)
+    }
+
+    /// End-to-end throughput over the verification limit: how close the
+    /// whole engine comes to the physical limit of this design.
+    pub fn fraction_of_limit(&self) -> f64 {
+        self.verify_limit_s / self.e2e_s
+    }
+}
+
+/// One workload's measures at one thread count.
+pub struct Row {
+    pub workload: String,
+    pub accounts: u32,
+    pub measures: Measures,
+}
+
+/// What the harness measures on: a cached workload split into blocks.
+pub struct BenchInput<'a> {
+    pub workload: &'a WorkloadCache,
+    pub genesis: &'a State,
+    pub block_size: usize,
+    pub durability: Durability,
+    pub repeats: usize,
+}
+
+impl BenchInput<'_> {
+    fn raw_blocks(&self) -> Vec<Vec<Vec<u8>>> {
+        self.workload.txs.chunks(self.block_size).map(<[Vec<u8>]>::to_vec).collect()
+    }
+
+    fn chain_id(&self) -> ChainId {
+        self.workload.chain.clone()
+    }
+
+    fn genesis_params(&self) -> GenesisParams {
+        GenesisParams { chain_id: self.chain_id(), seed: self.workload.seed, accounts: self.workload.accounts }
+    }
+}
+
+/// Takes every measure at the pool's thread count. `scratch` holds the
+/// stores that commit and the full pipeline write; each run gets a fresh one.
+pub fn measure_all(input: &BenchInput<'_>, pool: &rayon::ThreadPool, scratch: &Path) -> Result<Measures, String> {
+    let raw = input.raw_blocks();
+    let decoded: Vec<Vec<Transaction>> = raw
+        .iter()
+        .map(|b| b.iter().map(|t| decode(t).map_err(|e| e.to_string())).collect())
+        .collect::<Result<_, _>>()?;
+    let mut m = Measures { threads: pool.current_num_threads(), txs: input.workload.txs.len(), ..Measures::default() };
+    m.verify_limit_s = measure_verify_limit(input, &raw, pool);
+    m.sigverify_s = measure_sigverify(input, &raw, pool);
+    m.exec = measure_execution(input.genesis, &decoded, &ProgramRegistry::native(), pool, input.repeats);
+    (m.commit_s, m.commit_bytes) = measure_commit(input, &raw, pool, &scratch.join("commit"))?;
+    m.e2e_s = measure_pipeline(input, &raw, pool, &scratch.join("pipeline"))?;
+    Ok(m)
+}
+
+/// The raw limit: dalek's own batch verification on all pool threads.
+fn measure_verify_limit(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
+    let chain = input.chain_id();
+    raw.iter()
+        .map(|block| {
+            let messages: Vec<Vec<u8>> = block.iter().map(|t| signing_message(&chain, &t[SIGNATURE_BYTES..])).collect();
+            let (seconds, all_valid) = time_median(input.repeats, || {
+                pool.install(|| {
+                    let chunks = block.par_chunks(BATCH_SIZE_DEFAULT).zip(messages.par_chunks(BATCH_SIZE_DEFAULT));
+                    chunks.all(|(txs, messages)| dalek_batch(txs, messages))
+                })
+            });
+            assert!(all_valid, "generated workloads carry only valid signatures");
+            seconds
+        })
+        .sum()
+}
+
+fn dalek_batch(txs: &[Vec<u8>], messages: &[Vec<u8>]) -> bool {
+    let mut keys = Vec::with_capacity(txs.len());
+    let mut signatures = Vec::with_capacity(txs.len());
+    for tx in txs {
+        // The signer's key is account 0's id, at bytes 82..114 of every tx.
+        let key: [u8; 32] = tx[82..114].try_into().expect("32-byte key");
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key) else { return false };
+        keys.push(key);
+        signatures.push(ed25519_dalek::Signature::from_bytes(tx[..64].try_into().expect("64-byte signature")));
+    }
+    let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}
+
+fn measure_sigverify(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
+    let chain = input.chain_id();
+    raw.iter()
+        .map(|block| {
+            let (seconds, verified) = time_median_with_setup(
+                input.repeats,
+                || decode_all(block.clone()),
+                |decoded| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT)),
+            );
+            assert!(verified.iter().all(Result::is_ok), "generated workloads verify");
+            seconds
+        })
+        .sum()
+}
+
+/// Executes every block once (untimed), then times appending them all to
+/// a fresh store, sync included.
+fn measure_commit(
+    input: &BenchInput<'_>,
+    raw: &[Vec<Vec<u8>>],
+    pool: &rayon::ThreadPool,
+    dir: &Path,
+) -> Result<(f64, u64), String> {
+    let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    let mut blocks = Vec::with_capacity(raw.len());
+    for block in raw {
+        let txs = partition(
+            pool.install(|| sluice_engine::ingest::verify_transactions(block, &input.chain_id())),
+            &mut RejectionCounts::new(),
+        );
+        let executed = pool.install(|| chain.execute_block(&txs)).map_err(|e| e.to_string())?;
+        let outcome = executed.outcome;
+        blocks.push(CommittedBlock {
+            header: executed.header,
+            raw_txs: block.clone(),
+            receipts: outcome.receipts,
+            delta: outcome.delta,
+            state_snapshot: None,
+        });
+    }
+    let mut store = fresh_store(input, dir)?;
+    let start = Instant::now();
+    for block in &blocks {
+        CommitSink::commit(&mut store, block)?;
+    }
+    store.sync().map_err(|e| e.to_string())?;
+    Ok((start.elapsed().as_secs_f64(), store.appended_bytes()))
+}
+
+/// The whole pipeline, from raw bytes to durable blocks, in a fresh store
+/// each repetition; the median elapsed time.
+fn measure_pipeline(
+    input: &BenchInput<'_>,
+    raw: &[Vec<Vec<u8>>],
+    pool: &rayon::ThreadPool,
+    dir: &Path,
+) -> Result<f64, String> {
+    let config = PipelineConfig { chain: input.chain_id(), ..PipelineConfig::default() };
+    let mut samples = Vec::with_capacity(input.repeats);
+    for _ in 0..input.repeats.max(1) {
+        let mut store = fresh_store(input, dir)?;
+        let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
+        let blocks = raw.to_vec();
+        let start = Instant::now();
+        run_pipeline(&mut chain, blocks.into_iter(), &mut store, pool, &config).map_err(|e| e.to_string())?;
+        store.sync().map_err(|e| e.to_string())?;
+        samples.push(start.elapsed().as_secs_f64());
+    }
+    Ok(median(&mut samples))
+}
+
+fn fresh_store(input: &BenchInput<'_>, dir: &Path) -> Result<BlockStore, String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+    }
+    let config = StoreConfig { snapshot_interval_blocks: u64::MAX, ..StoreConfig::new(input.durability) };
+    let (store, _) = BlockStore::open_with_config(dir, config, &input.genesis_params()).map_err(|e| e.to_string())?;
+    Ok(store)
 }

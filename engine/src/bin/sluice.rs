@@ -438,22 +438,18 @@ impl Persistence {
 }
 
 impl CommitSink for Persistence {
-    /// Appends the block under the run's durability mode, then the
-    /// snapshot the pipeline attached, if any. The commit line is printed
-    /// only after the log accepted the block.
+    /// Commits through the store; the commit line is printed only after the
+    /// log accepted the block under the run's durability mode.
     fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
-        let header = &block.header;
         let start = Instant::now();
-        let meta =
-            self.store.commit(header, &block.raw_txs, &block.receipts, &block.delta).map_err(|e| e.to_string())?;
-        self.info.appended_bytes += sluice_storage::format::record_size_bytes(u64::from(meta.payload_len));
+        let appended_before = self.store.appended_bytes();
+        CommitSink::commit(&mut self.store, block)?;
+        self.info.appended_bytes += self.store.appended_bytes() - appended_before;
         if self.print_commits {
             // One write per line, so a kill between lines never leaves half a claim.
+            let header = &block.header;
             let line = format!("committed height={} hash={}\n", header.height, hex::encode(header.hash()));
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        }
-        if let Some(state) = &block.state_snapshot {
-            self.store.write_snapshot(state).map_err(|e| e.to_string())?;
         }
         self.info.commit_s += start.elapsed().as_secs_f64();
         Ok(())

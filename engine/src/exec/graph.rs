@@ -37,6 +37,9 @@ pub struct ConflictGraph {
     successors: Vec<u32>,
     /// Slots that some transaction declared writable.
     pub written_slots: Vec<u32>,
+    /// Transactions on the longest dependency chain. `tx_count /
+    /// critical_path_txs` bounds the speedup any schedule can reach.
+    pub critical_path_txs: u32,
 }
 
 impl ConflictGraph {
@@ -84,6 +87,7 @@ impl ConflictGraph {
         }
         let (dependency_counts, successor_starts, successors) = compress(txs.len(), &edges);
         let written_slots = (0..slot_ids.len() as u32).filter(|&s| slot_written[s as usize]).collect();
+        let critical_path_txs = longest_chain(txs.len(), &edges);
         ConflictGraph {
             slot_ids,
             tx_slot_starts,
@@ -92,6 +96,7 @@ impl ConflictGraph {
             successor_starts,
             successors,
             written_slots,
+            critical_path_txs,
         }
     }
 
@@ -113,6 +118,18 @@ impl ConflictGraph {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Length of the longest dependency chain. Edges point forward in block
+/// order and arrive sorted by their target, so one pass computes every
+/// transaction's depth after all of its predecessors'.
+fn longest_chain(tx_count: usize, edges: &[(u32, u32)]) -> u32 {
+    let mut depth = vec![1u32; tx_count];
+    for &(from, to) in edges {
+        debug_assert!(from < to, "dependencies point backwards in block order");
+        depth[to as usize] = depth[to as usize].max(depth[from as usize] + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
 
 /// Edges (from, to) into dependency counts and CSR successor rows. Each
 /// row lists successors in ascending order, because edges arrive sorted
@@ -173,6 +190,7 @@ mod tests {
         let g = ConflictGraph::build(&txs);
         assert_eq!(successors(&g), vec![vec![1, 2, 3], vec![3], vec![3], vec![5], vec![5], vec![]]);
         assert_eq!(g.dependency_counts, vec![0, 1, 1, 3, 0, 2]);
+        assert_eq!(g.critical_path_txs, 4, "0 → 1 → 3 → 5");
         assert_eq!(g.slot_ids[0], AccountId([1; 32]));
         assert_eq!(g.slots_of(5), &[4, 3, 0]);
     }
@@ -182,6 +200,7 @@ mod tests {
         let txs = [tx(&[(1, true), (5, false)]), tx(&[(2, true), (5, false)]), tx(&[(3, true), (5, false)])];
         let g = ConflictGraph::build(&txs);
         assert_eq!(g.edge_count(), 0);
+        assert_eq!(g.critical_path_txs, 1);
         assert_eq!(g.written_slots, vec![0, 2, 3]);
     }
 
@@ -190,6 +209,7 @@ mod tests {
         let txs: Vec<Transaction> = (0..5).map(|i| tx(&[(1, true), (10 + i, true)])).collect();
         let g = ConflictGraph::build(&txs);
         assert_eq!(successors(&g), vec![vec![1], vec![2], vec![3], vec![4], vec![]]);
+        assert_eq!(g.critical_path_txs, 5);
         // Both accounts written by the same predecessor: one edge, not two.
         let g = ConflictGraph::build(&[tx(&[(1, true), (2, true)]), tx(&[(2, true), (1, true)])]);
         assert_eq!(g.dependency_counts, vec![0, 1]);

@@ -20,7 +20,9 @@
 //! ready runs next on the same worker, with no spawn and no queue, and any
 //! others are spawned for idle workers to steal. A chain of conflicts,
 //! such as every transaction on a hot account, therefore runs as a plain
-//! loop on one worker.
+//! loop on one worker. When the whole block offers less than
+//! `PARALLELISM_MIN` (transactions over the longest dependency chain), or
+//! the pool has one thread, it runs in block order with no scheduling.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -34,6 +36,11 @@ use crate::exec::{execute_transaction, BlockOutcome, Receipt};
 use crate::program::ProgramRegistry;
 use crate::state::State;
 use crate::tx::Transaction;
+
+/// Below this much available parallelism (transactions over critical
+/// path), a block runs in order on one worker: a hot account's chain gains
+/// nothing from scheduling and would only pay for it.
+const PARALLELISM_MIN: f64 = 1.5;
 
 /// Ready transactions spawned as one task. Spawning one task per
 /// transaction would cost about as much as a transfer's execution.
@@ -62,6 +69,12 @@ pub fn execute_graph(
         pending: graph.dependency_counts.iter().map(|&n| AtomicU32::new(n)).collect(),
         receipts: (0..txs.len()).map(|_| OnceLock::new()).collect(),
     };
+    let parallelism = txs.len() as f64 / graph.critical_path_txs.max(1) as f64;
+    if parallelism < PARALLELISM_MIN || rayon::current_num_threads() == 1 {
+        // Block order is a valid schedule of any conflict graph.
+        (0..txs.len()).for_each(|t| run.run_one(t));
+        return run.finish(state);
+    }
     let roots: Vec<u32> = (0..txs.len() as u32).filter(|&t| graph.dependency_counts[t as usize] == 0).collect();
     rayon::scope(|scope| {
         for chunk in roots.chunks(ROOT_CHUNK_TXS) {

@@ -111,6 +111,9 @@ pub struct BlockStore {
     /// Reused encoding buffer: a block record is encoded here, then copied
     /// once into the log's map.
     scratch: Vec<u8>,
+    /// Log bytes this store appended since it was opened, record headers
+    /// and padding included.
+    appended_bytes: u64,
 }
 
 impl BlockStore {
@@ -160,6 +163,7 @@ impl BlockStore {
             last_hash: resumed.last_hash,
             last_state_root: resumed.state.root(),
             scratch: Vec::new(),
+            appended_bytes: 0,
         };
         Ok((store, resumed))
     }
@@ -193,10 +197,15 @@ impl BlockStore {
         record.encode_into(&mut self.scratch);
         assert_eq!(self.scratch.len(), bytes, "validate() sizes the encoding exactly");
         let meta = self.log.append(RECORD_KIND_BLOCK, header.height, &self.scratch)?;
+        self.appended_bytes += sluice_storage::format::record_size_bytes(u64::from(meta.payload_len));
         self.height = header.height;
         self.last_hash = header.hash();
         self.last_state_root = header.state_root;
         Ok(meta)
+    }
+
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended_bytes
     }
 
     /// True when the last committed block is due a snapshot.
@@ -423,4 +432,18 @@ pub(crate) fn check_follows(
         )));
     }
     Ok(())
+}
+
+/// The pipeline's commit stage writes into a `BlockStore`: the block under
+/// the store's durability mode, then the snapshot the execute stage
+/// attached, if one was due.
+impl crate::pipeline::CommitSink for BlockStore {
+    fn commit(&mut self, block: &crate::pipeline::CommittedBlock) -> Result<(), String> {
+        BlockStore::commit(self, &block.header, &block.raw_txs, &block.receipts, &block.delta)
+            .map_err(|e| e.to_string())?;
+        if let Some(state) = &block.state_snapshot {
+            self.write_snapshot(state).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }

@@ -11,10 +11,22 @@
 //!   without being checked as a whole.
 //! * A [`BadRateTracker`] estimates the fraction of bad signatures seen so
 //!   far (shared by all chunks of one [`verify_parallel`] call). A batch is
-//!   attempted only when it is expected to hold less than one bad signature;
-//!   otherwise its signatures are verified singly, because a batch that
-//!   probably fails only adds its own cost. Before the first estimate exists,
-//!   a failed batch verifies its first [`PROBE_LEN`] items singly to get one.
+//!   attempted only when it is expected to hold less than half a bad
+//!   signature; otherwise it is cut in halves that are judged the same way,
+//!   down to single verification, because a batch that probably fails only
+//!   adds its own cost. Before the first estimate exists, a failed batch
+//!   verifies its first [`PROBE_LEN`] items singly to get one.
+//!
+//! # Cost model
+//!
+//! Let `ρ(n)` be the per-signature cost of a batch of `n` relative to single
+//! verification (measured: group `batch_equation`). A batch of `n` that is
+//! attempted costs `ρ(n)·n` and saves `n` when it passes, so it pays when
+//! `P(pass) = (1 − p)^n > ρ(n)`, i.e. roughly `p·n < ln(1/ρ(n))`, about 1/2
+//! for the measured `ρ` ≈ 0.5–0.7. A failed piece of `n` with one bad
+//! signature costs `C(n) = ¾·n·ρ(n/2) + C(n/2)` to bisect (check the left
+//! half; half the time check the right one too) against `n` to verify
+//! singly, so bisection pays only while `ρ(n/2) < ⅔`.
 //!
 //! Every verdict of an invalid signature comes from single verification, and
 //! every verdict of a valid one from single verification or from a passing
@@ -30,10 +42,20 @@ use super::precheck::Prepared;
 use super::SigError;
 
 /// Pieces of a failed batch of at most this many signatures are verified
-/// singly rather than bisected further. Measured (group `batch_equation`):
-/// a batch of 4 costs about as much per signature as single verification, so
-/// bisecting below it cannot pay off.
-pub(crate) const BISECT_CUTOFF: usize = 4;
+/// singly rather than bisected further. See the cost model in the module
+/// docs: bisecting a failed piece of `n` pays only if a batch of `n/2` costs
+/// under 2/3 of single verification per signature.
+pub(crate) const BISECT_CUTOFF: usize = 8;
+
+/// The smallest batch ever attempted: below it the batch equation saves
+/// too little over single verification to risk it.
+pub(crate) const MIN_BATCH_LEN: usize = 4;
+
+/// A batch is attempted only if it is expected to hold fewer than
+/// `1 / MAX_EXPECTED_BAD_RECIPROCAL` bad signatures, i.e. if it passes with
+/// probability ≳ e^(−1/2) ≈ 0.6, about the per-signature cost of a batch
+/// relative to single verification.
+const MAX_EXPECTED_BAD_RECIPROCAL: u64 = 2;
 
 /// How many signatures a failed batch verifies singly, when no estimate of
 /// the bad rate exists yet, to make one.
@@ -68,16 +90,19 @@ impl BadRateTracker {
         self.seen.load(Ordering::Relaxed) >= PROBE_LEN as u64
     }
 
-    /// A batch of `len` is worth attempting when it is bigger than the
-    /// bisection cutoff and expected to hold fewer than one bad signature:
-    /// `len · bad / (seen + prior) < 1`.
+    /// A batch of `len` is worth attempting when it is at least
+    /// [`MIN_BATCH_LEN`] and expected to hold fewer than half a bad
+    /// signature: `len · bad / (seen + prior) < 1/2`.
     fn batch_worthwhile(&self, len: usize) -> bool {
-        if len <= BISECT_CUTOFF {
+        if len < MIN_BATCH_LEN {
             return false;
         }
         let seen = self.seen.load(Ordering::Relaxed);
         let bad = self.bad.load(Ordering::Relaxed);
-        bad.saturating_mul(len as u64) < seen.saturating_add(PRIOR_GOOD_LEN)
+        let expected_bad_scaled = bad
+            .saturating_mul(len as u64)
+            .saturating_mul(MAX_EXPECTED_BAD_RECIPROCAL);
+        expected_bad_scaled < seen.saturating_add(PRIOR_GOOD_LEN)
     }
 }
 
@@ -104,8 +129,13 @@ fn resolve(
     }
     if !known_failing {
         if !tracker.batch_worthwhile(items.len()) {
+            // Too likely to fail whole; smaller pieces may still pay.
+            if items.len() / 2 >= MIN_BATCH_LEN {
+                return resolve_halves(items, false, tracker, verdicts);
+            }
             return verify_each(items, tracker, verdicts);
         }
+        count::batch_check();
         if batch_holds(items) {
             tracker.record(items.len(), 0);
             return 0;
@@ -117,10 +147,21 @@ fn resolve(
     if !tracker.has_estimate() {
         return probe_then_resolve(items, tracker, verdicts);
     }
+    resolve_halves(items, true, tracker, verdicts)
+}
+
+/// Resolves both halves of `items`. If `items` is known to fail and its left
+/// half turns out all valid, the failure is in the right half, which then
+/// needs no batch check of its own.
+fn resolve_halves(
+    items: &[Prepared],
+    known_failing: bool,
+    tracker: &BadRateTracker,
+    verdicts: &mut [Result<(), SigError>],
+) -> usize {
     let (left, right) = items.split_at(items.len() / 2);
     let left_bad = resolve(left, false, tracker, verdicts);
-    // A failing batch whose left half is all valid fails in its right half.
-    left_bad + resolve(right, left_bad == 0, tracker, verdicts)
+    left_bad + resolve(right, known_failing && left_bad == 0, tracker, verdicts)
 }
 
 /// Verifies the first [`PROBE_LEN`] of a failing batch singly, then resolves
@@ -142,6 +183,7 @@ fn verify_each(
 ) -> usize {
     let mut bad_len = 0;
     for item in items {
+        count::single_check();
         if !single_holds(item) {
             bad_len += 1;
             if let Some(slot) = verdicts.get_mut(item.index) {
@@ -151,4 +193,111 @@ fn verify_each(
     }
     tracker.record(items.len(), bad_len);
     bad_len
+}
+
+/// Work counters for the tests: how many batch and single checks ran on
+/// this thread. Compiled to nothing outside tests.
+mod count {
+    #[cfg(test)]
+    thread_local! {
+        pub(super) static CHECKS: std::cell::Cell<(usize, usize)> =
+            const { std::cell::Cell::new((0, 0)) };
+    }
+
+    pub(super) fn batch_check() {
+        #[cfg(test)]
+        CHECKS.with(|c| c.set((c.get().0 + 1, c.get().1)));
+    }
+
+    pub(super) fn single_check() {
+        #[cfg(test)]
+        CHECKS.with(|c| c.set((c.get().0, c.get().1 + 1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{precheck, SignatureItem};
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    struct Owned {
+        key: [u8; 32],
+        message: Vec<u8>,
+        sig: [u8; 64],
+    }
+
+    /// `len` signatures; those at `bad` positions have their message altered.
+    fn corpus(len: usize, bad: &[usize]) -> Vec<Owned> {
+        (0..len)
+            .map(|i| {
+                let sk = SigningKey::from_bytes(&[i as u8 + 1; 32]);
+                let mut message = vec![i as u8; 8];
+                let sig = sk.sign(&message).to_bytes();
+                if bad.contains(&i) {
+                    message[0] ^= 1;
+                }
+                Owned {
+                    key: sk.verifying_key().to_bytes(),
+                    message,
+                    sig,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs the bisection; returns (invalid positions, batch checks, single checks).
+    fn run(owned: &[Owned]) -> (Vec<usize>, usize, usize) {
+        let prepared: Vec<Prepared> = owned
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let item = SignatureItem {
+                    public_key: &o.key,
+                    message: &o.message,
+                    signature: &o.sig,
+                };
+                precheck::prepare(&item, i).unwrap()
+            })
+            .collect();
+        let mut verdicts = vec![Ok(()); owned.len()];
+        count::CHECKS.with(|c| c.set((0, 0)));
+        resolve_batch(&prepared, &BadRateTracker::new(), &mut verdicts);
+        let (batches, singles) = count::CHECKS.with(|c| c.get());
+        let invalid = (0..owned.len()).filter(|&i| verdicts[i].is_err()).collect();
+        (invalid, batches, singles)
+    }
+
+    #[test]
+    fn all_valid_costs_one_batch_check() {
+        let (invalid, batches, singles) = run(&corpus(64, &[]));
+        assert!(invalid.is_empty());
+        assert_eq!((batches, singles), (1, 0));
+    }
+
+    #[test]
+    fn one_bad_is_found_with_few_checks() {
+        for bad in [0, 5, 37, 63] {
+            let (invalid, batches, singles) = run(&corpus(64, &[bad]));
+            assert_eq!(invalid, vec![bad]);
+            // At most two checks per level of bisection (log2 64 = 6), and
+            // single checks only for the probe and the leaves around `bad`:
+            // far below the 64 of verifying everything singly.
+            assert!(batches <= 1 + 2 * 6, "bad {bad}: {batches} batch checks");
+            assert!(
+                singles <= PROBE_LEN + 2 * BISECT_CUTOFF,
+                "bad {bad}: {singles} singles"
+            );
+        }
+    }
+
+    #[test]
+    fn flood_of_bad_signatures_falls_back_to_singles() {
+        let all: Vec<usize> = (0..64).collect();
+        let (invalid, batches, singles) = run(&corpus(64, &all));
+        assert_eq!(invalid, all);
+        // The failed first batch, then the probe sees only bad signatures
+        // and every remaining piece is judged not worth a batch.
+        assert_eq!((batches, singles), (1, 64));
+    }
 }

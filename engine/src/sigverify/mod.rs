@@ -115,7 +115,7 @@ pub const SIGNATURE_LEN: usize = 64;
 /// docs of the benchmark and in the final report). Per-signature cost falls
 /// steeply up to 64 and flattens after 128, while a failing batch costs more
 /// to bisect the larger it is and smaller chunks spread better across cores.
-pub const BATCH_SIZE_DEFAULT: usize = 64;
+pub const BATCH_SIZE_DEFAULT: usize = 128;
 
 /// Why a signature is not valid. Each variant names the first step of the
 /// validity rule (see the module docs) that failed.

@@ -255,7 +255,7 @@ fn measure_sigverify(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon:
             let (seconds, verified) = time_median_with_setup(
                 input.repeats,
                 || decode_all(block.clone()),
-                |decoded| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT)),
+                |decoded| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT, None)),
             );
             assert!(verified.iter().all(Result::is_ok), "generated workloads verify");
             seconds

@@ -7,12 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::sigverify::{self, SigError, SignatureItem};
-use crate::tx::{decode, signing_message, ChainId, DecodeError, Transaction, SIGNATURE_BYTES};
+use crate::sigverify::{self, ReplayWindow, SigError, SignatureItem, VerifiedCache};
+use crate::tx::{decode, signing_message, tx_hash, ChainId, DecodeError, Transaction, SIGNATURE_BYTES};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Rejection {
     Decode(DecodeError),
+    /// The same signature was seen within the replay window: dropped
+    /// before verification, since it can only fail its nonce.
+    Duplicate,
     Signature(SigError),
 }
 
@@ -21,6 +24,7 @@ impl Rejection {
     pub fn reason(&self) -> String {
         match self {
             Rejection::Decode(e) => format!("decode.{}", e.kind.name()),
+            Rejection::Duplicate => "duplicate".to_string(),
             Rejection::Signature(e) => format!("signature.{}", e.name()),
         }
     }
@@ -40,33 +44,71 @@ pub fn decode_all(raw: Vec<Vec<u8>>) -> Vec<Result<DecodedTx, Rejection>> {
     raw.into_iter().map(|raw| decode(&raw).map(|tx| DecodedTx { tx, raw }).map_err(Rejection::Decode)).collect()
 }
 
+/// Rejects, in input order, every transaction whose signature `window`
+/// has already seen, and records the rest. The window is the last
+/// `REPLAY_WINDOW_CAPACITY` distinct signatures (see `ReplayWindow`).
+pub fn drop_duplicates(decoded: &mut [Result<DecodedTx, Rejection>], window: &mut ReplayWindow) {
+    for slot in decoded.iter_mut() {
+        if let Ok(d) = slot {
+            if !window.check_and_insert(&d.tx.signature) {
+                *slot = Err(Rejection::Duplicate);
+            }
+        }
+    }
+}
+
 /// Verifies the signatures of decoded transactions on the current rayon
-/// pool; keeps input order, passing earlier rejections through.
+/// pool; keeps input order, passing earlier rejections through. A
+/// transaction whose hash is in `cache` was verified already (at mempool
+/// admission) and is not verified again; every newly verified one is added.
 pub fn verify_decoded(
     decoded: Vec<Result<DecodedTx, Rejection>>,
     chain: &ChainId,
     batch_size: usize,
+    cache: Option<&VerifiedCache>,
 ) -> Vec<Result<DecodedTx, Rejection>> {
-    let messages: Vec<Vec<u8>> = decoded
+    // Hashes are needed only to consult the cache.
+    let hashes: Vec<Option<[u8; 32]>> = decoded
         .iter()
-        .filter_map(|d| d.as_ref().ok())
-        .map(|d| signing_message(chain, &d.raw[SIGNATURE_BYTES..]))
+        .map(|d| match (d, cache) {
+            (Ok(d), Some(_)) => Some(tx_hash(&d.raw)),
+            _ => None,
+        })
         .collect();
-    let items: Vec<SignatureItem<'_>> = decoded
+    let needs_check = |i: usize| match (&decoded[i], hashes[i], cache) {
+        (Ok(_), Some(hash), Some(cache)) => !cache.contains(&hash),
+        (Ok(_), _, _) => true,
+        (Err(_), _, _) => false,
+    };
+    let pending: Vec<usize> = (0..decoded.len()).filter(|&i| needs_check(i)).collect();
+    let messages: Vec<Vec<u8>> = pending
         .iter()
-        .filter_map(|d| d.as_ref().ok())
+        .map(|&i| signing_message(chain, &decoded[i].as_ref().expect("pending are decoded").raw[SIGNATURE_BYTES..]))
+        .collect();
+    let items: Vec<SignatureItem<'_>> = pending
+        .iter()
         .zip(&messages)
-        .map(|(d, message)| SignatureItem { public_key: &d.tx.signer().0, message, signature: &d.tx.signature })
+        .map(|(&i, message)| {
+            let d = decoded[i].as_ref().expect("pending are decoded");
+            SignatureItem { public_key: &d.tx.signer().0, message, signature: &d.tx.signature }
+        })
         .collect();
     let verdicts = sigverify::verify_parallel(&items, batch_size);
     drop(items);
-    let mut verdicts = verdicts.into_iter();
+    let mut verdict_of: Vec<Option<Result<(), SigError>>> = vec![None; decoded.len()];
+    for (&i, verdict) in pending.iter().zip(verdicts) {
+        if let (Ok(()), Some(cache), Some(hash)) = (verdict, cache, hashes[i]) {
+            cache.insert(hash);
+        }
+        verdict_of[i] = Some(verdict);
+    }
     decoded
         .into_iter()
-        .map(|d| {
+        .zip(verdict_of)
+        .map(|(d, verdict)| {
             let d = d?;
-            let verdict = verdicts.next().expect("one verdict per decoded transaction");
-            verdict.map(|()| d).map_err(Rejection::Signature)
+            // No verdict: the cache vouched for it.
+            verdict.unwrap_or(Ok(())).map(|()| d).map_err(Rejection::Signature)
         })
         .collect()
 }
@@ -74,7 +116,7 @@ pub fn verify_decoded(
 /// Decodes and verifies `raw`; keeps input order.
 pub fn verify_transactions(raw: &[Vec<u8>], chain: &ChainId) -> Vec<Result<Transaction, Rejection>> {
     let decoded = decode_all(raw.to_vec());
-    verify_decoded(decoded, chain, sigverify::BATCH_SIZE_DEFAULT).into_iter().map(|r| r.map(|d| d.tx)).collect()
+    verify_decoded(decoded, chain, sigverify::BATCH_SIZE_DEFAULT, None).into_iter().map(|r| r.map(|d| d.tx)).collect()
 }
 
 /// Splits results into accepted items and counts the rejections by reason.
@@ -87,4 +129,44 @@ pub fn partition<T>(results: Vec<Result<T, Rejection>>, counts: &mut RejectionCo
         }
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{self, WorkloadKind, WorkloadSpec};
+
+    fn signed(txs: u64) -> Vec<Vec<u8>> {
+        let spec = WorkloadSpec { kind: WorkloadKind::Uniform, accounts: 10, txs, seed: 5, chain: ChainId::default() };
+        workload::generate(&spec).unwrap().txs
+    }
+
+    #[test]
+    fn verified_cache_skips_verification_and_learns() {
+        let mut raw = signed(4);
+        raw[1][0] ^= 1; // bad signature
+        let cache = VerifiedCache::new();
+        // Vouch for the bad one: a cached hash must not be verified again.
+        cache.insert(tx_hash(&raw[1]));
+        let verified = verify_decoded(decode_all(raw.clone()), &ChainId::default(), 8, Some(&cache));
+        assert!(verified.iter().all(Result::is_ok), "the cache vouched for the bad signature");
+        for tx in &raw {
+            assert!(cache.contains(&tx_hash(tx)), "every verified transaction is cached");
+        }
+        let uncached = verify_decoded(decode_all(raw), &ChainId::default(), 8, None);
+        assert!(matches!(uncached[1], Err(Rejection::Signature(_))));
+    }
+
+    #[test]
+    fn duplicates_are_dropped_before_verification() {
+        let raw = signed(3);
+        let mut window = ReplayWindow::with_capacity(16);
+        let mut first = decode_all(raw.clone());
+        drop_duplicates(&mut first, &mut window);
+        assert!(first.iter().all(Result::is_ok));
+        let mut again = decode_all(vec![raw[2].clone(), raw[0].clone()]);
+        drop_duplicates(&mut again, &mut window);
+        assert!(again.iter().all(|r| matches!(r, Err(Rejection::Duplicate))));
+        assert_eq!(Rejection::Duplicate.reason(), "duplicate");
+    }
 }

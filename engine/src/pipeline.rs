@@ -9,7 +9,7 @@
 //!
 //! | stage | thread does | parallel inside |
 //! |---|---|---|
-//! | ingest | pulls raw blocks from the source, decodes every transaction | no |
+//! | ingest | pulls raw blocks from the source, decodes every transaction, drops signatures seen within the replay window | no |
 //! | sigverify | verifies signatures in batches | rayon, all cores |
 //! | schedule | builds the conflict graph | no |
 //! | execute | runs the graph, applies the delta, computes the state root, builds the header | rayon, all cores |
@@ -31,6 +31,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -38,8 +39,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::block::BlockHeader;
 use crate::chain::Chain;
 use crate::exec::{ConflictGraph, ExecutorKind, Receipt, TxStatus};
-use crate::ingest::{decode_all, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
-use crate::sigverify::BATCH_SIZE_DEFAULT;
+use crate::ingest::{decode_all, drop_duplicates, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
+use crate::sigverify::{ReplayWindow, VerifiedCache, BATCH_SIZE_DEFAULT, REPLAY_WINDOW_CAPACITY};
 use crate::state::{State, StateDelta};
 use crate::tx::{tx_hash, ChainId, Transaction};
 
@@ -55,6 +56,10 @@ pub struct PipelineConfig {
     /// Every block whose height is a multiple of this carries a copy of
     /// the state after it, for the sink to snapshot; 0 means never.
     pub snapshot_interval_blocks: u64,
+    /// Signatures checked at mempool admission, skipped by sigverify.
+    pub verified_cache: Option<Arc<VerifiedCache>>,
+    /// Distinct signatures the ingest stage remembers to drop duplicates.
+    pub replay_window_capacity: usize,
 }
 
 impl Default for PipelineConfig {
@@ -64,6 +69,8 @@ impl Default for PipelineConfig {
             verify_batch_size: BATCH_SIZE_DEFAULT,
             channel_blocks_max: 2,
             snapshot_interval_blocks: 0,
+            verified_cache: None,
+            replay_window_capacity: REPLAY_WINDOW_CAPACITY,
         }
     }
 }
@@ -262,7 +269,7 @@ where
     let exits = std::thread::scope(|scope| {
         let report = &mut report;
         let handles = [
-            ("ingest", scope.spawn(move || ingest_stage(source, ingest_tx))),
+            ("ingest", scope.spawn(move || ingest_stage(source, ingest_tx, config.replay_window_capacity))),
             ("sigverify", scope.spawn(move || verify_stage(verify_rx, verify_tx, pool, config))),
             ("schedule", scope.spawn(move || schedule_stage(schedule_rx, schedule_tx, parallel))),
             ("execute", scope.spawn(move || execute_stage(execute_rx, execute_tx, chain, pool, config))),
@@ -340,8 +347,13 @@ fn busy<T>(metrics: &mut StageMetrics, work: impl FnOnce() -> T) -> T {
     out
 }
 
-fn ingest_stage<I: Iterator<Item = Vec<Vec<u8>>>>(mut source: I, tx: Sender<Ingested>) -> StageExit {
+fn ingest_stage<I: Iterator<Item = Vec<Vec<u8>>>>(
+    mut source: I,
+    tx: Sender<Ingested>,
+    replay_window_capacity: usize,
+) -> StageExit {
     let mut metrics = StageMetrics::new("ingest");
+    let mut window = ReplayWindow::with_capacity(replay_window_capacity);
     loop {
         let wait = Instant::now();
         let Some(raw) = source.next() else { return StageExit::Done(metrics) };
@@ -349,7 +361,11 @@ fn ingest_stage<I: Iterator<Item = Vec<Vec<u8>>>>(mut source: I, tx: Sender<Inge
         metrics.blocks += 1;
         let started = Instant::now();
         let txs_in = raw.len() as u64;
-        let decoded = busy(&mut metrics, || decode_all(raw));
+        let decoded = busy(&mut metrics, || {
+            let mut decoded = decode_all(raw);
+            drop_duplicates(&mut decoded, &mut window);
+            decoded
+        });
         if !send_timed(&tx, Ingested { started, txs_in, decoded }, &mut metrics) {
             return StageExit::DownstreamGone(metrics);
         }
@@ -365,7 +381,9 @@ fn verify_stage(
     let mut metrics = StageMetrics::new("sigverify");
     while let Some(block) = recv_timed(&rx, &mut metrics) {
         let verified = busy(&mut metrics, || {
-            let results = pool.install(|| verify_decoded(block.decoded, &config.chain, config.verify_batch_size));
+            let results = pool.install(|| {
+                verify_decoded(block.decoded, &config.chain, config.verify_batch_size, config.verified_cache.as_deref())
+            });
             let mut rejected = RejectionCounts::new();
             let accepted = partition(results, &mut rejected);
             Verified { started: block.started, txs_in: block.txs_in, accepted, rejected }

@@ -1,0 +1,56 @@
+//! The two measured implementations of the raw batch equation, exposed for
+//! the benchmark (`bench/benches/sigverify.rs`) and for differential tests.
+//! Production code calls [`verify_batch`](super::verify_batch) and
+//! [`verify_parallel`](super::verify_parallel), which use
+//! [`dalek_batch_holds`]'s equation.
+//!
+//! Both functions answer "is every item valid?" (no failure location) and
+//! work from bytes, so they measure the whole cost: length and `S` checks,
+//! point decoding, hashing and the multiscalar multiplication.
+
+use ed25519_consensus::{batch, Signature, VerificationKey, VerificationKeyBytes};
+
+use super::{equation, precheck, SignatureItem, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+
+/// (b), the production equation: `curve25519-dalek` 4 multiscalar
+/// multiplication over items decoded once. True iff every item is valid
+/// (up to the batch check's ~2⁻¹²⁵ error).
+pub fn dalek_batch_holds(items: &[SignatureItem<'_>]) -> bool {
+    let mut prepared = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match precheck::prepare(item, index) {
+            Ok(p) => prepared.push(p),
+            Err(_) => return false,
+        }
+    }
+    equation::batch_holds(&prepared)
+}
+
+/// (a), `ed25519-consensus` 2.1's `batch::Verifier` (ZIP-215, on
+/// `curve25519-dalek-ng`'s serial backend). True iff every item is valid.
+pub fn consensus_batch_holds(items: &[SignatureItem<'_>]) -> bool {
+    let mut verifier = batch::Verifier::new();
+    for item in items {
+        match consensus_parts(item) {
+            Some((key, sig)) => verifier.queue((key, sig, item.message)),
+            None => return false,
+        }
+    }
+    verifier.verify(rand::thread_rng()).is_ok()
+}
+
+/// Single verification by `ed25519-consensus`: the independent oracle for
+/// [`verify_single`](super::verify_single)'s accept/reject decision.
+pub fn consensus_verify_single(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let item = SignatureItem { public_key, message, signature };
+    let Some((key_bytes, sig)) = consensus_parts(&item) else {
+        return false;
+    };
+    VerificationKey::try_from(key_bytes).and_then(|key| key.verify(&sig, message)).is_ok()
+}
+
+fn consensus_parts(item: &SignatureItem<'_>) -> Option<(VerificationKeyBytes, Signature)> {
+    let key: [u8; PUBLIC_KEY_LEN] = item.public_key.try_into().ok()?;
+    let sig: [u8; SIGNATURE_LEN] = item.signature.try_into().ok()?;
+    Some((VerificationKeyBytes::from(key), Signature::from(sig)))
+}

@@ -14,6 +14,7 @@
 //! | [`block`] | block header, block hash, Merkle roots |
 //! | [`chain`] | the sequence of blocks: height, parent hash, state |
 //! | [`workload`] | seeded workloads of signed transfers |
+//! | [`node`] | `sluice node`: the CometBFT 0.38 ABCI++ application |
 //!
 //! See docs/architecture.md for how the parts fit and docs/format.md for
 //! every byte.
@@ -24,6 +25,7 @@ pub mod chain;
 pub mod exec;
 pub mod ingest;
 pub mod lthash;
+pub mod node;
 pub mod program;
 pub mod sigverify;
 pub mod state;

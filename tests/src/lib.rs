@@ -6,6 +6,8 @@
 //! its own test executable, building it first if a lone
 //! `cargo test -p sluice-tests` has not.
 
+pub mod cometbft;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;

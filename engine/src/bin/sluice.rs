@@ -43,6 +43,25 @@ enum Command {
     /// Generate a seeded workload of signed transfers, run it through the
     /// engine block by block, and print a summary.
     Run(RunArgs),
+    /// Serve CometBFT 0.38 over ABCI++: verify, execute and commit the
+    /// blocks it orders (see docs/operations.md).
+    Node(NodeArgs),
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// ABCI listen address [default: 127.0.0.1:26658, or [abci] listen].
+    #[arg(long)]
+    abci: Option<String>,
+    /// Data directory for the committed-block journal [or [storage] data].
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    /// TOML configuration file; flags override it.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Prometheus metrics listen address, e.g. 127.0.0.1:26660 [or [metrics] listen].
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 #[derive(Args)]
@@ -80,6 +99,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Node(args) => node(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +108,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn node(args: NodeArgs) -> Result<(), String> {
+    let overrides = sluice_engine::node::NodeOverrides { abci: args.abci, data: args.data, metrics: args.metrics };
+    let config = sluice_engine::node::NodeConfig::load(args.config.as_deref(), overrides)?;
+    sluice_engine::node::run(config)
 }
 
 #[derive(Default)]

@@ -91,3 +91,6 @@ pub fn run(config: NodeConfig) -> Result<(), String> {
     );
     server.serve()
 }
+
+#[cfg(test)]
+mod tests;

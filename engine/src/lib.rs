@@ -16,6 +16,7 @@
 //! | [`pipeline`] | the staged engine: ingest → sigverify → schedule → execute → commit |
 //! | [`workload`] | seeded workloads of signed transfers |
 //! | [`persist`] | block records in the commit log, snapshots, resume, verify and replay |
+//! | [`node`] | `sluice node`: the CometBFT 0.38 ABCI++ application |
 //!
 //! See docs/architecture.md for how the parts fit and docs/format.md for
 //! every byte.
@@ -26,6 +27,7 @@ pub mod chain;
 pub mod exec;
 pub mod ingest;
 pub mod lthash;
+pub mod node;
 pub mod persist;
 pub mod pipeline;
 pub mod program;

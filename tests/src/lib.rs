@@ -6,6 +6,7 @@
 //! its own test executable, building it first if a lone
 //! `cargo test -p sluice-tests` has not.
 
+pub mod cometbft;
 pub mod store;
 
 use std::path::PathBuf;

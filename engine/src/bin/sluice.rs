@@ -58,6 +58,9 @@ enum Command {
     /// block from genesis with --reexecute), failing if any root differs
     /// from the block headers.
     Replay(ReplayArgs),
+    /// Serve CometBFT 0.38 over ABCI++: verify, execute and commit the
+    /// blocks it orders (see docs/operations.md).
+    Node(NodeArgs),
 }
 
 #[derive(Args)]
@@ -91,6 +94,22 @@ struct ReplayArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// ABCI listen address [default: 127.0.0.1:26658, or [abci] listen].
+    #[arg(long)]
+    abci: Option<String>,
+    /// Data directory for the committed-block journal [or [storage] data].
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    /// TOML configuration file; flags override it.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Prometheus metrics listen address, e.g. 127.0.0.1:26660 [or [metrics] listen].
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 #[derive(Args)]
@@ -152,6 +171,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Verify(args) => verify(args),
         Command::Replay(args) => replay(args),
+        Command::Node(args) => node(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,6 +180,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn node(args: NodeArgs) -> Result<(), String> {
+    let overrides = sluice_engine::node::NodeOverrides { abci: args.abci, data: args.data, metrics: args.metrics };
+    let config = sluice_engine::node::NodeConfig::load(args.config.as_deref(), overrides)?;
+    sluice_engine::node::run(config)
 }
 
 fn run(args: RunArgs) -> Result<(), String> {

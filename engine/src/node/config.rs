@@ -1,0 +1,258 @@
+//! Node configuration: a TOML file (`--config`), then command-line flags
+//! on top. Every section and key is optional; defaults are below.
+//!
+//! ```toml
+//! [abci]
+//! listen = "127.0.0.1:26658"
+//! connections_max = 16
+//! request_bytes_max = 67108864
+//!
+//! [metrics]
+//! listen = "127.0.0.1:26660"   # absent: no metrics endpoint
+//!
+//! [genesis]
+//! seed = 1                      # genesis keys are state::genesis_key(seed, i)
+//! accounts = 1000
+//! chain_id = "sluice-local"     # used only when CometBFT's chain_id is not a valid Sluice ChainId
+//!
+//! [execution]
+//! executor = "parallel"         # or "serial"
+//! threads = 0                   # 0: all cores
+//!
+//! [mempool]
+//! signers_max = 100000
+//! pending_txs_max = 1000000
+//!
+//! [storage]
+//! data = "/var/lib/sluice"      # --data overrides
+//! durability = "sync"           # none | batch | sync
+//! ```
+//!
+//! Unknown keys are errors: a misspelt limit must not silently fall back
+//! to its default.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::exec::ExecutorKind;
+use crate::state::GENESIS_ACCOUNTS_MAX;
+
+/// Default ABCI address: CometBFT's default `proxy_app`.
+pub const ABCI_LISTEN_DEFAULT: &str = "127.0.0.1:26658";
+/// CometBFT opens four connections; the rest of the default leaves room
+/// for reconnects and for operators' probes, while bounding threads.
+pub const CONNECTIONS_MAX_DEFAULT: u32 = 16;
+pub const CONNECTIONS_MAX_LIMIT: u32 = 1024;
+/// One ABCI request frame. CometBFT's default block `max_bytes` is 21 MiB;
+/// a PrepareProposal carries up to that much plus the last commit.
+pub const REQUEST_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
+pub const REQUEST_BYTES_MAX_LIMIT: u64 = 1024 * 1024 * 1024;
+pub const GENESIS_SEED_DEFAULT: u64 = 1;
+pub const GENESIS_ACCOUNTS_DEFAULT: u32 = 1000;
+pub const CHAIN_ID_FALLBACK_DEFAULT: &str = "sluice-local";
+/// Distinct signers with transactions pending in the mempool.
+pub const MEMPOOL_SIGNERS_MAX_DEFAULT: u32 = 100_000;
+/// Transactions admitted by CheckTx since the last Commit. CometBFT's own
+/// mempool `size` (default 5000) is normally the tighter bound.
+pub const MEMPOOL_PENDING_TXS_MAX_DEFAULT: u32 = 1_000_000;
+pub const MEMPOOL_LIMIT: u32 = 100_000_000;
+/// Rayon threads beyond this only add scheduling overhead.
+pub const THREADS_MAX: u32 = 1024;
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub abci: AbciConfig,
+    pub metrics: MetricsConfig,
+    pub genesis: GenesisConfig,
+    pub execution: ExecutionConfig,
+    pub mempool: MempoolConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AbciConfig {
+    pub listen: String,
+    pub connections_max: u32,
+    pub request_bytes_max: u64,
+}
+
+impl Default for AbciConfig {
+    fn default() -> Self {
+        AbciConfig {
+            listen: ABCI_LISTEN_DEFAULT.to_string(),
+            connections_max: CONNECTIONS_MAX_DEFAULT,
+            request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub listen: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenesisConfig {
+    pub seed: u64,
+    pub accounts: u32,
+    pub chain_id: String,
+}
+
+impl Default for GenesisConfig {
+    fn default() -> Self {
+        GenesisConfig {
+            seed: GENESIS_SEED_DEFAULT,
+            accounts: GENESIS_ACCOUNTS_DEFAULT,
+            chain_id: CHAIN_ID_FALLBACK_DEFAULT.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    pub executor: String,
+    pub threads: u32,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig { executor: ExecutorKind::Parallel.to_string(), threads: 0 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    pub signers_max: u32,
+    pub pending_txs_max: u32,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { signers_max: MEMPOOL_SIGNERS_MAX_DEFAULT, pending_txs_max: MEMPOOL_PENDING_TXS_MAX_DEFAULT }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data: Option<PathBuf>,
+    pub durability: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { data: None, durability: "sync".to_string() }
+    }
+}
+
+/// Flags given on the command line; each one present overrides the file.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOverrides {
+    pub abci: Option<String>,
+    pub data: Option<PathBuf>,
+    pub metrics: Option<String>,
+}
+
+impl NodeConfig {
+    /// Parses a TOML document; unknown keys and wrong types are errors.
+    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        toml::from_str(text).map_err(|e| format!("config: {e}"))
+    }
+
+    pub fn load(path: Option<&std::path::Path>, overrides: NodeOverrides) -> Result<NodeConfig, String> {
+        let mut config = match path {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+                NodeConfig::from_toml(&text)?
+            }
+            None => NodeConfig::default(),
+        };
+        if let Some(abci) = overrides.abci {
+            config.abci.listen = abci;
+        }
+        if let Some(data) = overrides.data {
+            config.storage.data = Some(data);
+        }
+        if let Some(metrics) = overrides.metrics {
+            config.metrics.listen = Some(metrics);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every limit, so that the node never starts half-configured.
+    pub fn validate(&self) -> Result<(), String> {
+        let abci = &self.abci;
+        if !(1..=CONNECTIONS_MAX_LIMIT).contains(&abci.connections_max) {
+            return Err(format!("abci.connections_max must be 1..={CONNECTIONS_MAX_LIMIT}"));
+        }
+        if !(1024..=REQUEST_BYTES_MAX_LIMIT).contains(&abci.request_bytes_max) {
+            return Err(format!("abci.request_bytes_max must be 1024..={REQUEST_BYTES_MAX_LIMIT}"));
+        }
+        if !(1..=GENESIS_ACCOUNTS_MAX).contains(&self.genesis.accounts) {
+            return Err(format!("genesis.accounts must be 1..={GENESIS_ACCOUNTS_MAX}"));
+        }
+        crate::tx::ChainId::new(&self.genesis.chain_id).map_err(|e| format!("genesis.chain_id: {e}"))?;
+        self.executor()?;
+        if self.execution.threads > THREADS_MAX {
+            return Err(format!("execution.threads must be 0..={THREADS_MAX}"));
+        }
+        for (name, value) in
+            [("signers_max", self.mempool.signers_max), ("pending_txs_max", self.mempool.pending_txs_max)]
+        {
+            if !(1..=MEMPOOL_LIMIT).contains(&value) {
+                return Err(format!("mempool.{name} must be 1..={MEMPOOL_LIMIT}"));
+            }
+        }
+        self.durability()?;
+        if self.storage.data.is_none() {
+            return Err("a data directory is required: --data DIR or [storage] data".to_string());
+        }
+        Ok(())
+    }
+
+    pub fn executor(&self) -> Result<ExecutorKind, String> {
+        self.execution.executor.parse().map_err(|e| format!("execution.executor: {e}"))
+    }
+
+    pub fn durability(&self) -> Result<sluice_storage::Durability, String> {
+        self.storage.durability.parse().map_err(|e| format!("storage.durability: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(NodeConfig::from_toml("").unwrap(), NodeConfig::default());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_limits_are_checked() {
+        let text = "[abci]\nlisten = \"127.0.0.1:1\"\n[genesis]\naccounts = 5\nseed = 9\n";
+        let path = std::env::temp_dir().join(format!("sluice-node-config-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let overrides = NodeOverrides { abci: Some("127.0.0.1:2".into()), data: Some("/tmp/x".into()), metrics: None };
+        let config = NodeConfig::load(Some(&path), overrides).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(config.abci.listen, "127.0.0.1:2");
+        assert_eq!((config.genesis.seed, config.genesis.accounts), (9, 5));
+        assert!(NodeConfig::from_toml("[abci]\nlisten_typo = \"x\"\n").is_err());
+        let mut bad = config.clone();
+        bad.mempool.signers_max = 0;
+        assert!(bad.validate().is_err());
+        let mut no_data = config;
+        no_data.storage.data = None;
+        assert!(no_data.validate().is_err());
+    }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Creates a local CometBFT network of N validators for Sluice, on loopback.
+#
+#   scripts/cometbft-localnet.sh DIR N BASE_PORT
+#
+# Node i lives in DIR/node<i> and uses four ports from BASE_PORT + 10*i:
+#   +0 CometBFT p2p, +1 CometBFT RPC, +2 Sluice ABCI, +3 Sluice metrics.
+# It gets a CometBFT config (loopback addresses, peers, fast blocks) and a
+# Sluice config, DIR/node<i>/sluice.toml. Start each node with the two
+# commands this script prints. The end-to-end tests in
+# tests/tests/chain_node.rs run exactly this script and these commands.
+#
+# Environment (optional): TIMEOUT_COMMIT (default 200ms), MEMPOOL_SIZE
+# (default 10000), SLUICE_SEED (1), SLUICE_ACCOUNTS (1000), CMT_LOG_LEVEL (info).
+set -euo pipefail
+
+if [[ $# -ne 3 ]]; then
+  echo "usage: $0 DIR N BASE_PORT" >&2
+  exit 2
+fi
+dir=$1 n=$2 base=$3
+if ! [[ $n =~ ^[0-9]+$ ]] || (( n < 1 || n > 16 )); then
+  echo "N must be 1..16" >&2
+  exit 2
+fi
+if ! [[ $base =~ ^[0-9]+$ ]] || (( base < 1024 || base + 10 * n > 65535 )); then
+  echo "BASE_PORT must leave room for 10 ports per node below 65536" >&2
+  exit 2
+fi
+if [[ -e $dir/node0 ]]; then
+  echo "$dir/node0 exists; refusing to overwrite a network" >&2
+  exit 1
+fi
+timeout_commit=${TIMEOUT_COMMIT:-200ms}
+mempool_size=${MEMPOOL_SIZE:-10000}
+seed=${SLUICE_SEED:-1}
+accounts=${SLUICE_ACCOUNTS:-1000}
+log_level=${CMT_LOG_LEVEL:-info}
+
+mkdir -p "$dir"
+if (( n == 1 )); then
+  cometbft init --home "$dir/node0" >/dev/null
+else
+  cometbft testnet --v "$n" --o "$dir" >/dev/null
+fi
+
+peers=()
+for ((i = 0; i < n; i++)); do
+  id=$(cometbft show-node-id --home "$dir/node$i")
+  peers+=("$id@127.0.0.1:$((base + 10 * i))")
+done
+
+for ((i = 0; i < n; i++)); do
+  home=$dir/node$i
+  p2p=$((base + 10 * i)) rpc=$((base + 10 * i + 1)) abci=$((base + 10 * i + 2)) metrics=$((base + 10 * i + 3))
+  others=()
+  for ((j = 0; j < n; j++)); do
+    (( j != i )) && others+=("${peers[j]}")
+  done
+  persistent=$(IFS=,; echo "${others[*]:-}")
+  sed -i -E \
+    -e "s|^proxy_app = .*|proxy_app = \"tcp://127.0.0.1:$abci\"|" \
+    -e "s|^log_level = .*|log_level = \"$log_level\"|" \
+    -e "/^\[rpc\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:$rpc\"|" \
+    -e "/^\[p2p\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:$p2p\"|" \
+    -e "s|^persistent_peers = .*|persistent_peers = \"$persistent\"|" \
+    -e "s|^addr_book_strict = .*|addr_book_strict = false|" \
+    -e "s|^allow_duplicate_ip = .*|allow_duplicate_ip = true|" \
+    -e "s|^timeout_commit = .*|timeout_commit = \"$timeout_commit\"|" \
+    -e "/^\[mempool\]/,/^\[/ s|^size = .*|size = $mempool_size|" \
+    "$home/config/config.toml"
+  cat >"$home/sluice.toml" <<TOML
+[abci]
+listen = "127.0.0.1:$abci"
+
+[metrics]
+listen = "127.0.0.1:$metrics"
+
+[genesis]
+seed = $seed
+accounts = $accounts
+
+[storage]
+data = "$home/sluice"
+durability = "sync"
+TOML
+  echo "node$i: sluice node --config $home/sluice.toml"
+  echo "node$i: cometbft start --home $home"
+done

@@ -1,0 +1,325 @@
+//! Support for the chain-node tests: a local CometBFT network driven by
+//! `scripts/cometbft-localnet.sh`, its processes, and its RPC.
+//!
+//! Everything is bounded: every wait has a deadline, every HTTP call a
+//! timeout, and every process started here is killed when its handle
+//! drops, so a failing test leaves nothing running.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice_engine::account::AccountId;
+use sluice_engine::exec::execute_block_serial;
+use sluice_engine::ingest;
+use sluice_engine::program::ProgramRegistry;
+use sluice_engine::state::{genesis_key, Genesis, State};
+use sluice_engine::tx::{self, ChainId};
+use sluice_engine::workload;
+
+/// Genesis of the networks the script creates (its defaults).
+pub const GENESIS_SEED: u64 = 1;
+pub const GENESIS_ACCOUNTS: u32 = 1000;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+const HTTP_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The `cometbft` binary, or `None` (with a printed reason) when it is
+/// absent and `SLUICE_REQUIRE_COMETBFT` is unset. With the variable set,
+/// absence is a failure: CI must never skip silently.
+pub fn cometbft_or_skip(test: &str) -> Option<PathBuf> {
+    let found = find_cometbft();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("SLUICE_REQUIRE_COMETBFT").is_none(),
+            "{test}: SLUICE_REQUIRE_COMETBFT is set but no cometbft binary is on PATH or in $(go env GOPATH)/bin; \
+             run scripts/install-cometbft.sh"
+        );
+        println!("SKIPPED {test}: cometbft not found (run scripts/install-cometbft.sh; set SLUICE_REQUIRE_COMETBFT=1 to fail instead)");
+    }
+    found
+}
+
+fn find_cometbft() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(gopath) = std::env::var_os("GOPATH") {
+        dirs.push(PathBuf::from(gopath).join("bin"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join("go/bin"));
+    }
+    dirs.into_iter().map(|dir| dir.join("cometbft")).find(|bin| bin.is_file())
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repository").to_path_buf()
+}
+
+/// A process that is killed (SIGKILL) and reaped when dropped.
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(mut command: Command, log: &Path) -> Proc {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open log");
+        let err = out.try_clone().expect("clone log");
+        command.stdin(Stdio::null()).stdout(out).stderr(err);
+        Proc { child: command.spawn().unwrap_or_else(|e| panic!("spawn {command:?}: {e}")) }
+    }
+
+    /// `kill -9`, then reap.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One validator: its home directory and its two processes.
+pub struct Validator {
+    pub home: PathBuf,
+    pub rpc_port: u16,
+    pub sluice: Option<Proc>,
+    pub cometbft: Option<Proc>,
+    cometbft_bin: PathBuf,
+}
+
+impl Validator {
+    /// `sluice node --config HOME/sluice.toml`, as the script prints.
+    pub fn start_sluice(&mut self) {
+        assert!(self.sluice.is_none());
+        let mut command = Command::new(crate::sluice_bin());
+        command.arg("node").arg("--config").arg(self.home.join("sluice.toml"));
+        self.sluice = Some(Proc::spawn(command, &self.home.join("sluice.log")));
+    }
+
+    /// `cometbft start --home HOME`, as the script prints.
+    pub fn start_cometbft(&mut self) {
+        assert!(self.cometbft.is_none());
+        let mut command = Command::new(&self.cometbft_bin);
+        command.arg("start").arg("--home").arg(&self.home);
+        self.cometbft = Some(Proc::spawn(command, &self.home.join("cometbft.log")));
+    }
+
+    pub fn start(&mut self) {
+        self.start_sluice();
+        self.start_cometbft();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(p) = self.cometbft.take() {
+            p.kill();
+        }
+        if let Some(p) = self.sluice.take() {
+            p.kill();
+        }
+    }
+
+    pub fn rpc(&self, path: &str) -> Result<serde_json::Value, String> {
+        rpc_get(self.rpc_port, path)
+    }
+
+    pub fn height(&self) -> Option<u64> {
+        let status = self.rpc("/status").ok()?;
+        status["result"]["sync_info"]["latest_block_height"].as_str()?.parse().ok()
+    }
+
+    /// Tail of both logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let tail = |name: &str| {
+            let text = std::fs::read_to_string(self.home.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(15)..].join("\n")
+        };
+        format!("--- sluice.log\n{}\n--- cometbft.log\n{}", tail("sluice.log"), tail("cometbft.log"))
+    }
+}
+
+/// A network created by `scripts/cometbft-localnet.sh DIR N BASE_PORT`.
+pub struct Localnet {
+    pub validators: Vec<Validator>,
+    pub chain_id: ChainId,
+    // Dropped last: the processes above die before their directory goes.
+    _dir: tempfile::TempDir,
+}
+
+impl Localnet {
+    pub fn create(cometbft_bin: &Path, validators: usize, base_port: u16) -> Localnet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin_dir = cometbft_bin.parent().expect("cometbft has a directory");
+        let path = std::env::join_paths(
+            std::iter::once(bin_dir.to_path_buf())
+                .chain(std::env::var_os("PATH").iter().flat_map(std::env::split_paths)),
+        )
+        .expect("PATH");
+        let out = Command::new(repo_root().join("scripts/cometbft-localnet.sh"))
+            .arg(dir.path())
+            .arg(validators.to_string())
+            .arg(base_port.to_string())
+            .env("PATH", path)
+            .output()
+            .expect("run scripts/cometbft-localnet.sh");
+        assert!(out.status.success(), "cometbft-localnet.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        let genesis: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("node0/config/genesis.json")).expect("genesis.json"),
+        )
+        .expect("genesis.json is JSON");
+        let chain_id = ChainId::new(genesis["chain_id"].as_str().expect("chain_id")).expect("valid chain id");
+        let validators = (0..validators)
+            .map(|i| Validator {
+                home: dir.path().join(format!("node{i}")),
+                rpc_port: base_port + 10 * i as u16 + 1,
+                sluice: None,
+                cometbft: None,
+                cometbft_bin: cometbft_bin.to_path_buf(),
+            })
+            .collect();
+        Localnet { validators, chain_id, _dir: dir }
+    }
+
+    pub fn logs(&self) -> String {
+        self.validators.iter().map(Validator::logs).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        for validator in &mut self.validators {
+            validator.stop();
+        }
+    }
+}
+
+/// Polls `probe` until it gives a value or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Result<T, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("timed out after {timeout:?} waiting for {what}"));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// `GET path` on CometBFT's RPC at 127.0.0.1:port; the JSON body.
+pub fn rpc_get(port: u16, path: &str) -> Result<serde_json::Value, String> {
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), HTTP_TIMEOUT)
+        .map_err(|e| format!("connect {port}: {e}"))?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT)).map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::new();
+    stream.take(HTTP_RESPONSE_BYTES_MAX).read_to_end(&mut response).map_err(|e| format!("read: {e}"))?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP header end")?;
+    serde_json::from_slice(&response[split + 4..]).map_err(|e| format!("{path}: body is not JSON: {e}"))
+}
+
+/// A signed system transfer between genesis accounts.
+pub fn signed_transfer(chain: &ChainId, from: u32, to: u32, nonce: u64, amount: u64) -> Vec<u8> {
+    let key = genesis_key(GENESIS_SEED, from);
+    let mut transaction = workload::transfer(account_id(from), account_id(to), nonce, amount);
+    tx::sign(&mut transaction, &key, chain);
+    transaction.encode()
+}
+
+pub fn account_id(index: u32) -> AccountId {
+    AccountId(genesis_key(GENESIS_SEED, index).verifying_key().to_bytes())
+}
+
+/// `broadcast_tx_sync`; the CheckTx code and log.
+pub fn broadcast(port: u16, tx: &[u8]) -> Result<(u64, String), String> {
+    let reply = rpc_get(port, &format!("/broadcast_tx_sync?tx=0x{}", hex::encode(tx)))?;
+    let result = &reply["result"];
+    let code = result["code"].as_u64().ok_or_else(|| format!("broadcast: no code in {reply}"))?;
+    Ok((code, result["log"].as_str().unwrap_or_default().to_string()))
+}
+
+/// Balance and nonce through `abci_query` path `/account/<hex>`.
+pub fn query_account(port: u16, id: &AccountId) -> Result<(u64, u64), String> {
+    let reply = rpc_get(port, &format!("/abci_query?path=%22/account/{}%22", hex::encode(id.0)))?;
+    let response = &reply["result"]["response"];
+    if response["code"].as_u64().unwrap_or(0) != 0 {
+        return Err(format!("abci_query: {response}"));
+    }
+    let value = base64_decode(response["value"].as_str().ok_or("no value")?)?;
+    let account: serde_json::Value = serde_json::from_slice(&value).map_err(|e| e.to_string())?;
+    Ok((account["balance"].as_u64().ok_or("balance")?, account["nonce"].as_u64().ok_or("nonce")?))
+}
+
+/// A block's transactions and its header's app hash (the state after the
+/// previous block).
+pub fn block(port: u16, height: u64) -> Result<(Vec<Vec<u8>>, String), String> {
+    let reply = rpc_get(port, &format!("/block?height={height}"))?;
+    let block = &reply["result"]["block"];
+    let app_hash = block["header"]["app_hash"].as_str().ok_or_else(|| format!("no block {height}: {reply}"))?;
+    let txs = block["data"]["txs"].as_array().cloned().unwrap_or_default();
+    let txs = txs.iter().map(|t| base64_decode(t.as_str().unwrap_or_default())).collect::<Result<_, _>>()?;
+    Ok((txs, app_hash.to_lowercase()))
+}
+
+/// The serial reference: replays blocks 1..=last from node `port` through
+/// `execute_block_serial` and checks every header's app hash against the
+/// reference state root. Returns the reference state after `last`.
+pub fn replay_reference(port: u16, chain: &ChainId, last: u64) -> Result<State, String> {
+    let mut state = Genesis::new(GENESIS_SEED, GENESIS_ACCOUNTS)?.state();
+    let programs = ProgramRegistry::native();
+    for height in 1..=last + 1 {
+        let (txs, header_app_hash) = block(port, height)?;
+        // Header h carries the state root after block h - 1.
+        if header_app_hash != hex::encode(state.root()) {
+            return Err(format!(
+                "app hash mismatch in header {height}: chain {header_app_hash}, reference {}",
+                hex::encode(state.root())
+            ));
+        }
+        if height > last {
+            break;
+        }
+        let verified: Vec<_> = ingest::verify_transactions(&txs, chain).into_iter().filter_map(Result::ok).collect();
+        let outcome = execute_block_serial(&state, &verified, &programs);
+        state.apply(&outcome.delta);
+    }
+    Ok(state)
+}
+
+pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text.as_bytes().iter().filter(|&&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).ok_or_else(|| format!("bad base64 byte {c}"))? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
+}

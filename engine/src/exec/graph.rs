@@ -45,14 +45,15 @@ pub struct ConflictGraph {
 impl ConflictGraph {
     pub fn build(txs: &[Transaction]) -> ConflictGraph {
         assert!(txs.len() < u32::MAX as usize, "transaction indices fit u32");
-        let mut slot_of: AccountMap<u32> = AccountMap::with_capacity_and_hasher(txs.len() * 2, Default::default());
-        let mut slot_ids = Vec::with_capacity(txs.len() * 2);
+        // Every vector is sized up front from the access count: regrowth
+        // (memcpy) was a third of this function's instructions.
+        let accesses: usize = txs.iter().map(|tx| tx.accounts.len()).sum();
+        let mut slot_of: AccountMap<u32> = AccountMap::with_capacity_and_hasher(accesses, Default::default());
+        let mut slot_ids = Vec::with_capacity(accesses);
+        let mut tracks: Vec<SlotTrack> = Vec::with_capacity(accesses);
         let mut tx_slot_starts = Vec::with_capacity(txs.len() + 1);
-        let mut tx_slots = Vec::with_capacity(txs.len() * 2);
-        let mut last_writer: Vec<u32> = Vec::new();
-        let mut readers_since: Vec<Vec<u32>> = Vec::new();
-        let mut slot_written: Vec<bool> = Vec::new();
-        let mut edges: Vec<(u32, u32)> = Vec::with_capacity(txs.len() * 2);
+        let mut tx_slots = Vec::with_capacity(accesses);
+        let mut edges: Vec<(u32, u32)> = Vec::with_capacity(accesses);
         let mut deps: Vec<u32> = Vec::with_capacity(16);
 
         tx_slot_starts.push(0);
@@ -62,22 +63,20 @@ impl ConflictGraph {
             for meta in &tx.accounts {
                 let slot = *slot_of.entry(meta.id).or_insert_with(|| {
                     slot_ids.push(meta.id);
-                    last_writer.push(NONE);
-                    readers_since.push(Vec::new());
-                    slot_written.push(false);
+                    tracks.push(SlotTrack { last_writer: NONE, written: false, readers_since: Vec::new() });
                     (slot_ids.len() - 1) as u32
                 });
                 tx_slots.push(slot);
-                let s = slot as usize;
-                if last_writer[s] != NONE {
-                    deps.push(last_writer[s]);
+                let track = &mut tracks[slot as usize];
+                if track.last_writer != NONE {
+                    deps.push(track.last_writer);
                 }
                 if meta.writable {
-                    deps.append(&mut readers_since[s]);
-                    last_writer[s] = t;
-                    slot_written[s] = true;
+                    deps.append(&mut track.readers_since);
+                    track.last_writer = t;
+                    track.written = true;
                 } else {
-                    readers_since[s].push(t);
+                    track.readers_since.push(t);
                 }
             }
             tx_slot_starts.push(tx_slots.len() as u32);
@@ -86,7 +85,7 @@ impl ConflictGraph {
             edges.extend(deps.iter().map(|&d| (d, t)));
         }
         let (dependency_counts, successor_starts, successors) = compress(txs.len(), &edges);
-        let written_slots = (0..slot_ids.len() as u32).filter(|&s| slot_written[s as usize]).collect();
+        let written_slots = (0..slot_ids.len() as u32).filter(|&s| tracks[s as usize].written).collect();
         let critical_path_txs = longest_chain(txs.len(), &edges);
         ConflictGraph {
             slot_ids,
@@ -118,6 +117,15 @@ impl ConflictGraph {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// What the build remembers about one account while it walks the block.
+struct SlotTrack {
+    /// The latest transaction so far that writes it, or `NONE`.
+    last_writer: u32,
+    written: bool,
+    /// Readers since that writer; the next writer depends on all of them.
+    readers_since: Vec<u32>,
+}
 
 /// Length of the longest dependency chain. Edges point forward in block
 /// order and arrive sorted by their target, so one pass computes every

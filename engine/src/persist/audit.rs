@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use sluice_storage::{LogReader, SnapshotStore};
 
-use super::codec::{decode_block_record, BlockRecord, GenesisParams};
+use super::codec::{BlockRecord, GenesisParams};
 use super::store::{check_follows, read_genesis, rebuild, ResumeReport};
-use super::{PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, SNAPSHOTS_DIR_NAME};
+use super::{PersistError, LOG_DIR_NAME, SNAPSHOTS_DIR_NAME};
 use crate::block::receipts_root;
 use crate::exec::ExecutorKind;
 use crate::ingest;
@@ -77,20 +77,7 @@ fn for_each_block(
     for record in reader.records_from_height(0) {
         let record = record?;
         let meta = record.meta;
-        if meta.kind != RECORD_KIND_BLOCK {
-            return Err(PersistError::UnknownRecordKind {
-                kind: meta.kind,
-                height: meta.height,
-                segment: meta.segment,
-                offset: meta.offset,
-            });
-        }
-        let block = decode_block_record(&record.payload).map_err(|error| PersistError::Record {
-            height: meta.height,
-            segment: meta.segment,
-            offset: meta.offset,
-            error,
-        })?;
+        let block = super::store::block_of_record(&record)?;
         check_follows(&block.header, &meta, height, &last_hash)?;
         height = block.header.height;
         last_hash = block.header.hash();

@@ -365,26 +365,34 @@ fn load_snapshot<'a>(
     Ok(Resumed { state, height, last_hash: contents.block_hash, report: ResumeReport::default() })
 }
 
+/// The block a log record holds, or a named error carrying the record's
+/// height, segment and offset: any kind other than a block, or a payload
+/// that does not decode.
+pub(crate) fn block_of_record(record: &sluice_storage::Record) -> Result<super::codec::BlockRecord, PersistError> {
+    let meta = record.meta;
+    if meta.kind != RECORD_KIND_BLOCK {
+        return Err(PersistError::UnknownRecordKind {
+            kind: meta.kind,
+            height: meta.height,
+            segment: meta.segment,
+            offset: meta.offset,
+        });
+    }
+    decode_block_record(&record.payload).map_err(|error| PersistError::Record {
+        height: meta.height,
+        segment: meta.segment,
+        offset: meta.offset,
+        error,
+    })
+}
+
 /// Applies the delta of every block record in `records`, checking that each
 /// follows the last (height, parent hash) and reproduces its state root.
 fn apply_blocks(mut base: Resumed, records: RecordIter<'_>, mut report: ResumeReport) -> Result<Resumed, PersistError> {
     for record in records {
         let record = record?;
         let meta = record.meta;
-        if meta.kind != RECORD_KIND_BLOCK {
-            return Err(PersistError::UnknownRecordKind {
-                kind: meta.kind,
-                height: meta.height,
-                segment: meta.segment,
-                offset: meta.offset,
-            });
-        }
-        let block = decode_block_record(&record.payload).map_err(|error| PersistError::Record {
-            height: meta.height,
-            segment: meta.segment,
-            offset: meta.offset,
-            error,
-        })?;
+        let block = block_of_record(&record)?;
         check_follows(&block.header, &meta, base.height, &base.last_hash)?;
         base.state.apply(&block.delta);
         if base.state.root() != block.header.state_root {

@@ -32,18 +32,23 @@ fn draw_bars(root: &Area<'_>, rows: &[Row]) -> Result<(), Box<dyn std::error::Er
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..MEASURES.len() as f64, (1_000f64..max * 2.0).log_scale())?;
+        .build_cartesian_2d(-0.5f64..MEASURES.len() as f64 - 0.5, (1_000f64..max * 2.0).log_scale())?;
+    // Each measure's group of bars is centred on its index, where its label goes.
     chart
         .configure_mesh()
         .x_labels(MEASURES.len())
-        .x_label_formatter(&|x| MEASURES.get(x.floor() as usize).copied().unwrap_or("").to_string())
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            let on_index = (x - i).abs() < 1e-6 && i >= 0.0;
+            on_index.then(|| MEASURES.get(i as usize)).flatten().copied().unwrap_or("").to_string()
+        })
         .y_desc("tx/s")
         .draw()?;
     let width = 0.8 / rows.len().max(1) as f64;
     for (i, row) in rows.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let bars = values(row).into_iter().enumerate().map(move |(m, v)| {
-            let x0 = m as f64 + 0.1 + i as f64 * width;
+            let x0 = m as f64 - 0.4 + i as f64 * width;
             Rectangle::new([(x0, 1_000.0), (x0 + width, v.max(1_000.0))], color.filled())
         });
         chart

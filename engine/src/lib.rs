@@ -10,7 +10,7 @@
 //! | [`ingest`] | bytes → verified transactions, with named rejections |
 //! | [`account`], [`state`], [`lthash`] | accounts, committed state, genesis, the lattice-hash state root |
 //! | [`program`] | the `Program` trait, its fenced context, native `system` and `token` |
-//! | [`exec`] | transaction semantics, receipts, the serial reference executor |
+//! | [`exec`] | transaction semantics, receipts, the serial and parallel executors, and the differential harness that checks one against the other |
 //! | [`block`] | block header, block hash, Merkle roots |
 //! | [`chain`] | the sequence of blocks: height, parent hash, state |
 //! | [`pipeline`] | the staged engine: ingest → sigverify → schedule → execute → commit |

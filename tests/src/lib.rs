@@ -5,9 +5,15 @@
 //! that defines the binary (sluice-engine), so this crate finds it next to
 //! its own test executable, building it first if a lone
 //! `cargo test -p sluice-tests` has not.
+//!
+//! [`fuzz_props`] holds the bodies of the fuzz targets in `fuzz/`, so that
+//! their corpora replay as ordinary tests on stable Rust, and
+//! [`toy_program`] the example of a chain fuzzing its own program.
 
 pub mod cometbft;
+pub mod fuzz_props;
 pub mod store;
+pub mod toy_program;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

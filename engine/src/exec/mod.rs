@@ -24,6 +24,7 @@
 //! the running program; and no account's data exceeds
 //! `ACCOUNT_DATA_BYTES_MAX`.
 
+pub mod differential;
 mod error;
 pub mod graph;
 pub mod parallel;

@@ -188,14 +188,21 @@ fn node(args: NodeArgs) -> Result<(), String> {
     sluice_engine::node::run(config)
 }
 
-fn run(args: RunArgs) -> Result<(), String> {
+/// The rayon pool that verification and execution share: `threads`
+/// workers, or one per core.
+fn worker_pool(threads: Option<u16>) -> Result<(rayon::ThreadPool, usize), String> {
     let threads =
-        args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("sluice-worker-{i}"))
         .build()
         .map_err(|e| format!("cannot start {threads} worker threads: {e}"))?;
+    Ok((pool, threads))
+}
+
+fn run(args: RunArgs) -> Result<(), String> {
+    let (pool, threads) = worker_pool(args.threads)?;
     let spec = WorkloadSpec {
         kind: args.workload,
         accounts: args.accounts.unwrap_or(args.workload.default_accounts()),
@@ -515,13 +522,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
 }
 
 fn replay(args: ReplayArgs) -> Result<(), String> {
-    let threads =
-        args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("sluice-worker-{i}"))
-        .build()
-        .map_err(|e| format!("cannot start {threads} worker threads: {e}"))?;
+    let (pool, _) = worker_pool(args.threads)?;
     let report = pool
         .install(|| match args.reexecute {
             true => persist::replay_reexecute(&args.data, args.executor),

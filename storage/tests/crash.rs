@@ -131,15 +131,20 @@ fn floor(durability: Durability, acked: u64) -> u64 {
     }
 }
 
-fn run(durability: Durability, seed: u64) -> Vec<Image> {
-    let dir = tempfile::tempdir().unwrap();
-    let model = Arc::new(Mutex::new(Model {
-        dir: dir.path().to_path_buf(),
+/// A fresh crash model over `dir`: nothing durable, nothing acknowledged.
+fn new_model(dir: &std::path::Path, seed: u64) -> Arc<Mutex<Model>> {
+    Arc::new(Mutex::new(Model {
+        dir: dir.to_path_buf(),
         durable: BTreeMap::new(),
         acked: 0,
         images: Vec::new(),
         rng: Rng(seed),
-    }));
+    }))
+}
+
+fn run(durability: Durability, seed: u64) -> Vec<Image> {
+    let dir = tempfile::tempdir().unwrap();
+    let model = new_model(dir.path(), seed);
     let hook_model = Arc::clone(&model);
     let hook = Box::new(move |event: SyncEvent<'_>| hook_model.lock().unwrap().on_sync(event));
     let (mut log, _) = CommitLog::open_with_sync_hook(config(dir.path(), durability), hook).unwrap();
@@ -224,13 +229,7 @@ fn none_mode_sync_makes_sealed_segments_durable() {
     // In `none` mode a rolled-over segment is not synced at the roll; an
     // explicit `sync()` must still cover it, not just the active segment.
     let dir = tempfile::tempdir().unwrap();
-    let model = Arc::new(Mutex::new(Model {
-        dir: dir.path().to_path_buf(),
-        durable: BTreeMap::new(),
-        acked: 0,
-        images: Vec::new(),
-        rng: Rng(4),
-    }));
+    let model = new_model(dir.path(), 4);
     let hook_model = Arc::clone(&model);
     let hook = Box::new(move |event: SyncEvent<'_>| hook_model.lock().unwrap().on_sync(event));
     let (mut log, _) = CommitLog::open_with_sync_hook(config(dir.path(), Durability::None), hook).unwrap();

@@ -30,9 +30,13 @@ use crate::program::system;
 use crate::state::{Genesis, State};
 use crate::tx::{sign, AccountMeta, ChainId, Instruction, Transaction};
 
-/// Generated transactions are at most this many (about 200 bytes each in
-/// memory, so 2 GB at the limit).
+/// A materialised workload ([`generate`]) holds at most this many
+/// transactions (about 200 bytes each in memory, so 2 GB at the limit).
 pub const WORKLOAD_TXS_MAX: u64 = 10_000_000;
+/// A [`WorkloadStream`] draws at most this many. Memory does not depend on
+/// it; the log does, at about 275 bytes a transfer, so the disk fills long
+/// before the count runs out. It exists so that the count has a limit.
+pub const WORKLOAD_STREAM_TXS_MAX: u64 = 100_000_000_000;
 /// Fee every generated transaction pays.
 pub const WORKLOAD_FEE: u64 = 10;
 /// Transfers move 1..=this many units.
@@ -99,10 +103,16 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
+    /// Checks a spec for a materialised workload.
     pub fn validate(&self) -> Result<(), String> {
         if self.txs > WORKLOAD_TXS_MAX {
             return Err(format!("--txs {} exceeds WORKLOAD_TXS_MAX {WORKLOAD_TXS_MAX}", self.txs));
         }
+        self.validate_shape()
+    }
+
+    /// Checks that the accounts can carry the workload kind.
+    pub fn validate_shape(&self) -> Result<(), String> {
         let groups = match self.kind {
             WorkloadKind::Groups(k) => k,
             _ => 1,
@@ -124,11 +134,13 @@ pub struct Workload {
     pub txs: Vec<Vec<u8>>,
 }
 
+/// Materialises the whole workload: every transaction in memory at once,
+/// so the bench harness can cache it and keep signing out of its timings.
 pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
     spec.validate()?;
     let genesis = Genesis::new(spec.seed, spec.accounts)?;
     let nonces = vec![0u64; spec.accounts as usize];
-    Ok(generate_with(spec, genesis, spec.seed, nonces))
+    Ok(WorkloadStream::with_nonces(spec, genesis, spec.seed, nonces).collect_all())
 }
 
 /// The workload for a run that continues a chain after block `start_height`
@@ -138,10 +150,7 @@ pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
 /// `start_height` 0 this is exactly [`generate`].
 pub fn generate_resumed(spec: &WorkloadSpec, state: &State, start_height: u64) -> Result<Workload, String> {
     spec.validate()?;
-    let genesis = Genesis::new(spec.seed, spec.accounts)?;
-    let nonces =
-        (0..genesis.keys.len()).map(|i| state.get(&genesis.id(i)).map_or(0, |account| account.nonce)).collect();
-    Ok(generate_with(spec, genesis, resumed_seed(spec.seed, start_height), nonces))
+    Ok(WorkloadStream::resumed(spec, state, start_height)?.collect_all())
 }
 
 /// Mixes the start height into the seed (splitmix64's finaliser), keeping
@@ -156,26 +165,73 @@ fn resumed_seed(seed: u64, start_height: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn generate_with(spec: &WorkloadSpec, genesis: Genesis, picker_seed: u64, mut nonces: Vec<u64>) -> Workload {
-    assert_eq!(nonces.len(), genesis.keys.len());
-    let mut picker = PairPicker::new(spec, picker_seed);
-    let mut unsigned = Vec::with_capacity(spec.txs as usize);
-    for _ in 0..spec.txs {
-        let (from, to, amount) = picker.next();
-        let nonce = nonces[from as usize];
-        nonces[from as usize] += 1;
-        unsigned.push((from, transfer(genesis.id(from as usize), genesis.id(to as usize), nonce, amount)));
+/// A workload drawn lazily, a batch of transactions at a time, so a run
+/// holds only the blocks in flight instead of every transaction it will
+/// ever send. The pair draws come from one RNG in one order whatever the
+/// batch sizes, so the bytes equal those of [`generate_resumed`] for the
+/// same spec, state and start height.
+pub struct WorkloadStream {
+    genesis: Genesis,
+    chain: ChainId,
+    picker: PairPicker,
+    nonces: Vec<u64>,
+    remaining: u64,
+}
+
+impl WorkloadStream {
+    /// The stream [`generate_resumed`] would collect, with `spec.txs` up to
+    /// [`WORKLOAD_STREAM_TXS_MAX`] instead of the in-memory limit.
+    pub fn resumed(spec: &WorkloadSpec, state: &State, start_height: u64) -> Result<WorkloadStream, String> {
+        spec.validate_shape()?;
+        if spec.txs > WORKLOAD_STREAM_TXS_MAX {
+            return Err(format!("--txs {} exceeds WORKLOAD_STREAM_TXS_MAX {WORKLOAD_STREAM_TXS_MAX}", spec.txs));
+        }
+        let genesis = Genesis::new(spec.seed, spec.accounts)?;
+        let nonces =
+            (0..genesis.keys.len()).map(|i| state.get(&genesis.id(i)).map_or(0, |account| account.nonce)).collect();
+        Ok(WorkloadStream::with_nonces(spec, genesis, resumed_seed(spec.seed, start_height), nonces))
     }
-    // Signing is deterministic, so doing it in parallel keeps the bytes
-    // identical to a serial run.
-    let txs = unsigned
-        .into_par_iter()
-        .map(|(from, mut tx)| {
-            sign(&mut tx, &genesis.keys[from as usize], &spec.chain);
-            tx.encode()
-        })
-        .collect();
-    Workload { genesis, txs }
+
+    fn with_nonces(spec: &WorkloadSpec, genesis: Genesis, picker_seed: u64, nonces: Vec<u64>) -> WorkloadStream {
+        assert_eq!(nonces.len(), genesis.keys.len());
+        let picker = PairPicker::new(spec, picker_seed);
+        WorkloadStream { genesis, chain: spec.chain.clone(), picker, nonces, remaining: spec.txs }
+    }
+
+    /// Transactions not yet drawn.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// The next `max` transactions (fewer at the end, none once the stream
+    /// is exhausted), signed in parallel on the current rayon pool.
+    pub fn next_batch(&mut self, max: usize) -> Vec<Vec<u8>> {
+        let count = self.remaining.min(max as u64);
+        self.remaining -= count;
+        let mut unsigned = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let (from, to, amount) = self.picker.next();
+            let nonce = self.nonces[from as usize];
+            self.nonces[from as usize] += 1;
+            unsigned
+                .push((from, transfer(self.genesis.id(from as usize), self.genesis.id(to as usize), nonce, amount)));
+        }
+        // Signing is deterministic, so doing it in parallel keeps the bytes
+        // identical to a serial run.
+        let (keys, chain) = (&self.genesis.keys, &self.chain);
+        unsigned
+            .into_par_iter()
+            .map(|(from, mut tx)| {
+                sign(&mut tx, &keys[from as usize], chain);
+                tx.encode()
+            })
+            .collect()
+    }
+
+    fn collect_all(mut self) -> Workload {
+        let txs = self.next_batch(usize::try_from(self.remaining).expect("validated to fit memory"));
+        Workload { genesis: self.genesis, txs }
+    }
 }
 
 /// An unsigned system transfer of `amount` from `from` (the signer) to `to`.
@@ -307,6 +363,52 @@ mod tests {
         let c = generate(&spec(WorkloadKind::Zipf, 50, 40, 4)).unwrap();
         assert_eq!(a.txs, b.txs);
         assert_ne!(a.txs, c.txs);
+    }
+
+    #[test]
+    fn a_stream_in_any_batches_equals_the_materialised_workload() {
+        for kind in [WorkloadKind::Uniform, WorkloadKind::Hot, WorkloadKind::Zipf, WorkloadKind::Groups(3)] {
+            let spec = spec(kind, 30, 101, 5);
+            let whole = generate(&spec).unwrap();
+            let genesis = whole.genesis.state();
+            let mut stream = WorkloadStream::resumed(&spec, &genesis, 0).unwrap();
+            let mut streamed = Vec::new();
+            for size in [1, 7, 0, 40].into_iter().cycle() {
+                if stream.remaining() == 0 {
+                    break;
+                }
+                streamed.extend(stream.next_batch(size));
+            }
+            assert_eq!(streamed, whole.txs, "{kind}");
+            assert!(stream.next_batch(10).is_empty(), "an exhausted stream yields nothing");
+        }
+    }
+
+    #[test]
+    fn a_resumed_stream_equals_generate_resumed() {
+        let spec = spec(WorkloadKind::Uniform, 20, 60, 2);
+        let first = generate(&spec).unwrap();
+        let mut state = first.genesis.state();
+        let bumped = first.genesis.id(3);
+        let account = crate::account::Account { nonce: 9, ..state.load(&bumped) };
+        state.apply(&vec![(bumped, account)]);
+        let whole = generate_resumed(&spec, &state, 4).unwrap();
+        let mut stream = WorkloadStream::resumed(&spec, &state, 4).unwrap();
+        let streamed: Vec<Vec<u8>> =
+            std::iter::from_fn(|| Some(stream.next_batch(16)).filter(|batch| !batch.is_empty())).flatten().collect();
+        assert_eq!(streamed, whole.txs);
+        assert_ne!(whole.txs, first.txs, "a resumed workload sends new transactions");
+    }
+
+    #[test]
+    fn a_stream_may_exceed_the_in_memory_limit_but_not_its_own() {
+        let genesis = Genesis::new(1, 2).unwrap().state();
+        let big = spec(WorkloadKind::Uniform, 2, WORKLOAD_TXS_MAX + 1, 1);
+        assert!(generate_resumed(&big, &genesis, 0).is_err());
+        assert_eq!(WorkloadStream::resumed(&big, &genesis, 0).unwrap().remaining(), WORKLOAD_TXS_MAX + 1);
+        let too_big = spec(WorkloadKind::Uniform, 2, WORKLOAD_STREAM_TXS_MAX + 1, 1);
+        assert!(WorkloadStream::resumed(&too_big, &genesis, 0).is_err());
+        assert!(WorkloadStream::resumed(&spec(WorkloadKind::Groups(2), 3, 1, 1), &genesis, 0).is_err());
     }
 
     #[test]

@@ -1,0 +1,183 @@
+//! Sources of raw blocks for the pipeline.
+//!
+//! [`spawn_generator`] draws and signs a [`WorkloadStream`] block by block
+//! on its own thread, ahead of the pipeline's ingest stage by at most a
+//! bounded channel of blocks. A run therefore holds only the blocks in
+//! flight, whatever its length, instead of every transaction it will send.
+//!
+//! Signing runs on the same rayon pool as verification and execution, so
+//! it overlaps the pipeline and takes cores from it: the generator's busy
+//! time is reported as a stage of its own ("generate"), and a run that
+//! must keep signing out of its timings materialises the workload first
+//! (what `sluice run --pregenerate` and the bench harness do).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
+
+use crate::pipeline::{StageMetrics, CHANNEL_BLOCKS_MAX};
+use crate::workload::WorkloadStream;
+
+/// A block as the pipeline's ingest stage takes it: encoded transactions.
+pub type RawBlock = Vec<Vec<u8>>;
+
+/// How the generator cuts the stream into blocks and when it stops.
+#[derive(Clone, Copy, Debug)]
+pub struct GeneratorConfig {
+    /// Transactions per block (1..=`BLOCK_TXS_MAX`); the last block of a
+    /// finite stream may be shorter.
+    pub block_size: usize,
+    /// Blocks generated ahead of ingest, 1..=`CHANNEL_BLOCKS_MAX`.
+    pub channel_blocks_max: usize,
+    /// No block is started at or after this instant, and a block still
+    /// waiting for room in the channel then is dropped, never sent.
+    pub deadline: Option<Instant>,
+}
+
+/// The generator thread, and how many blocks it has made so far.
+pub struct Generator<'scope> {
+    /// Blocks generated so far, whether or not ingest has taken them yet.
+    pub generated: Arc<AtomicU64>,
+    handle: ScopedJoinHandle<'scope, StageMetrics>,
+}
+
+impl Generator<'_> {
+    /// Waits for the generator to stop and returns its metrics. It stops
+    /// once the stream ends, the deadline passes, or the receiver is gone.
+    pub fn join(self) -> Result<StageMetrics, String> {
+        self.handle.join().map_err(|_| "the block generator thread panicked".to_string())
+    }
+}
+
+/// Starts generating `stream` in blocks on a thread of `scope`, signing on
+/// `pool`. Iterate the receiver to feed `run_pipeline`; dropping it (as the
+/// pipeline does when a stage fails) stops the generator.
+pub fn spawn_generator<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    stream: WorkloadStream,
+    config: GeneratorConfig,
+    pool: &'env rayon::ThreadPool,
+) -> Result<(Receiver<RawBlock>, Generator<'scope>), String> {
+    if config.block_size == 0 || config.block_size > crate::block::BLOCK_TXS_MAX {
+        return Err(format!("block size must be 1..={}, got {}", crate::block::BLOCK_TXS_MAX, config.block_size));
+    }
+    if config.channel_blocks_max == 0 || config.channel_blocks_max > CHANNEL_BLOCKS_MAX {
+        return Err(format!("channel_blocks_max must be 1..={CHANNEL_BLOCKS_MAX}, got {}", config.channel_blocks_max));
+    }
+    let (tx, rx) = bounded(config.channel_blocks_max);
+    let generated = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&generated);
+    let handle = std::thread::Builder::new()
+        .name("sluice-generate".into())
+        .spawn_scoped(scope, move || generate_blocks(stream, &tx, config, pool, &counter))
+        .map_err(|e| format!("cannot start the block generator thread: {e}"))?;
+    Ok((rx, Generator { generated, handle }))
+}
+
+fn generate_blocks(
+    mut stream: WorkloadStream,
+    tx: &Sender<RawBlock>,
+    config: GeneratorConfig,
+    pool: &rayon::ThreadPool,
+    generated: &AtomicU64,
+) -> StageMetrics {
+    let mut metrics = StageMetrics { name: "generate", ..StageMetrics::default() };
+    while stream.remaining() > 0 && config.deadline.is_none_or(|deadline| Instant::now() < deadline) {
+        let start = Instant::now();
+        let block = pool.install(|| stream.next_batch(config.block_size));
+        metrics.busy_s += start.elapsed().as_secs_f64();
+        metrics.blocks += 1;
+        generated.fetch_add(1, Ordering::Relaxed);
+        let wait = Instant::now();
+        let sent = send_until(tx, block, config.deadline);
+        metrics.blocked_s += wait.elapsed().as_secs_f64();
+        if !sent {
+            break;
+        }
+    }
+    metrics
+}
+
+/// Sends `block` unless the receiver is gone or `deadline` passes first.
+fn send_until(tx: &Sender<RawBlock>, block: RawBlock, deadline: Option<Instant>) -> bool {
+    match deadline {
+        None => tx.send(block).is_ok(),
+        Some(deadline) => match tx.send_deadline(block, deadline) {
+            Ok(()) => true,
+            Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_)) => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Chain;
+    use crate::exec::ExecutorKind;
+    use crate::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig};
+    use crate::program::ProgramRegistry;
+    use crate::state::Genesis;
+    use crate::tx::ChainId;
+    use crate::workload::{generate, WorkloadKind, WorkloadSpec};
+
+    fn spec(txs: u64) -> WorkloadSpec {
+        WorkloadSpec { kind: WorkloadKind::Uniform, accounts: 16, txs, seed: 3, chain: ChainId::default() }
+    }
+
+    /// At each commit, how far the generator had run ahead of it.
+    struct LeadSink {
+        generated: Arc<AtomicU64>,
+        committed: u64,
+        lead_max: u64,
+        txs: Vec<Vec<u8>>,
+    }
+
+    impl CommitSink for LeadSink {
+        fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+            let lead = self.generated.load(Ordering::Relaxed) - self.committed;
+            self.lead_max = self.lead_max.max(lead);
+            self.committed += 1;
+            self.txs.extend(block.raw_txs.iter().cloned());
+            Ok(())
+        }
+    }
+
+    fn run(txs: u64, block_size: usize, deadline: Option<Instant>) -> (LeadSink, StageMetrics) {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let genesis = Genesis::new(3, 16).unwrap().state();
+        let stream = WorkloadStream::resumed(&spec(txs), &genesis, 0).unwrap();
+        let mut chain = Chain::new(genesis, ProgramRegistry::native(), ExecutorKind::Parallel);
+        let pipeline = PipelineConfig { channel_blocks_max: 1, ..PipelineConfig::default() };
+        let config = GeneratorConfig { block_size, channel_blocks_max: 1, deadline };
+        std::thread::scope(|scope| {
+            let (blocks, generator) = spawn_generator(scope, stream, config, &pool).unwrap();
+            let generated = Arc::clone(&generator.generated);
+            let mut sink = LeadSink { generated, committed: 0, lead_max: 0, txs: Vec::new() };
+            run_pipeline(&mut chain, blocks.into_iter(), &mut sink, &pool, &pipeline).unwrap();
+            (sink, generator.join().unwrap())
+        })
+    }
+
+    #[test]
+    fn the_generator_stays_a_bounded_number_of_blocks_ahead() {
+        let (sink, metrics) = run(1200, 4, None);
+        assert_eq!(sink.committed, 300);
+        assert_eq!(metrics.blocks, 300);
+        // Each of the 5 stages holds at most one block in hand and one in
+        // its input channel (capacity 1; ingest's is the generator's), and
+        // the generator one more while it waits to send. A workload
+        // generated up front would lead by all 300 blocks.
+        let bound = 5 * 2 + 1;
+        assert!(sink.lead_max <= bound, "generator ran {} blocks ahead", sink.lead_max);
+        assert_eq!(sink.txs, generate(&spec(1200)).unwrap().txs, "same bytes as the materialised workload");
+    }
+
+    #[test]
+    fn a_past_deadline_generates_nothing() {
+        let (sink, metrics) = run(100, 10, Some(Instant::now()));
+        assert_eq!((sink.committed, metrics.blocks), (0, 0));
+    }
+}

@@ -14,7 +14,9 @@
 //! | [`block`] | block header, block hash, Merkle roots |
 //! | [`chain`] | the sequence of blocks: height, parent hash, state |
 //! | [`pipeline`] | the staged engine: ingest → sigverify → schedule → execute → commit |
-//! | [`workload`] | seeded workloads of signed transfers |
+//! | [`workload`] | seeded workloads of signed transfers, whole or as a lazy stream |
+//! | [`source`] | the block generator: signs a workload stream block by block ahead of the pipeline |
+//! | [`memory`] | resident-memory sampling for run reports (Linux `/proc`) |
 //! | [`persist`] | block records in the commit log, snapshots, resume, verify and replay |
 //! | [`node`] | `sluice node`: the CometBFT 0.38 ABCI++ application |
 //!
@@ -27,11 +29,13 @@ pub mod chain;
 pub mod exec;
 pub mod ingest;
 pub mod lthash;
+pub mod memory;
 pub mod node;
 pub mod persist;
 pub mod pipeline;
 pub mod program;
 pub mod sigverify;
+pub mod source;
 pub mod state;
 pub mod tx;
 pub mod workload;

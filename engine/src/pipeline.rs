@@ -46,6 +46,10 @@ use crate::tx::{tx_hash, ChainId, Transaction};
 
 /// Channel capacity between stages is at most this many blocks.
 pub const CHANNEL_BLOCKS_MAX: usize = 64;
+/// A report keeps at most this many block latencies (512 KiB): every
+/// block's in a run of up to this many blocks, a uniform sample of that
+/// many in a longer one, so a run of any length reports in bounded memory.
+pub const LATENCY_SAMPLES_MAX: usize = 65_536;
 
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
@@ -141,8 +145,12 @@ pub struct PipelineReport {
     pub failures: std::collections::BTreeMap<&'static str, u64>,
     /// Transactions dropped before execution, by reason.
     pub rejected: RejectionCounts,
-    /// Per block, from leaving the source to acknowledged commit.
+    /// Per block, from leaving the source to acknowledged commit: every
+    /// block's, or a uniform sample of `LATENCY_SAMPLES_MAX` of them once
+    /// more blocks than that committed (see `record_latency`).
     pub latencies_ms: Vec<f64>,
+    /// Blocks whose latency was offered to `latencies_ms`.
+    pub latency_blocks: u64,
     pub elapsed_s: f64,
 }
 
@@ -156,6 +164,23 @@ impl PipelineReport {
         sorted.sort_by(f64::total_cmp);
         let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
         sorted[rank - 1]
+    }
+
+    /// Keeps `ms` in `latencies_ms`, by reservoir sampling (Algorithm R)
+    /// once it is full: the n-th block replaces a random kept one with
+    /// probability `LATENCY_SAMPLES_MAX / n`, so every block is equally
+    /// likely to be in the sample. The draw is a hash of n, not an RNG:
+    /// reports stay reproducible and need no state beyond the count.
+    pub fn record_latency(&mut self, ms: f64) {
+        self.latency_blocks += 1;
+        if self.latencies_ms.len() < LATENCY_SAMPLES_MAX {
+            self.latencies_ms.push(ms);
+            return;
+        }
+        let slot = splitmix64(self.latency_blocks) % self.latency_blocks;
+        if let Some(kept) = self.latencies_ms.get_mut(slot as usize) {
+            *kept = ms;
+        }
     }
 
     /// The stage with the most busy time: the one that bounded throughput.
@@ -309,6 +334,14 @@ fn collect_exits(
     }
 }
 
+/// splitmix64's output function: a well-mixed 64-bit hash of `x`.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 fn panic_message(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -459,7 +492,7 @@ fn commit_stage(rx: Receiver<Executed>, sink: &mut dyn CommitSink, report: &mut 
         for (reason, count) in executed.rejected {
             *report.rejected.entry(reason).or_default() += count;
         }
-        report.latencies_ms.push(executed.started.elapsed().as_secs_f64() * 1e3);
+        report.record_latency(executed.started.elapsed().as_secs_f64() * 1e3);
     }
     StageExit::Done(metrics)
 }

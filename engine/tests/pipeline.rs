@@ -9,7 +9,9 @@ use sluice_engine::block::BlockHeader;
 use sluice_engine::chain::Chain;
 use sluice_engine::exec::{ExecutorKind, Receipt};
 use sluice_engine::ingest::{partition, verify_transactions, RejectionCounts};
-use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineError};
+use sluice_engine::pipeline::{
+    run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineError, PipelineReport, LATENCY_SAMPLES_MAX,
+};
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::workload::{self, Workload, WorkloadKind, WorkloadSpec};
 
@@ -230,4 +232,19 @@ fn invalid_channel_capacity_is_refused() {
         let result = run_pipeline(&mut chain, std::iter::empty(), &mut RecordingSink::default(), &pool(1), &config);
         assert!(matches!(result, Err(PipelineError::InvalidConfig(_))));
     }
+}
+
+#[test]
+fn a_long_run_keeps_a_bounded_uniform_sample_of_latencies() {
+    let mut report = PipelineReport::default();
+    let blocks = 3 * LATENCY_SAMPLES_MAX as u64;
+    for block in 0..blocks {
+        report.record_latency(block as f64);
+    }
+    assert_eq!(report.latencies_ms.len(), LATENCY_SAMPLES_MAX);
+    assert_eq!(report.latency_blocks, blocks);
+    // A uniform sample of 0..blocks has its median near blocks / 2; keeping
+    // only the first blocks would put it near LATENCY_SAMPLES_MAX / 2.
+    let median = report.latency_ms_quantile(0.5) / blocks as f64;
+    assert!((0.45..0.55).contains(&median), "median at {median} of the range");
 }

@@ -361,3 +361,22 @@ fn errors_display_segment_and_offset() {
     let text = error.to_string();
     assert!(text.contains("00000000000000000003.seg") && text.contains("4096"), "{text}");
 }
+
+/// Only the active segment is mapped: a sealed segment's map is dropped
+/// when the log rolls, so the file pages a long run touched leave the
+/// process's resident set with it, and resident memory stays bounded by one
+/// segment however long the log grows.
+#[test]
+#[cfg(target_os = "linux")]
+fn only_the_active_segment_stays_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = CommitLog::open(config(dir.path(), Durability::Sync)).unwrap();
+    append_range(&mut log, 0..40);
+    assert!(log.segments().len() >= 4, "tiny segments must roll: {}", log.segments().len());
+    let maps = fs::read_to_string("/proc/self/maps").unwrap();
+    let dir_name = dir.path().to_str().unwrap();
+    let mapped: Vec<&str> = maps.lines().filter(|line| line.contains(dir_name)).collect();
+    assert_eq!(mapped.len(), 1, "expected only the active segment mapped: {mapped:#?}");
+    let active = segment_file(dir.path(), log.segments().len() as u64 - 1);
+    assert!(mapped[0].ends_with(active.to_str().unwrap()), "{mapped:?}");
+}

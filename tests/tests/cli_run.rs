@@ -15,7 +15,9 @@ fn run_json(extra: &[&str]) -> serde_json::Value {
 #[test]
 fn json_has_the_documented_fields() {
     let v = run_json(&["--seed", "7"]);
-    for field in ["txs", "blocks", "height", "state_root", "elapsed_s", "tps", "rejected", "block_hash"] {
+    let fields = ["txs", "blocks", "height", "state_root", "elapsed_s", "tps", "rejected", "block_hash", "generation"];
+    let memory = ["rss_bytes_start", "rss_bytes_max", "rss_bytes_end", "rss_anon_bytes_max", "rss_series"];
+    for field in fields.into_iter().chain(memory) {
         assert!(v.get(field).is_some(), "missing {field} in {v}");
     }
     assert_eq!(v["txs"], 3000);
@@ -34,6 +36,61 @@ fn state_root_is_stable_per_seed_and_differs_across_seeds() {
     assert_eq!(a["state_root"], b["state_root"]);
     assert_eq!(a["block_hash"], b["block_hash"]);
     assert_ne!(a["state_root"], c["state_root"]);
+}
+
+/// Roots of `sluice run` as of the commit before blocks were generated
+/// lazily: streaming must not change a single transaction.
+#[test]
+fn state_roots_are_those_of_the_materialised_workload() {
+    let pinned = [
+        (&SMALL[..], "7", "uniform", "346a70e1d0b9db43bc48412e555b6f985a0177a5542b031f05d981718188aae7"),
+        (
+            &["--txs", "500", "--accounts", "2"],
+            "1",
+            "hot",
+            "0ee84307aa71aa9979675e7fcd81afb132fac446321e23ade52462d6293148a9",
+        ),
+        (
+            &["--txs", "500", "--accounts", "400"],
+            "1",
+            "zipf",
+            "ecda45308c748ef1520e944476a859e1384b01b0f4d764923a93aed37aaa0494",
+        ),
+        (
+            &["--txs", "500", "--accounts", "400"],
+            "1",
+            "groups:4",
+            "988751172de2ab938b5ad80a744b7c0f7c0e05d92d2fed064f2203492f019732",
+        ),
+    ];
+    for (sizes, seed, workload, root) in pinned {
+        let mut args = vec!["run", "--json", "--seed", seed, "--workload", workload];
+        args.extend_from_slice(sizes);
+        let streamed = sluice_json(&args);
+        assert_eq!(streamed["generation"], "streamed");
+        assert_eq!(streamed["state_root"], root, "{args:?}");
+        args.push("--pregenerate");
+        let pregenerated = sluice_json(&args);
+        assert_eq!(pregenerated["generation"], "pregenerated");
+        assert_eq!(pregenerated["state_root"], root, "{args:?}");
+        assert_eq!(pregenerated["block_hash"], streamed["block_hash"]);
+    }
+}
+
+#[test]
+fn a_duration_run_commits_whole_blocks_and_stops() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_str().unwrap();
+    let v = sluice_json(&["run", "--json", "--duration", "1", "--accounts", "50", "--block-size", "40", "--data", dir]);
+    assert_eq!(v["duration_s"], 1);
+    assert_eq!(v["generation"], "streamed");
+    let (txs, blocks) = (v["txs"].as_u64().unwrap(), v["blocks"].as_u64().unwrap());
+    assert_eq!(v["ok"], txs, "{v}");
+    assert_eq!(txs, blocks * 40, "only whole blocks are sent: {v}");
+    assert_eq!(v["height"], blocks);
+    let verified = sluice_json(&["verify", "--data", dir, "--json"]);
+    assert_eq!(verified["state_root"], v["state_root"]);
+    assert_eq!(verified["txs"], txs);
 }
 
 #[test]
@@ -57,9 +114,13 @@ fn every_workload_runs() {
 
 #[test]
 fn bad_flags_get_named_errors() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["run", "--workload", "nope"], "unknown workload"),
         (&["run", "--block-size", "0"], "--block-size"),
+        (&["run", "--duration", "0"], "--duration"),
+        (&["run", "--duration", "86401"], "--duration"),
+        (&["run", "--duration", "5", "--pregenerate"], "cannot be used with"),
+        (&["run", "--pregenerate", "--txs", "10000001"], "WORKLOAD_TXS_MAX"),
         (&["run", "--workload", "groups:50", "--accounts", "60"], "too few"),
         (&["run", "--chain-id", "has space"], "chain id"),
     ];
@@ -76,7 +137,8 @@ fn help_explains_the_flags() {
     let out = sluice(&["run", "--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--txs", "--accounts", "--block-size", "--workload", "--seed", "--json"] {
+    for flag in ["--txs", "--accounts", "--block-size", "--workload", "--seed", "--json", "--duration", "--pregenerate"]
+    {
         assert!(help.contains(flag), "help lacks {flag}");
     }
 }

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,11 +11,13 @@ use serde_json::json;
 
 use sluice_engine::chain::Chain;
 use sluice_engine::exec::ExecutorKind;
+use sluice_engine::memory::{MemoryReport, Rss, RssSampler, RSS_SAMPLE_INTERVAL_MS};
 use sluice_engine::persist::{self, BlockStore, GenesisParams, ReplayOptions, ReplayReport, Resumed, StoreConfig};
-use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineReport};
+use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineReport, StageMetrics};
 use sluice_engine::program::ProgramRegistry;
+use sluice_engine::source::{spawn_generator, GeneratorConfig};
 use sluice_engine::tx::ChainId;
-use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec};
+use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec, WorkloadStream};
 use sluice_storage::Durability;
 
 // mimalloc: the pipeline allocates many small per-transaction buffers
@@ -29,6 +31,13 @@ const THREADS_MAX: i64 = 1024;
 
 /// Block size is capped at the engine's BLOCK_TXS_MAX.
 const BLOCK_SIZE_MAX: u64 = sluice_engine::block::BLOCK_TXS_MAX as u64;
+
+/// `--txs` when neither it nor `--duration` is given.
+const RUN_TXS_DEFAULT: u64 = 50_000;
+
+/// One `sluice run --duration` lasts at most a day. A longer soak is a
+/// series of runs on the same `--data`, each resuming the last.
+const RUN_DURATION_S_MAX: u64 = 86_400;
 
 #[derive(Parser)]
 #[command(
@@ -45,8 +54,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate a seeded workload of signed transfers, run it through the
-    /// engine block by block, and print a summary.
+    /// Generate seeded, signed transfers block by block, run them through
+    /// the engine, and print a summary.
     Run(RunArgs),
     /// Check every record of a data directory, read-only: checksums and hash
     /// chain, then that every block record decodes, follows its parent, and
@@ -114,9 +123,22 @@ struct NodeArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Transactions to generate and run.
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=workload::WORKLOAD_TXS_MAX))]
-    txs: u64,
+    /// Transactions to generate and run [default: 50000; with --duration,
+    /// as many as the time allows].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=workload::WORKLOAD_STREAM_TXS_MAX))]
+    txs: Option<u64>,
+    /// Keep generating blocks for SECS seconds (1..=86400), then stop: blocks
+    /// already in the pipeline still commit, so the run ends a few blocks
+    /// later. With --txs as well, whichever limit comes first ends the run.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=RUN_DURATION_S_MAX))]
+    duration: Option<u64>,
+    /// Generate and sign the whole workload before the pipeline starts, so
+    /// that signing is not counted in elapsed_s and tps. Memory then grows
+    /// with --txs (at most 10000000). By default each block is generated and
+    /// signed while earlier ones run, in bounded memory, and signing shares
+    /// the worker threads with verification.
+    #[arg(long, conflicts_with = "duration")]
+    pregenerate: bool,
     /// Genesis accounts [default: 100000, or 2 for `hot`].
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=sluice_engine::state::GENESIS_ACCOUNTS_MAX as i64))]
     accounts: Option<u32>,
@@ -206,37 +228,121 @@ fn run(args: RunArgs) -> Result<(), String> {
     let spec = WorkloadSpec {
         kind: args.workload,
         accounts: args.accounts.unwrap_or(args.workload.default_accounts()),
-        txs: args.txs,
+        txs: args.txs_limit(),
         seed: args.seed,
         chain: ChainId::new(&args.chain_id)?,
     };
+    // Before opening the store, whose genesis takes seconds to derive.
+    match args.pregenerate {
+        true => spec.validate()?,
+        false => spec.validate_shape()?,
+    }
     let (persistence, resumed) = pool.install(|| Persistence::open(&args, &spec))?;
-    let generate_start = Instant::now();
-    let workload = pool.install(|| workload::generate_resumed(&spec, &resumed.state, resumed.height))?;
+    let sampler = RssSampler::start(Duration::from_millis(RSS_SAMPLE_INTERVAL_MS))?;
+    let feed = pool.install(|| Feed::prepare(&args, &spec, &resumed))?;
     let mut chain =
         Chain::resume(resumed.state, ProgramRegistry::native(), args.executor, resumed.height, resumed.last_hash);
-    let generate_s = generate_start.elapsed().as_secs_f64();
-
-    let blocks = split_blocks(workload.txs, args.block_size as usize);
-    let progress = Progress::new(blocks.len() as u64, args.json);
+    let progress = Progress::new(feed.blocks(&args), args.json);
     let mut sink = ProgressSink { inner: persistence, progress: &progress };
     let config = PipelineConfig {
         chain: spec.chain.clone(),
         snapshot_interval_blocks: args.snapshot_interval,
         ..PipelineConfig::default()
     };
-    let report = run_pipeline(&mut chain, blocks.into_iter(), &mut sink, &pool, &config).map_err(|e| e.to_string())?;
+    let (report, generation) = feed.run(&mut chain, &mut sink, &pool, &config, &args)?;
     progress.finish();
     let mut persistence = sink.inner;
     persistence.finish()?;
+    let memory = sampler.finish();
     let persisted = &persistence.info;
-    let summary = Summary { spec: &spec, chain: &chain, report: &report, threads, generate_s, persisted };
+    let summary =
+        Summary { spec: &spec, args: &args, chain: &chain, report: &report, threads, generation, memory, persisted };
     if args.json {
         println!("{}", summary.json());
     } else {
         summary.print_human();
     }
     Ok(())
+}
+
+impl RunArgs {
+    /// The most transactions this run may send: `--txs`, else the default,
+    /// or, with `--duration`, as many as a stream may hold.
+    fn txs_limit(&self) -> u64 {
+        let unset = if self.duration.is_some() { workload::WORKLOAD_STREAM_TXS_MAX } else { RUN_TXS_DEFAULT };
+        self.txs.unwrap_or(unset)
+    }
+}
+
+/// Where the pipeline's blocks come from.
+enum Feed {
+    /// Generated and signed before the pipeline starts (`--pregenerate`).
+    Pregenerated { blocks: Vec<Vec<Vec<u8>>>, generate_s: f64 },
+    /// Drawn and signed block by block while the pipeline runs. Boxed: the
+    /// RNG's buffer makes the stream hundreds of bytes.
+    Streamed(Box<WorkloadStream>),
+}
+
+/// How the workload was generated, for the summary.
+struct Generation {
+    /// Seconds spent drawing and signing transactions.
+    generate_s: f64,
+    /// The generator thread's metrics, when blocks were streamed.
+    stage: Option<StageMetrics>,
+}
+
+impl Feed {
+    fn prepare(args: &RunArgs, spec: &WorkloadSpec, resumed: &Resumed) -> Result<Feed, String> {
+        if !args.pregenerate {
+            return Ok(Feed::Streamed(Box::new(WorkloadStream::resumed(spec, &resumed.state, resumed.height)?)));
+        }
+        let start = Instant::now();
+        let workload = workload::generate_resumed(spec, &resumed.state, resumed.height)?;
+        let blocks = split_blocks(workload.txs, args.block_size as usize);
+        Ok(Feed::Pregenerated { blocks, generate_s: start.elapsed().as_secs_f64() })
+    }
+
+    /// Blocks the run will commit, when known before it starts (not when
+    /// a duration ends it).
+    fn blocks(&self, args: &RunArgs) -> Option<u64> {
+        match self {
+            Feed::Pregenerated { blocks, .. } => Some(blocks.len() as u64),
+            Feed::Streamed(_) if args.duration.is_some() => None,
+            Feed::Streamed(stream) => Some(stream.remaining().div_ceil(args.block_size)),
+        }
+    }
+
+    fn run(
+        self,
+        chain: &mut Chain,
+        sink: &mut dyn CommitSink,
+        pool: &rayon::ThreadPool,
+        config: &PipelineConfig,
+        args: &RunArgs,
+    ) -> Result<(PipelineReport, Generation), String> {
+        let stream = match self {
+            Feed::Streamed(stream) => stream,
+            Feed::Pregenerated { blocks, generate_s } => {
+                let report = run_pipeline(chain, blocks.into_iter(), sink, pool, config).map_err(|e| e.to_string())?;
+                return Ok((report, Generation { generate_s, stage: None }));
+            }
+        };
+        let plan = GeneratorConfig {
+            block_size: args.block_size as usize,
+            channel_blocks_max: config.channel_blocks_max,
+            deadline: args.duration.map(|secs| Instant::now() + Duration::from_secs(secs)),
+        };
+        std::thread::scope(|scope| {
+            let (blocks, generator) = spawn_generator(scope, *stream, plan, pool)?;
+            let result = run_pipeline(chain, blocks.into_iter(), sink, pool, config);
+            // The pipeline dropped the receiver, so the generator has stopped
+            // or stops at its next send; a pipeline error names the cause.
+            let stage = generator.join();
+            let report = result.map_err(|e| e.to_string())?;
+            let stage = stage?;
+            Ok((report, Generation { generate_s: stage.busy_s, stage: Some(stage) }))
+        })
+    }
 }
 
 /// Moves the transactions into blocks without copying their bytes.
@@ -254,14 +360,18 @@ fn split_blocks(txs: Vec<Vec<u8>>, block_size: usize) -> Vec<Vec<Vec<u8>>> {
 struct Progress(Option<ProgressBar>);
 
 impl Progress {
-    fn new(blocks: u64, json: bool) -> Progress {
+    /// A bar towards `blocks`, or a counter when the total is unknown.
+    fn new(blocks: Option<u64>, json: bool) -> Progress {
         if json || !std::io::stderr().is_terminal() {
             return Progress(None);
         }
-        let bar = ProgressBar::new(blocks);
-        let style =
-            ProgressStyle::with_template("{spinner} committing blocks [{bar:40}] {pos}/{len} {per_sec} ETA {eta}")
-                .expect("static progress template is valid");
+        let (bar, template) = match blocks {
+            Some(blocks) => {
+                (ProgressBar::new(blocks), "{spinner} committing blocks [{bar:40}] {pos}/{len} {per_sec} ETA {eta}")
+            }
+            None => (ProgressBar::no_length(), "{spinner} committing blocks {pos} {per_sec}, {elapsed} elapsed"),
+        };
+        let style = ProgressStyle::with_template(template).expect("static progress template is valid");
         bar.set_style(style.progress_chars("=> "));
         Progress(Some(bar))
     }
@@ -295,29 +405,53 @@ impl<S: CommitSink> CommitSink for ProgressSink<'_, S> {
 
 struct Summary<'a> {
     spec: &'a WorkloadSpec,
+    args: &'a RunArgs,
     chain: &'a Chain,
     report: &'a PipelineReport,
     threads: usize,
-    generate_s: f64,
+    generation: Generation,
+    memory: MemoryReport,
     persisted: &'a PersistInfo,
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 impl Summary<'_> {
     fn tps(&self) -> f64 {
         self.report.txs_in as f64 / self.report.elapsed_s.max(f64::MIN_POSITIVE)
     }
 
+    /// The generator (when streamed) and the pipeline's stages, in order.
+    fn stages(&self) -> impl Iterator<Item = &StageMetrics> {
+        self.generation.stage.iter().chain(&self.report.stages)
+    }
+
+    /// The stage with the most busy time, the generator included: when
+    /// signing is what bounded the run, the summary says so.
+    fn bottleneck(&self) -> Option<&StageMetrics> {
+        self.stages().max_by(|a, b| a.busy_s.total_cmp(&b.busy_s))
+    }
+
+    fn generation_mode(&self) -> &'static str {
+        if self.generation.stage.is_some() {
+            "streamed"
+        } else {
+            "pregenerated"
+        }
+    }
+
     fn json(&self) -> serde_json::Value {
         let r = self.report;
         let stages: serde_json::Map<String, serde_json::Value> =
-            r.stages.iter().map(|s| (s.name.to_string(), json!(s.busy_s))).collect();
-        json!({
+            self.stages().map(|s| (s.name.to_string(), json!(s.busy_s))).collect();
+        let mut value = json!({
             "workload": self.spec.kind.to_string(),
             "accounts": self.spec.accounts,
             "seed": self.spec.seed,
             "executor": self.chain.executor.to_string(),
             "threads": self.threads,
-            "txs": self.spec.txs,
+            "txs": r.txs_in,
+            "duration_s": self.args.duration,
             "blocks": r.blocks,
             "height": self.chain.height,
             "state_root": hex::encode(self.chain.state.root()),
@@ -328,10 +462,11 @@ impl Summary<'_> {
             "failures": r.failures,
             "rejected": r.rejected,
             "stages": stages,
-            "bottleneck": r.bottleneck().map(|s| s.name),
+            "bottleneck": self.bottleneck().map(|s| s.name),
             "latency_ms_p50": r.latency_ms_quantile(0.50),
             "latency_ms_p99": r.latency_ms_quantile(0.99),
-            "generate_s": self.generate_s,
+            "generation": self.generation_mode(),
+            "generate_s": self.generation.generate_s,
             "elapsed_s": r.elapsed_s,
             "tps": self.tps(),
             "data_dir": self.persisted.data_dir.display().to_string(),
@@ -339,17 +474,21 @@ impl Summary<'_> {
             "resumed_from_height": self.persisted.resumed_from_height,
             "commit_s": self.persisted.commit_s,
             "appended_bytes": self.persisted.appended_bytes,
-        })
+        });
+        if let Some(object) = value.as_object_mut() {
+            object.extend(memory_json(&self.memory));
+        }
+        value
     }
 
     fn print_human(&self) {
         let r = self.report;
         println!(
             "sluice run: workload {}, {} accounts, {} txs, seed {}",
-            self.spec.kind, self.spec.accounts, self.spec.txs, self.spec.seed
+            self.spec.kind, self.spec.accounts, r.txs_in, self.spec.seed
         );
         println!("  executor    {} on {} threads", self.chain.executor, self.threads);
-        println!("  generated and signed in {:.2} s (not counted below)", self.generate_s);
+        self.print_generation();
         self.persisted.print_human();
         println!("  blocks      {} (height {})", r.blocks, self.chain.height);
         println!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
@@ -365,16 +504,76 @@ impl Summary<'_> {
         let (p50, p99) = (r.latency_ms_quantile(0.5), r.latency_ms_quantile(0.99));
         println!("  latency     p50 {p50:.1} ms, p99 {p99:.1} ms per block");
         println!("  stages      busy / idle / blocked seconds, mean input queue");
-        for s in &r.stages {
+        for s in self.stages() {
             let queue = s.queue_depth_mean();
             println!("    {:<10}{:>8.3} {:>8.3} {:>8.3}   {queue:.1}", s.name, s.busy_s, s.idle_s, s.blocked_s);
         }
-        if let Some(b) = r.bottleneck() {
+        if let Some(b) = self.bottleneck() {
             println!("  bounded by  {} ({:.3} s busy of {:.3} s)", b.name, b.busy_s, r.elapsed_s);
         }
+        print_memory(&self.memory);
         println!("  state_root  {}", hex::encode(self.chain.state.root()));
         println!("  block_hash  {}", hex::encode(self.chain.last_hash));
     }
+
+    fn print_generation(&self) {
+        let secs = self.generation.generate_s;
+        match self.generation.stage {
+            Some(_) => println!(
+                "  generated   block by block: {secs:.2} s drawing and signing on the worker threads, \
+                 alongside the pipeline (counted below, as stage generate)"
+            ),
+            None => println!(
+                "  generated   and signed in {secs:.2} s before the pipeline (--pregenerate; not counted below)"
+            ),
+        }
+        if let Some(limit) = self.args.duration {
+            println!("  duration    {limit} s of generating blocks (--duration)");
+        }
+    }
+}
+
+/// The memory fields of `sluice run --json`: start, peak and end of the
+/// resident set, its anonymous part (heap) and mapped-file part, and the
+/// sampled series. Null where the figures cannot be read (not Linux).
+fn memory_json(memory: &MemoryReport) -> serde_json::Map<String, serde_json::Value> {
+    let field = |rss: Option<Rss>, pick: fn(Rss) -> u64| json!(rss.map(pick));
+    let series: Vec<serde_json::Value> = memory
+        .series
+        .iter()
+        .map(|p| json!({"t_s": p.t_s, "rss_bytes": p.rss.total_bytes, "rss_anon_bytes": p.rss.anon_bytes, "rss_file_bytes": p.rss.file_bytes}))
+        .collect();
+    let total: fn(Rss) -> u64 = |r| r.total_bytes;
+    let anon: fn(Rss) -> u64 = |r| r.anon_bytes;
+    let file: fn(Rss) -> u64 = |r| r.file_bytes;
+    let pairs = [
+        ("rss_bytes_start", field(memory.start, total)),
+        ("rss_bytes_max", field(memory.max, total)),
+        ("rss_bytes_end", field(memory.end, total)),
+        ("rss_anon_bytes_start", field(memory.start, anon)),
+        ("rss_anon_bytes_max", field(memory.max, anon)),
+        ("rss_anon_bytes_end", field(memory.end, anon)),
+        ("rss_file_bytes_max", field(memory.max, file)),
+        ("rss_samples", json!(memory.samples)),
+        ("rss_series", json!(series)),
+    ];
+    pairs.into_iter().map(|(name, value)| (name.to_string(), value)).collect()
+}
+
+fn print_memory(memory: &MemoryReport) {
+    let (Some(start), Some(max), Some(end)) = (memory.start, memory.max, memory.end) else {
+        println!("  memory      not sampled (needs Linux /proc/self/status)");
+        return;
+    };
+    let mib = |bytes: u64| bytes as f64 / MIB;
+    println!(
+        "  memory      peak RSS {:.1} MiB (start {:.1}, end {:.1}); heap (anon) peak {:.1} MiB, mapped files peak {:.1} MiB",
+        mib(max.total_bytes),
+        mib(start.total_bytes),
+        mib(end.total_bytes),
+        mib(max.anon_bytes),
+        mib(max.file_bytes)
+    );
 }
 
 /// Where and how a run persists, for its summary.

@@ -17,12 +17,57 @@ use std::fmt;
 pub const ACCOUNT_DATA_BYTES_MAX: usize = 4096;
 
 /// A 32-byte account id: an ed25519 public key or a derived address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+///
+/// Equality, ordering and hashing work on four 64-bit words rather than
+/// on bytes. The derived byte-wise versions compiled to a `memcmp` call per
+/// comparison, and ids are compared on every account lookup, every
+/// conflict-graph probe and every delta sort: the call alone was a quarter
+/// of serial execution time. Ordering is still the bytes' lexicographic
+/// order (big-endian words), because deltas are sorted by id on disk.
+#[derive(Clone, Copy, Default)]
 pub struct AccountId(pub [u8; 32]);
 
 impl AccountId {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// Big-endian words: comparing them in order compares the bytes.
+    #[inline]
+    fn words(&self) -> [u64; 4] {
+        std::array::from_fn(|i| u64::from_be_bytes(self.0[i * 8..i * 8 + 8].try_into().expect("8 bytes")))
+    }
+}
+
+impl PartialEq for AccountId {
+    #[inline]
+    fn eq(&self, other: &AccountId) -> bool {
+        self.words() == other.words()
+    }
+}
+
+impl Eq for AccountId {}
+
+impl Ord for AccountId {
+    #[inline]
+    fn cmp(&self, other: &AccountId) -> std::cmp::Ordering {
+        self.words().cmp(&other.words())
+    }
+}
+
+impl PartialOrd for AccountId {
+    #[inline]
+    fn partial_cmp(&self, other: &AccountId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::hash::Hash for AccountId {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Every word, not a prefix: ids are chosen by users, and the seeded
+        // hash only resists flooding if it sees the whole id.
+        self.words().iter().for_each(|&w| state.write_u64(w));
     }
 }
 
@@ -110,6 +155,24 @@ mod tests {
         assert!(!funded.is_default());
         let owned = Account { owner: ProgramId::TOKEN, ..Account::default() };
         assert!(!owned.is_default());
+    }
+
+    #[test]
+    fn id_order_and_equality_match_the_bytes() {
+        let mut ids: Vec<AccountId> = Vec::new();
+        for i in 0..32 {
+            for v in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut bytes = [0x55u8; 32];
+                bytes[i] = v;
+                ids.push(AccountId(bytes));
+            }
+        }
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(a.cmp(b), a.0.cmp(&b.0), "{a:?} vs {b:?}");
+                assert_eq!(a == b, a.0 == b.0);
+            }
+        }
     }
 
     #[test]

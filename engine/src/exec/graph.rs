@@ -35,8 +35,9 @@ pub struct ConflictGraph {
     /// Successors of each transaction: `successors[successor_starts[t]..successor_starts[t + 1]]`.
     successor_starts: Vec<u32>,
     successors: Vec<u32>,
-    /// Slots that some transaction declared writable.
-    pub written_slots: Vec<u32>,
+    /// Per slot, whether some transaction declared it writable: only
+    /// those can be in the block's delta.
+    pub slot_written: Vec<bool>,
     /// Transactions on the longest dependency chain. `tx_count /
     /// critical_path_txs` bounds the speedup any schedule can reach.
     pub critical_path_txs: u32,
@@ -68,6 +69,13 @@ impl ConflictGraph {
                 });
                 tx_slots.push(slot);
                 let track = &mut tracks[slot as usize];
+                // The decoder and the builder both refuse a repeated
+                // account; one here would make `t` wait for itself.
+                assert!(
+                    track.last_writer != t && track.readers_since.last() != Some(&t),
+                    "transaction {t} declares account {:?} twice",
+                    meta.id
+                );
                 if track.last_writer != NONE {
                     deps.push(track.last_writer);
                 }
@@ -85,7 +93,7 @@ impl ConflictGraph {
             edges.extend(deps.iter().map(|&d| (d, t)));
         }
         let (dependency_counts, successor_starts, successors) = compress(txs.len(), &edges);
-        let written_slots = (0..slot_ids.len() as u32).filter(|&s| tracks[s as usize].written).collect();
+        let slot_written = tracks.iter().map(|track| track.written).collect();
         let critical_path_txs = longest_chain(txs.len(), &edges);
         ConflictGraph {
             slot_ids,
@@ -94,7 +102,7 @@ impl ConflictGraph {
             dependency_counts,
             successor_starts,
             successors,
-            written_slots,
+            slot_written,
             critical_path_txs,
         }
     }
@@ -209,7 +217,7 @@ mod tests {
         let g = ConflictGraph::build(&txs);
         assert_eq!(g.edge_count(), 0);
         assert_eq!(g.critical_path_txs, 1);
-        assert_eq!(g.written_slots, vec![0, 2, 3]);
+        assert_eq!(g.slot_written, vec![true, false, true, true]);
     }
 
     #[test]

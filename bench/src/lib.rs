@@ -4,8 +4,11 @@
 //! of Solana's bench-tps and Aptos' executor-benchmark. Every figure comes
 //! from the same signed transactions in the same run, so the ratios it
 //! reports (end to end over the verification limit, parallel over serial)
-//! cancel out most of the noise of a shared machine. Each timed measure is
-//! repeated and the median is kept.
+//! cancel out most of the noise of a shared machine. Measures are
+//! interleaved: each repetition takes every measure once, in turn, and the
+//! median over repetitions is kept per measure. A burst of load from
+//! another process then lands on one repetition of every measure rather
+//! than on every repetition of one, so the ratios survive it.
 //!
 //! | measure | what is timed |
 //! |---|---|
@@ -46,27 +49,11 @@ pub fn median(samples: &mut [f64]) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Times `f` `repeats` times and returns the median seconds and the last result.
-pub fn time_median<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    time_median_with_setup(repeats, || (), |()| f())
-}
-
-/// Like [`time_median`], with an untimed `setup` before each repetition.
-pub fn time_median_with_setup<S, T>(
-    repeats: usize,
-    mut setup: impl FnMut() -> S,
-    mut f: impl FnMut(S) -> T,
-) -> (f64, T) {
-    let mut samples = Vec::with_capacity(repeats);
-    let mut last = None;
-    for _ in 0..repeats.max(1) {
-        let input = setup();
-        let start = Instant::now();
-        let out = f(input);
-        samples.push(start.elapsed().as_secs_f64());
-        last = Some(out);
-    }
-    (median(&mut samples), last.expect("at least one repeat"))
+/// Seconds that `f` takes, and its result.
+pub fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
+    let start = Instant::now();
+    let out = f();
+    (start.elapsed().as_secs_f64(), out)
 }
 
 /// Seconds spent executing every block, serially and in parallel, on the
@@ -97,26 +84,38 @@ impl ExecTimes {
     }
 }
 
-/// Executes each block with both executors on `pool`, checks they agree,
-/// and sums the per-block median times.
-pub fn measure_execution(
+impl ExecTimes {
+    /// The per-measure medians of several passes.
+    fn median_of(passes: &[ExecTimes]) -> ExecTimes {
+        let median_by = |f: fn(&ExecTimes) -> f64| median(&mut passes.iter().map(f).collect::<Vec<_>>());
+        ExecTimes {
+            serial_s: median_by(|t| t.serial_s),
+            parallel_s: median_by(|t| t.parallel_s),
+            graph_s: median_by(|t| t.graph_s),
+            graph_exec_s: median_by(|t| t.graph_exec_s),
+            txs: passes.first().map_or(0, |t| t.txs),
+        }
+    }
+}
+
+/// One pass over every block: each executor once per block, in turn, on
+/// the same state, checking that they agree. State carries from block to
+/// block (applied untimed).
+pub fn execute_pass(
     genesis: &State,
     blocks: &[Vec<Transaction>],
     programs: &ProgramRegistry,
     pool: &rayon::ThreadPool,
-    repeats: usize,
 ) -> ExecTimes {
     let mut state = genesis.clone();
     let mut times = ExecTimes::default();
     for block in blocks {
-        let (serial_s, serial): (f64, BlockOutcome) =
-            time_median(repeats, || execute_block_serial(&state, block, programs));
-        let (parallel_s, parallel) =
-            time_median(repeats, || pool.install(|| execute_block_parallel(&state, block, programs)));
+        let (serial_s, serial): (f64, BlockOutcome) = time(|| execute_block_serial(&state, block, programs));
+        let (parallel_s, parallel) = time(|| pool.install(|| execute_block_parallel(&state, block, programs)));
         assert_eq!(serial, parallel, "parallel result differs from serial: determinism broken");
-        let (graph_s, graph) = time_median(repeats, || ConflictGraph::build(block));
-        let (graph_exec_s, _) =
-            time_median(repeats, || pool.install(|| execute_graph(&state, block, programs, &graph)));
+        let (graph_s, graph) = time(|| ConflictGraph::build(block));
+        let (graph_exec_s, scheduled) = time(|| pool.install(|| execute_graph(&state, block, programs, &graph)));
+        assert_eq!(serial, scheduled, "prebuilt-graph result differs from serial: determinism broken");
         times.serial_s += serial_s;
         times.parallel_s += parallel_s;
         times.graph_s += graph_s;
@@ -199,30 +198,55 @@ impl BenchInput<'_> {
     }
 }
 
-/// Takes every measure at the pool's thread count. `scratch` holds the
-/// stores that commit and the full pipeline write; each run gets a fresh one.
+/// Takes every measure at the pool's thread count, interleaved: each
+/// repetition is one pass of every measure. `scratch` holds the stores
+/// that commit and the full pipeline write; each pass gets a fresh one.
 pub fn measure_all(input: &BenchInput<'_>, pool: &rayon::ThreadPool, scratch: &Path) -> Result<Measures, String> {
     let raw = input.raw_blocks();
     let decoded: Vec<Vec<Transaction>> = raw
         .iter()
         .map(|b| b.iter().map(|t| decode(t).map_err(|e| e.to_string())).collect())
         .collect::<Result<_, _>>()?;
-    let mut m = Measures { threads: pool.current_num_threads(), txs: input.workload.txs.len(), ..Measures::default() };
-    m.verify_limit_s = measure_verify_limit(input, &raw, pool);
-    m.sigverify_s = measure_sigverify(input, &raw, pool);
-    m.exec = measure_execution(input.genesis, &decoded, &ProgramRegistry::native(), pool, input.repeats);
-    (m.commit_s, m.commit_bytes) = measure_commit(input, &raw, pool, &scratch.join("commit"))?;
-    m.e2e_s = measure_pipeline(input, &raw, pool, &scratch.join("pipeline"))?;
-    Ok(m)
+    let programs = ProgramRegistry::native();
+    let executed = execute_for_commit(input, &raw, pool)?;
+    let mut passes: Vec<Measures> = Vec::with_capacity(input.repeats.max(1));
+    for _ in 0..input.repeats.max(1) {
+        let mut m = Measures { threads: pool.current_num_threads(), txs: input.workload.txs.len(), ..Measures::default() };
+        m.verify_limit_s = verify_limit_pass(input, &raw, pool);
+        m.sigverify_s = sigverify_pass(input, &raw, pool);
+        m.exec = execute_pass(input.genesis, &decoded, &programs, pool);
+        (m.commit_s, m.commit_bytes) = commit_pass(input, &executed, &scratch.join("commit"))?;
+        m.e2e_s = pipeline_pass(input, &raw, pool, &scratch.join("pipeline"))?;
+        passes.push(m);
+    }
+    Ok(Measures::median_of(&passes))
+}
+
+impl Measures {
+    /// The per-measure medians of several passes.
+    fn median_of(passes: &[Measures]) -> Measures {
+        let median_by = |f: fn(&Measures) -> f64| median(&mut passes.iter().map(f).collect::<Vec<_>>());
+        let exec: Vec<ExecTimes> = passes.iter().map(|m| m.exec).collect();
+        Measures {
+            threads: passes[0].threads,
+            txs: passes[0].txs,
+            verify_limit_s: median_by(|m| m.verify_limit_s),
+            sigverify_s: median_by(|m| m.sigverify_s),
+            exec: ExecTimes::median_of(&exec),
+            commit_s: median_by(|m| m.commit_s),
+            commit_bytes: passes[0].commit_bytes,
+            e2e_s: median_by(|m| m.e2e_s),
+        }
+    }
 }
 
 /// The raw limit: dalek's own batch verification on all pool threads.
-fn measure_verify_limit(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
+fn verify_limit_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
     let chain = input.chain_id();
     raw.iter()
         .map(|block| {
             let messages: Vec<Vec<u8>> = block.iter().map(|t| signing_message(&chain, &t[SIGNATURE_BYTES..])).collect();
-            let (seconds, all_valid) = time_median(input.repeats, || {
+            let (seconds, all_valid) = time(|| {
                 pool.install(|| {
                     let chunks = block.par_chunks(BATCH_SIZE_DEFAULT).zip(messages.par_chunks(BATCH_SIZE_DEFAULT));
                     chunks.all(|(txs, messages)| dalek_batch(txs, messages))
@@ -248,29 +272,24 @@ fn dalek_batch(txs: &[Vec<u8>], messages: &[Vec<u8>]) -> bool {
     ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
 }
 
-fn measure_sigverify(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
+fn sigverify_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
     let chain = input.chain_id();
     raw.iter()
         .map(|block| {
-            let (seconds, verified) = time_median_with_setup(
-                input.repeats,
-                || decode_all(block.clone()),
-                |decoded| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT, None)),
-            );
+            let decoded = decode_all(block.clone());
+            let (seconds, verified) = time(|| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT, None)));
             assert!(verified.iter().all(Result::is_ok), "generated workloads verify");
             seconds
         })
         .sum()
 }
 
-/// Executes every block once (untimed), then times appending them all to
-/// a fresh store, sync included.
-fn measure_commit(
+/// Executes every block once, untimed, into what the commit measure appends.
+fn execute_for_commit(
     input: &BenchInput<'_>,
     raw: &[Vec<Vec<u8>>],
     pool: &rayon::ThreadPool,
-    dir: &Path,
-) -> Result<(f64, u64), String> {
+) -> Result<Vec<CommittedBlock>, String> {
     let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
     let mut blocks = Vec::with_capacity(raw.len());
     for block in raw {
@@ -288,35 +307,35 @@ fn measure_commit(
             state_snapshot: None,
         });
     }
+    Ok(blocks)
+}
+
+/// Appends every executed block to a fresh store, sync included.
+fn commit_pass(input: &BenchInput<'_>, blocks: &[CommittedBlock], dir: &Path) -> Result<(f64, u64), String> {
     let mut store = fresh_store(input, dir)?;
     let start = Instant::now();
-    for block in &blocks {
+    for block in blocks {
         CommitSink::commit(&mut store, block)?;
     }
     store.sync().map_err(|e| e.to_string())?;
     Ok((start.elapsed().as_secs_f64(), store.appended_bytes()))
 }
 
-/// The whole pipeline, from raw bytes to durable blocks, in a fresh store
-/// each repetition; the median elapsed time.
-fn measure_pipeline(
+/// The whole pipeline, from raw bytes to durable blocks, in a fresh store.
+fn pipeline_pass(
     input: &BenchInput<'_>,
     raw: &[Vec<Vec<u8>>],
     pool: &rayon::ThreadPool,
     dir: &Path,
 ) -> Result<f64, String> {
     let config = PipelineConfig { chain: input.chain_id(), ..PipelineConfig::default() };
-    let mut samples = Vec::with_capacity(input.repeats);
-    for _ in 0..input.repeats.max(1) {
-        let mut store = fresh_store(input, dir)?;
-        let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
-        let blocks = raw.to_vec();
-        let start = Instant::now();
-        run_pipeline(&mut chain, blocks.into_iter(), &mut store, pool, &config).map_err(|e| e.to_string())?;
-        store.sync().map_err(|e| e.to_string())?;
-        samples.push(start.elapsed().as_secs_f64());
-    }
-    Ok(median(&mut samples))
+    let mut store = fresh_store(input, dir)?;
+    let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    let blocks = raw.to_vec();
+    let start = Instant::now();
+    run_pipeline(&mut chain, blocks.into_iter(), &mut store, pool, &config).map_err(|e| e.to_string())?;
+    store.sync().map_err(|e| e.to_string())?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
 fn fresh_store(input: &BenchInput<'_>, dir: &Path) -> Result<BlockStore, String> {

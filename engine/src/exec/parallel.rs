@@ -71,7 +71,7 @@ pub fn execute_graph(
         txs,
         programs,
         graph,
-        slots: committed.par_iter().map(|account| Mutex::new(account.cloned().unwrap_or_default())).collect(),
+        slots: committed.par_iter().map(|account| Slot(Mutex::new(account.cloned().unwrap_or_default()))).collect(),
         committed,
         pending: graph.dependency_counts.iter().map(|&n| AtomicU32::new(n)).collect(),
         receipts: Mutex::new(Vec::new()),
@@ -98,7 +98,7 @@ struct BlockRun<'a> {
     txs: &'a [Transaction],
     programs: &'a ProgramRegistry,
     graph: &'a ConflictGraph,
-    slots: Vec<Mutex<Account>>,
+    slots: Vec<Slot>,
     /// Per slot, the committed value it started from (`None`: absent).
     /// Kept as references into the state, which outlives the run, so the
     /// delta compares against them without a second lookup per account.
@@ -109,6 +109,12 @@ struct BlockRun<'a> {
     /// per task rather than a synchronised cell per transaction.
     receipts: Mutex<Vec<Vec<(u32, Receipt)>>>,
 }
+
+/// One account of the working set, alone on its cache line. Hot accounts
+/// take the first slots, so unpadded they shared lines, and two workers
+/// on two different hot accounts stalled each other (false sharing).
+#[repr(align(64))]
+struct Slot(Mutex<Account>);
 
 /// What one task reuses from one transaction to the next.
 #[derive(Default)]
@@ -177,7 +183,7 @@ impl<'a> BlockRun<'a> {
     fn lock(&self, slot: u32) -> MutexGuard<'_, Account> {
         // A poisoned slot means a program panicked mid-transaction; the
         // panic propagates out of the scope, so no poisoned value is used.
-        self.slots[slot as usize].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots[slot as usize].0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn keep_receipts(&self, worker: Worker) {
@@ -188,7 +194,7 @@ impl<'a> BlockRun<'a> {
         let receipts = self.receipts_in_block_order();
         let graph = self.graph;
         let mut accounts: Vec<Account> =
-            self.slots.into_par_iter().map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
+            self.slots.into_par_iter().map(|slot| slot.0.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
         let committed = &self.committed;
         let mut changed: Vec<u32> = (0..accounts.len() as u32)
             .into_par_iter()

@@ -211,7 +211,8 @@ pub fn measure_all(input: &BenchInput<'_>, pool: &rayon::ThreadPool, scratch: &P
     let executed = execute_for_commit(input, &raw, pool)?;
     let mut passes: Vec<Measures> = Vec::with_capacity(input.repeats.max(1));
     for _ in 0..input.repeats.max(1) {
-        let mut m = Measures { threads: pool.current_num_threads(), txs: input.workload.txs.len(), ..Measures::default() };
+        let mut m =
+            Measures { threads: pool.current_num_threads(), txs: input.workload.txs.len(), ..Measures::default() };
         m.verify_limit_s = verify_limit_pass(input, &raw, pool);
         m.sigverify_s = sigverify_pass(input, &raw, pool);
         m.exec = execute_pass(input.genesis, &decoded, &programs, pool);
@@ -277,7 +278,8 @@ fn sigverify_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::Th
     raw.iter()
         .map(|block| {
             let decoded = decode_all(block.clone());
-            let (seconds, verified) = time(|| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT, None)));
+            let (seconds, verified) =
+                time(|| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT, None)));
             assert!(verified.iter().all(Result::is_ok), "generated workloads verify");
             seconds
         })

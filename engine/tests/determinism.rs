@@ -6,7 +6,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use sluice_engine::account::{Account, AccountId, ProgramId};
-use sluice_engine::exec::{execute_block_parallel, execute_block_serial, BlockOutcome, ExecError};
+use sluice_engine::exec::parallel::{execute_block_parallel_with, SchedulePolicy};
+use sluice_engine::exec::{execute_block_serial, BlockOutcome, ExecError};
 use sluice_engine::program::{system, token, DataReader, InvokeContext, Program, ProgramRegistry};
 use sluice_engine::state::State;
 use sluice_engine::tx::{AccountMeta, Instruction, Transaction};
@@ -173,11 +174,15 @@ fn assert_parallel_equals_serial(
 ) {
     let serial = execute_block_serial(state, txs, programs);
     let serial_root = root_after(state, &serial);
-    for (pool, threads) in pools.iter().zip(THREAD_COUNTS) {
-        let parallel = pool.install(|| execute_block_parallel(state, txs, programs));
-        assert_eq!(parallel.receipts, serial.receipts, "receipts differ at {threads} threads");
-        assert_eq!(parallel.delta, serial.delta, "delta differs at {threads} threads");
-        assert_eq!(root_after(state, &parallel), serial_root, "root differs at {threads} threads");
+    // The default policy runs most small blocks in order; `ALWAYS` puts
+    // every block through the scheduler at every thread count above one.
+    for policy in [SchedulePolicy::DEFAULT, SchedulePolicy::ALWAYS] {
+        for (pool, threads) in pools.iter().zip(THREAD_COUNTS) {
+            let parallel = pool.install(|| execute_block_parallel_with(state, txs, programs, policy));
+            assert_eq!(parallel.receipts, serial.receipts, "receipts differ at {threads} threads, {policy:?}");
+            assert_eq!(parallel.delta, serial.delta, "delta differs at {threads} threads, {policy:?}");
+            assert_eq!(root_after(state, &parallel), serial_root, "root differs at {threads} threads, {policy:?}");
+        }
     }
 }
 

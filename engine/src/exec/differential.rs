@@ -66,10 +66,9 @@ use std::sync::Arc;
 use arbitrary::Unstructured;
 
 use crate::account::{derive_address, Account, AccountId, ProgramId, ACCOUNT_DATA_BYTES_MAX};
+use crate::exec::parallel::{execute_block_parallel_with, SchedulePolicy};
 use crate::exec::serial::delta_from_overlay;
-use crate::exec::{
-    execute_block_parallel, execute_block_serial, execute_transaction, BlockOutcome, ExecError, Receipt, TxStatus,
-};
+use crate::exec::{execute_block_serial, execute_transaction, BlockOutcome, ExecError, Receipt, TxStatus};
 use crate::program::{system, token, DataReader, InvokeContext, Program, ProgramRegistry};
 use crate::state::{AccountMap, State};
 use crate::tx::{AccountMeta, Transaction, TransactionBuilder, INSTRUCTION_DATA_BYTES_MAX};
@@ -213,7 +212,8 @@ impl DifferentialExecutor {
         }
 
         for (threads, pool) in &self.pools {
-            let parallel = pool.install(|| execute_block_parallel(genesis, txs, &self.programs));
+            let parallel =
+                pool.install(|| execute_block_parallel_with(genesis, txs, &self.programs, SchedulePolicy::ALWAYS));
             compare_outcomes(genesis, &serial, state_root, &parallel, *threads)?;
         }
 

@@ -21,8 +21,9 @@
 //! others are spawned for idle workers to steal. A chain of conflicts,
 //! such as every transaction on a hot account, therefore runs as a plain
 //! loop on one worker. When the whole block offers less than
-//! `PARALLELISM_MIN` (transactions over the longest dependency chain), or
-//! the pool has one thread, it runs in block order with no scheduling.
+//! `PARALLELISM_PER_THREAD_MIN` times the pool's thread count
+//! (transactions over the longest dependency chain), or the pool has one
+//! thread, it runs in block order with no scheduling.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -38,9 +39,16 @@ use crate::state::State;
 use crate::tx::Transaction;
 
 /// Below this much available parallelism (transactions over critical
-/// path), a block runs in order on one worker: a hot account's chain gains
-/// nothing from scheduling and would only pay for it.
-const PARALLELISM_MIN: f64 = 1.5;
+/// path) per pool thread, a block runs in order on one worker.
+///
+/// Handing a transaction to another core moves its accounts' cache lines
+/// there, which costs about as much as a transfer's execution. A block
+/// whose conflicts are dense pays that on most transactions: `zipf`
+/// (parallelism 6.2 per 10,000 transfers) ran at 0.6–0.8× of one thread
+/// on two threads, while `uniform` and `groups:8` (parallelism in the
+/// thousands) gained. Measured on a 2-core machine only; see
+/// docs/benchmarks.md.
+const PARALLELISM_PER_THREAD_MIN: f64 = 8.0;
 
 /// Ready transactions spawned as one task. Spawning one task per
 /// transaction would cost about as much as a transfer's execution.
@@ -51,11 +59,43 @@ const ROOT_CHUNK_TXS: usize = 64;
 /// without every newly ready transaction paying for a spawn.
 const LOCAL_READY_MAX: usize = 16;
 
+/// When a block is worth scheduling across the pool's threads.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct SchedulePolicy {
+    /// Blocks with less available parallelism per thread run in order.
+    pub parallelism_per_thread_min: f64,
+}
+
+impl SchedulePolicy {
+    pub const DEFAULT: SchedulePolicy = SchedulePolicy { parallelism_per_thread_min: PARALLELISM_PER_THREAD_MIN };
+    /// Schedules every block across threads when the pool has more than
+    /// one, however little parallelism it offers. Tests and fuzzing use
+    /// it, so that the scheduler runs on every block they generate rather
+    /// than only on the few with parallelism to spare.
+    pub const ALWAYS: SchedulePolicy = SchedulePolicy { parallelism_per_thread_min: 0.0 };
+}
+
+impl Default for SchedulePolicy {
+    fn default() -> SchedulePolicy {
+        SchedulePolicy::DEFAULT
+    }
+}
+
 /// Executes a block on the current rayon pool (wrap the call in
 /// `pool.install` to choose the thread count).
 pub fn execute_block_parallel(state: &State, txs: &[Transaction], programs: &ProgramRegistry) -> BlockOutcome {
+    execute_block_parallel_with(state, txs, programs, SchedulePolicy::DEFAULT)
+}
+
+/// [`execute_block_parallel`] under a chosen [`SchedulePolicy`].
+pub fn execute_block_parallel_with(
+    state: &State,
+    txs: &[Transaction],
+    programs: &ProgramRegistry,
+    policy: SchedulePolicy,
+) -> BlockOutcome {
     let graph = ConflictGraph::build(txs);
-    execute_graph(state, txs, programs, &graph)
+    execute_graph_with(state, txs, programs, &graph, policy)
 }
 
 /// Runs a prebuilt graph on the current rayon pool.
@@ -64,6 +104,17 @@ pub fn execute_graph(
     txs: &[Transaction],
     programs: &ProgramRegistry,
     graph: &ConflictGraph,
+) -> BlockOutcome {
+    execute_graph_with(state, txs, programs, graph, SchedulePolicy::DEFAULT)
+}
+
+/// [`execute_graph`] under a chosen [`SchedulePolicy`].
+pub fn execute_graph_with(
+    state: &State,
+    txs: &[Transaction],
+    programs: &ProgramRegistry,
+    graph: &ConflictGraph,
+    policy: SchedulePolicy,
 ) -> BlockOutcome {
     assert_eq!(graph.tx_count(), txs.len(), "graph built for this block");
     let committed: Vec<Option<&Account>> = graph.slot_ids.par_iter().map(|id| state.get(id)).collect();
@@ -77,7 +128,8 @@ pub fn execute_graph(
         receipts: Mutex::new(Vec::new()),
     };
     let parallelism = txs.len() as f64 / graph.critical_path_txs.max(1) as f64;
-    if parallelism < PARALLELISM_MIN || rayon::current_num_threads() == 1 {
+    let threads = rayon::current_num_threads();
+    if threads == 1 || parallelism < policy.parallelism_per_thread_min * threads as f64 {
         // Block order is a valid schedule of any conflict graph.
         let mut worker = Worker::default();
         (0..txs.len()).for_each(|t| run.run_one(t, &mut worker));

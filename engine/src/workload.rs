@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use crate::account::{AccountId, ProgramId};
 use crate::program::system;
-use crate::state::{Genesis, State};
+use crate::state::{Genesis, GenesisKeys, State};
 use crate::tx::{sign, AccountMeta, ChainId, Instruction, Transaction};
 
 /// Generated transactions are at most this many (about 200 bytes each in
@@ -135,13 +135,59 @@ pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
 /// with `state`: each signer starts at its nonce in `state`, and the pairs
 /// are drawn from the seed mixed with `start_height`, so a resumed run sends
 /// new transactions rather than replays of the earlier run's. At
-/// `start_height` 0 this is exactly [`generate`].
-pub fn generate_resumed(spec: &WorkloadSpec, state: &State, start_height: u64) -> Result<Workload, String> {
+/// `start_height` 0, on the genesis state, this gives exactly the
+/// transactions of [`generate`].
+///
+/// Only the keys of the accounts the transactions touch are derived (and
+/// kept in `keys`): a short run after a restart from a snapshot should not
+/// pay one scalar multiplication per genesis account. `keys` must be those
+/// of `spec`'s seed and account count.
+pub fn generate_resumed(
+    spec: &WorkloadSpec,
+    keys: &GenesisKeys,
+    state: &State,
+    start_height: u64,
+) -> Result<Vec<Vec<u8>>, String> {
     spec.validate()?;
-    let genesis = Genesis::new(spec.seed, spec.accounts)?;
-    let nonces =
-        (0..genesis.keys.len()).map(|i| state.get(&genesis.id(i)).map_or(0, |account| account.nonce)).collect();
-    Ok(generate_with(spec, genesis, resumed_seed(spec.seed, start_height), nonces))
+    if keys.seed() != spec.seed || keys.len() as u64 != u64::from(spec.accounts) {
+        return Err(format!(
+            "the genesis keys given are those of seed {} and {} accounts, not of seed {} and {} accounts",
+            keys.seed(),
+            keys.len(),
+            spec.seed,
+            spec.accounts
+        ));
+    }
+    // Draw every pair first (the RNG is sequential), then derive the keys
+    // they touch in parallel, then build and sign: the same draws, nonces
+    // and signatures as `generate_with`, whose keys are all derived.
+    let mut picker = PairPicker::new(spec, resumed_seed(spec.seed, start_height));
+    let picks: Vec<(u32, u32, u64)> = (0..spec.txs).map(|_| picker.next()).collect();
+    let mut touched = vec![false; keys.len()];
+    for &(from, to, _) in &picks {
+        touched[from as usize] = true;
+        touched[to as usize] = true;
+    }
+    let touched: Vec<u32> = (0..keys.len() as u32).filter(|&index| touched[index as usize]).collect();
+    keys.derive(&touched);
+    let mut nonces: Vec<Option<u64>> = vec![None; keys.len()];
+    let unsigned: Vec<(u32, Transaction)> = picks
+        .into_iter()
+        .map(|(from, to, amount)| {
+            let nonce = nonces[from as usize]
+                .get_or_insert_with(|| state.get(&keys.id(from)).map_or(0, |account| account.nonce));
+            let tx = transfer(keys.id(from), keys.id(to), *nonce, amount);
+            *nonce += 1;
+            (from, tx)
+        })
+        .collect();
+    Ok(unsigned
+        .into_par_iter()
+        .map(|(from, mut tx)| {
+            sign(&mut tx, keys.key(from), &spec.chain);
+            tx.encode()
+        })
+        .collect())
 }
 
 /// Mixes the start height into the seed (splitmix64's finaliser), keeping
@@ -277,6 +323,7 @@ impl ZipfTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::Account;
     use crate::tx::decode;
 
     fn spec(kind: WorkloadKind, accounts: u32, txs: u64, seed: u64) -> WorkloadSpec {
@@ -344,6 +391,42 @@ mod tests {
         assert!(counts[0] > 1000 && counts[1] < 20, "{counts:?}");
         assert_eq!(table.sample(u64::MAX), 999);
         assert_eq!(table.sample(0), 0);
+    }
+
+    #[test]
+    fn resumed_generation_derives_only_touched_keys_and_equals_the_eager_path() {
+        for kind in [WorkloadKind::Uniform, WorkloadKind::Hot, WorkloadKind::Zipf, WorkloadKind::Groups(3)] {
+            let spec = spec(kind, 30, 40, 6);
+            let eager = generate(&spec).unwrap();
+            let genesis_state = eager.genesis.state();
+            let keys = GenesisKeys::new(spec.seed, spec.accounts).unwrap();
+            let fresh = generate_resumed(&spec, &keys, &genesis_state, 0).unwrap();
+            assert_eq!(fresh, eager.txs, "{kind}: at height 0 a resumed run is a fresh one");
+
+            // Later: signer 3 has sent one transaction, and the draws move on.
+            let mut state = genesis_state.clone();
+            let sent_one = Account { balance: 5, nonce: 1, ..Account::default() };
+            state.apply(&vec![(eager.genesis.id(3), sent_one)]);
+            let nonces = (0..spec.accounts as usize).map(|i| u64::from(i == 3)).collect();
+            let expected =
+                generate_with(&spec, Genesis::new(spec.seed, spec.accounts).unwrap(), resumed_seed(6, 4), nonces);
+            let keys = GenesisKeys::new(spec.seed, spec.accounts).unwrap();
+            let resumed = generate_resumed(&spec, &keys, &state, 4).unwrap();
+            assert_eq!(resumed, expected.txs, "{kind}");
+        }
+        let one = spec(WorkloadKind::Uniform, 1000, 1, 6);
+        let keys = GenesisKeys::new(one.seed, one.accounts).unwrap();
+        generate_resumed(&one, &keys, &State::default(), 9).unwrap();
+        assert_eq!(keys.derived(), 2, "one transfer derives its two accounts' keys, not a thousand");
+    }
+
+    #[test]
+    fn resumed_generation_refuses_another_genesis_keys() {
+        let spec = spec(WorkloadKind::Uniform, 12, 3, 6);
+        for keys in [GenesisKeys::new(7, 12).unwrap(), GenesisKeys::new(6, 11).unwrap()] {
+            let error = generate_resumed(&spec, &keys, &State::default(), 1).expect_err("other keys are refused");
+            assert!(error.contains("genesis keys"), "{error}");
+        }
     }
 
     #[test]

@@ -11,9 +11,12 @@ use serde_json::json;
 
 use sluice_engine::chain::Chain;
 use sluice_engine::exec::ExecutorKind;
-use sluice_engine::persist::{self, BlockStore, GenesisParams, ReplayOptions, ReplayReport, Resumed, StoreConfig};
+use sluice_engine::persist::{
+    self, BlockStore, GenesisParams, OpenTimings, ReplayOptions, ReplayReport, ResumeReport, Resumed, StoreConfig,
+};
 use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineReport};
 use sluice_engine::program::ProgramRegistry;
+use sluice_engine::state::GenesisKeys;
 use sluice_engine::tx::ChainId;
 use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec};
 use sluice_storage::Durability;
@@ -210,14 +213,26 @@ fn run(args: RunArgs) -> Result<(), String> {
         seed: args.seed,
         chain: ChainId::new(&args.chain_id)?,
     };
-    let (persistence, resumed) = pool.install(|| Persistence::open(&args, &spec))?;
+    spec.validate()?;
+    // The store needs the genesis state only when it is new or has no usable
+    // snapshot, and the workload needs only the keys it signs for and sends
+    // to: both draw on one set of lazily derived keys, so each key is derived
+    // at most once, and only if something uses it.
+    let keys = GenesisKeys::new(spec.seed, spec.accounts)?;
+    let open_start = Instant::now();
+    let (mut persistence, resumed) = pool.install(|| Persistence::open(&args, &spec, &keys))?;
+    persistence.info.open_s = open_start.elapsed().as_secs_f64();
     let generate_start = Instant::now();
-    let workload = pool.install(|| workload::generate_resumed(&spec, &resumed.state, resumed.height))?;
+    let txs = pool.install(|| workload::generate_resumed(&spec, &keys, &resumed.state, resumed.height))?;
     let mut chain =
         Chain::resume(resumed.state, ProgramRegistry::native(), args.executor, resumed.height, resumed.last_hash);
     let generate_s = generate_start.elapsed().as_secs_f64();
+    let genesis_keys_derived = keys.derived();
+    // Signing is done: free the keys (hundreds of bytes per account) before
+    // the pipeline runs.
+    drop(keys);
 
-    let blocks = split_blocks(workload.txs, args.block_size as usize);
+    let blocks = split_blocks(txs, args.block_size as usize);
     let progress = Progress::new(blocks.len() as u64, args.json);
     let mut sink = ProgressSink { inner: persistence, progress: &progress };
     let config = PipelineConfig {
@@ -230,7 +245,8 @@ fn run(args: RunArgs) -> Result<(), String> {
     let mut persistence = sink.inner;
     persistence.finish()?;
     let persisted = &persistence.info;
-    let summary = Summary { spec: &spec, chain: &chain, report: &report, threads, generate_s, persisted };
+    let summary =
+        Summary { spec: &spec, chain: &chain, report: &report, threads, generate_s, genesis_keys_derived, persisted };
     if args.json {
         println!("{}", summary.json());
     } else {
@@ -298,7 +314,11 @@ struct Summary<'a> {
     chain: &'a Chain,
     report: &'a PipelineReport,
     threads: usize,
+    /// Generating and signing the workload, deriving the keys it needs.
     generate_s: f64,
+    /// Genesis keys derived by this run: by opening the store (all of them,
+    /// when it had to build the genesis state) and by the workload.
+    genesis_keys_derived: usize,
     persisted: &'a PersistInfo,
 }
 
@@ -332,11 +352,14 @@ impl Summary<'_> {
             "latency_ms_p50": r.latency_ms_quantile(0.50),
             "latency_ms_p99": r.latency_ms_quantile(0.99),
             "generate_s": self.generate_s,
+            "genesis_keys_derived": self.genesis_keys_derived,
             "elapsed_s": r.elapsed_s,
             "tps": self.tps(),
             "data_dir": self.persisted.data_dir.display().to_string(),
             "durability": self.persisted.durability.to_string(),
             "resumed_from_height": self.persisted.resumed_from_height,
+            "open_s": self.persisted.open_s,
+            "open": self.persisted.open_json(),
             "commit_s": self.persisted.commit_s,
             "appended_bytes": self.persisted.appended_bytes,
         })
@@ -350,6 +373,7 @@ impl Summary<'_> {
         );
         println!("  executor    {} on {} threads", self.chain.executor, self.threads);
         println!("  generated and signed in {:.2} s (not counted below)", self.generate_s);
+        println!("  genesis     {} of {} keys derived", self.genesis_keys_derived, self.spec.accounts);
         self.persisted.print_human();
         println!("  blocks      {} (height {})", r.blocks, self.chain.height);
         println!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
@@ -384,9 +408,12 @@ struct PersistInfo {
     temporary: bool,
     durability: Durability,
     resumed_from_height: u64,
-    snapshot_height: Option<u64>,
-    torn_tail_bytes: u64,
-    snapshots_skipped: Vec<String>,
+    /// Opening the store: recovering the log and rebuilding state, until the
+    /// next block can execute (the restart time).
+    open_s: f64,
+    /// What opening found (snapshot used or skipped, torn tail, blocks
+    /// replayed) and where `open_s` went.
+    open: ResumeReport,
     /// Time spent in commit (encode, append, durability, snapshots).
     commit_s: f64,
     /// Log bytes appended by this run (record headers and padding included).
@@ -403,16 +430,44 @@ impl PersistInfo {
         }
         println!("  durability  {}", self.durability);
         if self.resumed_from_height > 0 {
-            let from = self.snapshot_height.map_or("genesis".to_string(), |h| format!("snapshot {h}"));
+            let from = self.open.snapshot_height.map_or("genesis".to_string(), |h| format!("snapshot {h}"));
             println!("  resumed     after height {} (state rebuilt from {from})", self.resumed_from_height);
         }
-        if self.torn_tail_bytes > 0 {
-            println!("  recovered   cut a torn tail of {} bytes", self.torn_tail_bytes);
+        if self.open.torn_tail_bytes > 0 {
+            println!("  recovered   cut a torn tail of {} bytes", self.open.torn_tail_bytes);
         }
-        for skipped in &self.snapshots_skipped {
+        for skipped in &self.open.snapshots_skipped {
             println!("  skipped     {skipped}");
         }
+        let t = &self.open.timings;
+        println!(
+            "  opened      in {:.3} s: log scan {:.3} s, snapshot {:.3} s, genesis {:.3} s, {} blocks' deltas {:.3} s",
+            self.open_s,
+            t.log_scan.as_secs_f64(),
+            t.snapshot_load.as_secs_f64(),
+            t.genesis_state.as_secs_f64(),
+            self.open.blocks_replayed,
+            t.delta_replay.as_secs_f64()
+        );
     }
+
+    fn open_json(&self) -> serde_json::Value {
+        let mut value = timings_json(&self.open.timings);
+        value["snapshot_height"] = json!(self.open.snapshot_height);
+        value["blocks_replayed"] = json!(self.open.blocks_replayed);
+        value["txs_replayed"] = json!(self.open.txs_replayed);
+        value
+    }
+}
+
+/// The parts of opening a store (or of a replay), in seconds.
+fn timings_json(t: &OpenTimings) -> serde_json::Value {
+    json!({
+        "log_scan_s": t.log_scan.as_secs_f64(),
+        "snapshot_load_s": t.snapshot_load.as_secs_f64(),
+        "genesis_state_s": t.genesis_state.as_secs_f64(),
+        "delta_replay_s": t.delta_replay.as_secs_f64(),
+    })
 }
 
 /// The block store a run commits to, and the temporary directory holding it
@@ -425,7 +480,7 @@ struct Persistence {
 }
 
 impl Persistence {
-    fn open(args: &RunArgs, spec: &WorkloadSpec) -> Result<(Persistence, Resumed), String> {
+    fn open(args: &RunArgs, spec: &WorkloadSpec, keys: &GenesisKeys) -> Result<(Persistence, Resumed), String> {
         let (dir, temp) = match &args.data {
             Some(dir) => (dir.clone(), None),
             None => {
@@ -442,16 +497,15 @@ impl Persistence {
             segment_size_bytes: args.segment_size_bytes,
             ..StoreConfig::new(args.durability)
         };
-        let (store, resumed) = BlockStore::open_with_config(&dir, config, &genesis)
+        let (store, resumed) = BlockStore::open_with_genesis_keys(&dir, config, &genesis, keys)
             .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
         let info = PersistInfo {
             data_dir: dir,
             temporary: temp.is_some(),
             durability: args.durability,
             resumed_from_height: resumed.height,
-            snapshot_height: resumed.report.snapshot_height,
-            torn_tail_bytes: resumed.report.torn_tail_bytes,
-            snapshots_skipped: resumed.report.snapshots_skipped.clone(),
+            open_s: 0.0,
+            open: resumed.report.clone(),
             commit_s: 0.0,
             appended_bytes: 0,
         };
@@ -490,7 +544,10 @@ impl CommitSink for Persistence {
 }
 
 fn verify(args: VerifyArgs) -> Result<(), String> {
+    let start = Instant::now();
     let report = persist::verify_store(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let tps = report.txs as f64 / elapsed_s.max(f64::MIN_POSITIVE);
     if args.json {
         let value = json!({
             "intact": true,
@@ -505,6 +562,8 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
             "chain_id": report.genesis.chain_id.as_str(),
             "seed": report.genesis.seed,
             "accounts": report.genesis.accounts,
+            "elapsed_s": elapsed_s,
+            "tps": tps,
         });
         println!("{value}");
         return Ok(());
@@ -515,6 +574,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     println!("  height      {} ({} txs)", report.height, report.txs);
     println!("  block_hash  {}", hex::encode(report.block_hash));
     println!("  state_root  {}", hex::encode(report.state_root));
+    println!("  elapsed     {elapsed_s:.3} s, {tps:.0} tx/s");
     if report.torn_tail_bytes > 0 {
         println!("  torn tail   {} bytes after the last whole record (cut by the next run)", report.torn_tail_bytes);
     }
@@ -549,6 +609,7 @@ fn print_replay(args: &ReplayArgs, mode: &str, report: &ReplayReport) {
             "tps": report.tps(),
             "torn_tail_bytes": report.torn_tail_bytes,
             "snapshots_skipped": report.snapshots_skipped,
+            "timings": timings_json(&report.timings),
         });
         println!("{value}");
         return;
@@ -560,6 +621,14 @@ fn print_replay(args: &ReplayArgs, mode: &str, report: &ReplayReport) {
     println!("  block_hash  {}", hex::encode(report.block_hash));
     println!("  state_root  {} (matches every block header)", hex::encode(report.state_root));
     println!("  elapsed     {:.3} s, {:.0} tx/s", report.elapsed.as_secs_f64(), report.tps());
+    let t = &report.timings;
+    let (scan, genesis) = (t.log_scan.as_secs_f64(), t.genesis_state.as_secs_f64());
+    if args.reexecute {
+        println!("  of which    log scan {scan:.3} s, genesis {genesis:.3} s, the rest verifying and executing");
+    } else {
+        let (snapshot, deltas) = (t.snapshot_load.as_secs_f64(), t.delta_replay.as_secs_f64());
+        println!("  of which    log scan {scan:.3} s, snapshot {snapshot:.3} s, genesis {genesis:.3} s, deltas {deltas:.3} s");
+    }
     for skipped in &report.snapshots_skipped {
         println!("  skipped     {skipped}");
     }

@@ -119,7 +119,7 @@ mod tests {
     use crate::exec::ExecutorKind;
     use crate::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig};
     use crate::program::ProgramRegistry;
-    use crate::state::Genesis;
+    use crate::state::{Genesis, GenesisKeys};
     use crate::tx::ChainId;
     use crate::workload::{generate, WorkloadKind, WorkloadSpec};
 
@@ -148,7 +148,8 @@ mod tests {
     fn run(txs: u64, block_size: usize, deadline: Option<Instant>) -> (LeadSink, StageMetrics) {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         let genesis = Genesis::new(3, 16).unwrap().state();
-        let stream = WorkloadStream::resumed(&spec(txs), &genesis, 0).unwrap();
+        let keys = Arc::new(GenesisKeys::new(3, 16).unwrap());
+        let stream = WorkloadStream::resumed(&spec(txs), keys, &genesis, 0).unwrap();
         let mut chain = Chain::new(genesis, ProgramRegistry::native(), ExecutorKind::Parallel);
         let pipeline = PipelineConfig { channel_blocks_max: 1, ..PipelineConfig::default() };
         let config = GeneratorConfig { block_size, channel_blocks_max: 1, deadline };

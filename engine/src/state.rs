@@ -6,6 +6,8 @@
 //! [`State::apply`]. Keeping execution pure is what lets the serial and the
 //! parallel executor be compared on the same input.
 
+use std::sync::OnceLock;
+
 use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 
@@ -136,9 +138,7 @@ pub struct Genesis {
 
 impl Genesis {
     pub fn new(seed: u64, accounts: u32) -> Result<Genesis, String> {
-        if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
-            return Err(format!("genesis accounts must be 1..={GENESIS_ACCOUNTS_MAX}, got {accounts}"));
-        }
+        check_genesis_accounts(accounts)?;
         let keys = (0..accounts).into_par_iter().map(|i| genesis_key(seed, i)).collect();
         Ok(Genesis { seed, keys })
     }
@@ -148,10 +148,96 @@ impl Genesis {
     }
 
     pub fn state(&self) -> State {
-        State::from_accounts(
-            (0..self.keys.len()).map(|i| (self.id(i), Account { balance: GENESIS_BALANCE, ..Account::default() })),
-        )
+        genesis_state((0..self.keys.len()).map(|i| self.id(i)).collect())
     }
+}
+
+/// Genesis signing keys, each derived on first use and then kept.
+///
+/// Deriving a key costs a scalar multiplication, and a chain has up to
+/// `GENESIS_ACCOUNTS_MAX` of them. A run that resumes from a snapshot needs
+/// no genesis state at all, and its workload needs only the keys of the
+/// accounts it signs for or sends to; a store without a usable snapshot
+/// needs every id. Sharing one `GenesisKeys` between the two derives each
+/// key at most once, and only if something uses it. The keys are those of
+/// [`Genesis::new`]: the same seed gives the same ids and the same state.
+pub struct GenesisKeys {
+    seed: u64,
+    keys: Vec<OnceLock<SigningKey>>,
+}
+
+impl GenesisKeys {
+    /// No key is derived here.
+    pub fn new(seed: u64, accounts: u32) -> Result<GenesisKeys, String> {
+        check_genesis_accounts(accounts)?;
+        Ok(GenesisKeys { seed, keys: (0..accounts).map(|_| OnceLock::new()).collect() })
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Number of genesis accounts (derived or not).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key of account `index` (< `len()`), derived now if it was not yet.
+    pub fn key(&self, index: u32) -> &SigningKey {
+        self.keys[index as usize].get_or_init(|| genesis_key(self.seed, index))
+    }
+
+    pub fn id(&self, index: u32) -> AccountId {
+        AccountId(self.key(index).verifying_key().to_bytes())
+    }
+
+    /// Derives the keys of `indices` that are not derived yet, in parallel
+    /// on the current rayon pool.
+    pub fn derive(&self, indices: &[u32]) {
+        indices.par_iter().for_each(|&index| {
+            self.key(index);
+        });
+    }
+
+    /// How many keys have been derived so far.
+    pub fn derived(&self) -> usize {
+        self.keys.iter().filter(|key| key.get().is_some()).count()
+    }
+
+    /// The genesis state: every account, so every key is derived.
+    pub fn state(&self) -> State {
+        let ids: Vec<AccountId> = (0..self.keys.len() as u32).into_par_iter().map(|index| self.id(index)).collect();
+        genesis_state(ids)
+    }
+
+    /// Every key, as a [`Genesis`]: those not derived yet are derived now,
+    /// in parallel on the current rayon pool.
+    pub fn into_genesis(self) -> Genesis {
+        let seed = self.seed;
+        let keys = self
+            .keys
+            .into_par_iter()
+            .enumerate()
+            .map(|(index, key)| key.into_inner().unwrap_or_else(|| genesis_key(seed, index as u32)))
+            .collect();
+        Genesis { seed, keys }
+    }
+}
+
+/// The funded genesis accounts, whatever derived their ids.
+fn genesis_state(ids: Vec<AccountId>) -> State {
+    State::from_accounts(ids.into_iter().map(|id| (id, Account { balance: GENESIS_BALANCE, ..Account::default() })))
+}
+
+fn check_genesis_accounts(accounts: u32) -> Result<(), String> {
+    if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
+        return Err(format!("genesis accounts must be 1..={GENESIS_ACCOUNTS_MAX}, got {accounts}"));
+    }
+    Ok(())
 }
 
 /// The signing key of genesis account `index` under `seed`.
@@ -181,6 +267,28 @@ mod tests {
         assert_eq!(state.len(), 20);
         assert_eq!(state.root(), state.root_from_scratch());
         assert!(state.get(&genesis.id(1)).is_none(), "a zeroed account is removed");
+    }
+
+    #[test]
+    fn lazy_keys_derive_on_use_and_equal_the_eager_ones() {
+        let eager = Genesis::new(3, 12).unwrap();
+        let lazy = GenesisKeys::new(3, 12).unwrap();
+        assert_eq!(lazy.derived(), 0, "nothing is derived up front");
+        assert_eq!(lazy.id(7), eager.id(7));
+        lazy.derive(&[7, 2, 2]);
+        assert_eq!(lazy.derived(), 2);
+        assert_eq!(lazy.key(2).to_bytes(), eager.keys[2].to_bytes());
+        assert_eq!(lazy.state().root(), eager.state().root());
+        assert_eq!(lazy.derived(), 12, "the state needs every id");
+        assert!(GenesisKeys::new(1, 0).is_err());
+        assert!(GenesisKeys::new(1, GENESIS_ACCOUNTS_MAX + 1).is_err());
+
+        let partly = GenesisKeys::new(3, 12).unwrap();
+        partly.derive(&[5]);
+        let whole = partly.into_genesis();
+        assert_eq!(whole.seed, 3);
+        let bytes = |g: &Genesis| g.keys.iter().map(|k| k.to_bytes()).collect::<Vec<_>>();
+        assert_eq!(bytes(&whole), bytes(&eager), "derived and not yet derived keys alike");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::account::{AccountId, ProgramId};
 use crate::program::system;
-use crate::state::{Genesis, State};
+use crate::state::{AccountMap, Genesis, GenesisKeys, State};
 use crate::tx::{sign, AccountMeta, ChainId, Instruction, Transaction};
 
 /// A materialised workload ([`generate`]) holds at most this many
@@ -138,19 +139,32 @@ pub struct Workload {
 /// so the bench harness can cache it and keep signing out of its timings.
 pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
     spec.validate()?;
-    let genesis = Genesis::new(spec.seed, spec.accounts)?;
-    let nonces = vec![0u64; spec.accounts as usize];
-    Ok(WorkloadStream::with_nonces(spec, genesis, spec.seed, nonces).collect_all())
+    let keys = Arc::new(GenesisKeys::new(spec.seed, spec.accounts)?);
+    let txs =
+        WorkloadStream::with_start_nonces(spec, Arc::clone(&keys), spec.seed, AccountMap::default()).collect_all();
+    let keys = Arc::into_inner(keys).expect("the stream, the only other holder of the keys, is consumed");
+    Ok(Workload { genesis: keys.into_genesis(), txs })
 }
 
 /// The workload for a run that continues a chain after block `start_height`
 /// with `state`: each signer starts at its nonce in `state`, and the pairs
 /// are drawn from the seed mixed with `start_height`, so a resumed run sends
 /// new transactions rather than replays of the earlier run's. At
-/// `start_height` 0 this is exactly [`generate`].
-pub fn generate_resumed(spec: &WorkloadSpec, state: &State, start_height: u64) -> Result<Workload, String> {
+/// `start_height` 0, on the genesis state, this gives exactly the
+/// transactions of [`generate`].
+///
+/// Only the keys of the accounts the transactions touch are derived (and
+/// kept in `keys`): a short run after a restart from a snapshot should not
+/// pay one scalar multiplication per genesis account. `keys` must be those
+/// of `spec`'s seed and account count.
+pub fn generate_resumed(
+    spec: &WorkloadSpec,
+    keys: &Arc<GenesisKeys>,
+    state: &State,
+    start_height: u64,
+) -> Result<Vec<Vec<u8>>, String> {
     spec.validate()?;
-    Ok(WorkloadStream::resumed(spec, state, start_height)?.collect_all())
+    Ok(WorkloadStream::resumed(spec, Arc::clone(keys), state, start_height)?.collect_all())
 }
 
 /// Mixes the start height into the seed (splitmix64's finaliser), keeping
@@ -170,32 +184,73 @@ fn resumed_seed(seed: u64, start_height: u64) -> u64 {
 /// ever send. The pair draws come from one RNG in one order whatever the
 /// batch sizes, so the bytes equal those of [`generate_resumed`] for the
 /// same spec, state and start height.
+///
+/// Genesis keys are derived only for the accounts a batch touches, on first
+/// touch, into a [`GenesisKeys`] that may be shared with the store that
+/// built the genesis state (so no key is derived twice). An account's
+/// starting nonce is read from the state the stream continues when the
+/// account is first touched; the stream keeps the nonces of that state
+/// (those above 0) for this, since the state itself moves on with the chain.
 pub struct WorkloadStream {
-    genesis: Genesis,
+    keys: Arc<GenesisKeys>,
     chain: ChainId,
     picker: PairPicker,
+    /// Each account's next nonce, once `seen`.
     nonces: Vec<u64>,
+    /// Accounts a drawn transaction has touched: their keys are derived and
+    /// their nonces loaded.
+    seen: Vec<bool>,
+    /// Nonces above 0 in the state the stream continues, of accounts not
+    /// seen yet.
+    start_nonces: AccountMap<u64>,
     remaining: u64,
 }
 
 impl WorkloadStream {
     /// The stream [`generate_resumed`] would collect, with `spec.txs` up to
-    /// [`WORKLOAD_STREAM_TXS_MAX`] instead of the in-memory limit.
-    pub fn resumed(spec: &WorkloadSpec, state: &State, start_height: u64) -> Result<WorkloadStream, String> {
+    /// [`WORKLOAD_STREAM_TXS_MAX`] instead of the in-memory limit. `keys`
+    /// must be those of `spec`'s seed and account count; none is derived
+    /// here.
+    pub fn resumed(
+        spec: &WorkloadSpec,
+        keys: Arc<GenesisKeys>,
+        state: &State,
+        start_height: u64,
+    ) -> Result<WorkloadStream, String> {
         spec.validate_shape()?;
         if spec.txs > WORKLOAD_STREAM_TXS_MAX {
             return Err(format!("--txs {} exceeds WORKLOAD_STREAM_TXS_MAX {WORKLOAD_STREAM_TXS_MAX}", spec.txs));
         }
-        let genesis = Genesis::new(spec.seed, spec.accounts)?;
-        let nonces =
-            (0..genesis.keys.len()).map(|i| state.get(&genesis.id(i)).map_or(0, |account| account.nonce)).collect();
-        Ok(WorkloadStream::with_nonces(spec, genesis, resumed_seed(spec.seed, start_height), nonces))
+        if keys.seed() != spec.seed || keys.len() as u64 != u64::from(spec.accounts) {
+            return Err(format!(
+                "the genesis keys given are those of seed {} and {} accounts, not of seed {} and {} accounts",
+                keys.seed(),
+                keys.len(),
+                spec.seed,
+                spec.accounts
+            ));
+        }
+        let start_nonces =
+            state.iter().filter(|(_, account)| account.nonce > 0).map(|(id, account)| (*id, account.nonce)).collect();
+        Ok(WorkloadStream::with_start_nonces(spec, keys, resumed_seed(spec.seed, start_height), start_nonces))
     }
 
-    fn with_nonces(spec: &WorkloadSpec, genesis: Genesis, picker_seed: u64, nonces: Vec<u64>) -> WorkloadStream {
-        assert_eq!(nonces.len(), genesis.keys.len());
-        let picker = PairPicker::new(spec, picker_seed);
-        WorkloadStream { genesis, chain: spec.chain.clone(), picker, nonces, remaining: spec.txs }
+    fn with_start_nonces(
+        spec: &WorkloadSpec,
+        keys: Arc<GenesisKeys>,
+        picker_seed: u64,
+        start_nonces: AccountMap<u64>,
+    ) -> WorkloadStream {
+        let accounts = keys.len();
+        WorkloadStream {
+            keys,
+            chain: spec.chain.clone(),
+            picker: PairPicker::new(spec, picker_seed),
+            nonces: vec![0; accounts],
+            seen: vec![false; accounts],
+            start_nonces,
+            remaining: spec.txs,
+        }
     }
 
     /// Transactions not yet drawn.
@@ -203,34 +258,60 @@ impl WorkloadStream {
         self.remaining
     }
 
+    /// The genesis keys the stream signs with (and derives into).
+    pub fn keys(&self) -> &Arc<GenesisKeys> {
+        &self.keys
+    }
+
     /// The next `max` transactions (fewer at the end, none once the stream
     /// is exhausted), signed in parallel on the current rayon pool.
     pub fn next_batch(&mut self, max: usize) -> Vec<Vec<u8>> {
         let count = self.remaining.min(max as u64);
         self.remaining -= count;
-        let mut unsigned = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let (from, to, amount) = self.picker.next();
+        // Draw the batch first (the RNG is sequential), then derive the keys
+        // of the accounts it touches for the first time in parallel, then
+        // build and sign: the same draws, nonces and signatures as with
+        // every key derived up front.
+        let picks: Vec<(u32, u32, u64)> = (0..count).map(|_| self.picker.next()).collect();
+        let mut first_seen = Vec::new();
+        for &(from, to, _) in &picks {
+            for index in [from, to] {
+                if !self.seen[index as usize] {
+                    self.seen[index as usize] = true;
+                    first_seen.push(index);
+                }
+            }
+        }
+        self.keys.derive(&first_seen);
+        let keys = &*self.keys;
+        for &index in &first_seen {
+            if let Some(nonce) = self.start_nonces.remove(&keys.id(index)) {
+                self.nonces[index as usize] = nonce;
+                if self.start_nonces.is_empty() {
+                    self.start_nonces = AccountMap::default();
+                }
+            }
+        }
+        let mut unsigned = Vec::with_capacity(picks.len());
+        for (from, to, amount) in picks {
             let nonce = self.nonces[from as usize];
             self.nonces[from as usize] += 1;
-            unsigned
-                .push((from, transfer(self.genesis.id(from as usize), self.genesis.id(to as usize), nonce, amount)));
+            unsigned.push((from, transfer(keys.id(from), keys.id(to), nonce, amount)));
         }
         // Signing is deterministic, so doing it in parallel keeps the bytes
         // identical to a serial run.
-        let (keys, chain) = (&self.genesis.keys, &self.chain);
+        let chain = &self.chain;
         unsigned
             .into_par_iter()
             .map(|(from, mut tx)| {
-                sign(&mut tx, &keys[from as usize], chain);
+                sign(&mut tx, keys.key(from), chain);
                 tx.encode()
             })
             .collect()
     }
 
-    fn collect_all(mut self) -> Workload {
-        let txs = self.next_batch(usize::try_from(self.remaining).expect("validated to fit memory"));
-        Workload { genesis: self.genesis, txs }
+    fn collect_all(mut self) -> Vec<Vec<u8>> {
+        self.next_batch(usize::try_from(self.remaining).expect("validated to fit memory"))
     }
 }
 
@@ -333,10 +414,38 @@ impl ZipfTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::Account;
     use crate::tx::decode;
 
     fn spec(kind: WorkloadKind, accounts: u32, txs: u64, seed: u64) -> WorkloadSpec {
         WorkloadSpec { kind, accounts, txs, seed, chain: ChainId::default() }
+    }
+
+    fn keys(spec: &WorkloadSpec) -> Arc<GenesisKeys> {
+        Arc::new(GenesisKeys::new(spec.seed, spec.accounts).unwrap())
+    }
+
+    /// The generator as it was before streaming and lazy keys: every key
+    /// derived up front, every nonce given, one pass. The tests pin the
+    /// current paths' bytes to it.
+    fn generate_with(spec: &WorkloadSpec, genesis: Genesis, picker_seed: u64, mut nonces: Vec<u64>) -> Workload {
+        assert_eq!(nonces.len(), genesis.keys.len());
+        let mut picker = PairPicker::new(spec, picker_seed);
+        let mut unsigned = Vec::with_capacity(spec.txs as usize);
+        for _ in 0..spec.txs {
+            let (from, to, amount) = picker.next();
+            let nonce = nonces[from as usize];
+            nonces[from as usize] += 1;
+            unsigned.push((from, transfer(genesis.id(from as usize), genesis.id(to as usize), nonce, amount)));
+        }
+        let txs = unsigned
+            .into_iter()
+            .map(|(from, mut tx)| {
+                sign(&mut tx, &genesis.keys[from as usize], &spec.chain);
+                tx.encode()
+            })
+            .collect();
+        Workload { genesis, txs }
     }
 
     #[test]
@@ -370,8 +479,10 @@ mod tests {
         for kind in [WorkloadKind::Uniform, WorkloadKind::Hot, WorkloadKind::Zipf, WorkloadKind::Groups(3)] {
             let spec = spec(kind, 30, 101, 5);
             let whole = generate(&spec).unwrap();
+            let eager = generate_with(&spec, Genesis::new(5, 30).unwrap(), 5, vec![0; 30]);
+            assert_eq!(whole.txs, eager.txs, "{kind}: the same bytes as the old path");
             let genesis = whole.genesis.state();
-            let mut stream = WorkloadStream::resumed(&spec, &genesis, 0).unwrap();
+            let mut stream = WorkloadStream::resumed(&spec, keys(&spec), &genesis, 0).unwrap();
             let mut streamed = Vec::new();
             for size in [1, 7, 0, 40].into_iter().cycle() {
                 if stream.remaining() == 0 {
@@ -392,23 +503,24 @@ mod tests {
         let bumped = first.genesis.id(3);
         let account = crate::account::Account { nonce: 9, ..state.load(&bumped) };
         state.apply(&vec![(bumped, account)]);
-        let whole = generate_resumed(&spec, &state, 4).unwrap();
-        let mut stream = WorkloadStream::resumed(&spec, &state, 4).unwrap();
+        let whole = generate_resumed(&spec, &keys(&spec), &state, 4).unwrap();
+        let mut stream = WorkloadStream::resumed(&spec, keys(&spec), &state, 4).unwrap();
         let streamed: Vec<Vec<u8>> =
             std::iter::from_fn(|| Some(stream.next_batch(16)).filter(|batch| !batch.is_empty())).flatten().collect();
-        assert_eq!(streamed, whole.txs);
-        assert_ne!(whole.txs, first.txs, "a resumed workload sends new transactions");
+        assert_eq!(streamed, whole);
+        assert_ne!(whole, first.txs, "a resumed workload sends new transactions");
     }
 
     #[test]
     fn a_stream_may_exceed_the_in_memory_limit_but_not_its_own() {
         let genesis = Genesis::new(1, 2).unwrap().state();
         let big = spec(WorkloadKind::Uniform, 2, WORKLOAD_TXS_MAX + 1, 1);
-        assert!(generate_resumed(&big, &genesis, 0).is_err());
-        assert_eq!(WorkloadStream::resumed(&big, &genesis, 0).unwrap().remaining(), WORKLOAD_TXS_MAX + 1);
+        assert!(generate_resumed(&big, &keys(&big), &genesis, 0).is_err());
+        assert_eq!(WorkloadStream::resumed(&big, keys(&big), &genesis, 0).unwrap().remaining(), WORKLOAD_TXS_MAX + 1);
         let too_big = spec(WorkloadKind::Uniform, 2, WORKLOAD_STREAM_TXS_MAX + 1, 1);
-        assert!(WorkloadStream::resumed(&too_big, &genesis, 0).is_err());
-        assert!(WorkloadStream::resumed(&spec(WorkloadKind::Groups(2), 3, 1, 1), &genesis, 0).is_err());
+        assert!(WorkloadStream::resumed(&too_big, keys(&too_big), &genesis, 0).is_err());
+        let misshapen = spec(WorkloadKind::Groups(2), 3, 1, 1);
+        assert!(WorkloadStream::resumed(&misshapen, keys(&misshapen), &genesis, 0).is_err());
     }
 
     #[test]
@@ -446,6 +558,89 @@ mod tests {
         assert!(counts[0] > 1000 && counts[1] < 20, "{counts:?}");
         assert_eq!(table.sample(u64::MAX), 999);
         assert_eq!(table.sample(0), 0);
+    }
+
+    #[test]
+    fn resumed_generation_derives_only_touched_keys_and_equals_the_eager_path() {
+        for kind in [WorkloadKind::Uniform, WorkloadKind::Hot, WorkloadKind::Zipf, WorkloadKind::Groups(3)] {
+            let spec = spec(kind, 30, 40, 6);
+            let eager = generate(&spec).unwrap();
+            let genesis_state = eager.genesis.state();
+            let fresh = generate_resumed(&spec, &keys(&spec), &genesis_state, 0).unwrap();
+            assert_eq!(fresh, eager.txs, "{kind}: at height 0 a resumed run is a fresh one");
+
+            // Later: signer 3 has sent one transaction, and the draws move on.
+            let mut state = genesis_state.clone();
+            let sent_one = Account { balance: 5, nonce: 1, ..Account::default() };
+            state.apply(&vec![(eager.genesis.id(3), sent_one)]);
+            let nonces = (0..spec.accounts as usize).map(|i| u64::from(i == 3)).collect();
+            let expected =
+                generate_with(&spec, Genesis::new(spec.seed, spec.accounts).unwrap(), resumed_seed(6, 4), nonces);
+            let resumed = generate_resumed(&spec, &keys(&spec), &state, 4).unwrap();
+            assert_eq!(resumed, expected.txs, "{kind}");
+        }
+        let one = spec(WorkloadKind::Uniform, 1000, 1, 6);
+        let keys = keys(&one);
+        generate_resumed(&one, &keys, &State::default(), 9).unwrap();
+        assert_eq!(keys.derived(), 2, "one transfer derives its two accounts' keys, not a thousand");
+    }
+
+    #[test]
+    fn a_stream_derives_keys_as_its_blocks_first_touch_accounts_and_equals_the_eager_path() {
+        for kind in [WorkloadKind::Uniform, WorkloadKind::Hot, WorkloadKind::Zipf, WorkloadKind::Groups(3)] {
+            let spec = spec(kind, 300, 500, 8);
+            let genesis = Genesis::new(spec.seed, spec.accounts).unwrap();
+            // A state some earlier run left: several signers have sent.
+            let mut state = genesis.state();
+            let mut nonces = vec![0u64; spec.accounts as usize];
+            let mut delta: Vec<_> = [0usize, 1, 17, 150, 299]
+                .iter()
+                .map(|&i| {
+                    nonces[i] = 3 * i as u64 + 1;
+                    (genesis.id(i), Account { balance: 7, nonce: nonces[i], ..Account::default() })
+                })
+                .collect();
+            delta.sort_by_key(|(id, _)| *id);
+            state.apply(&delta);
+            let expected =
+                generate_with(&spec, Genesis::new(spec.seed, spec.accounts).unwrap(), resumed_seed(8, 11), nonces);
+
+            let keys = keys(&spec);
+            let mut stream = WorkloadStream::resumed(&spec, Arc::clone(&keys), &state, 11).unwrap();
+            assert_eq!(keys.derived(), 0, "{kind}: nothing derived before the first block");
+            let first = stream.next_batch(1);
+            assert_eq!(keys.derived(), 2, "{kind}: the first transfer derives its two accounts' keys");
+            let mut streamed = first;
+            while stream.remaining() > 0 {
+                streamed.extend(stream.next_batch(37));
+            }
+            assert_eq!(streamed, expected.txs, "{kind}");
+            let touched: std::collections::BTreeSet<AccountId> =
+                streamed.iter().flat_map(|bytes| decode(bytes).unwrap().accounts.into_iter().map(|m| m.id)).collect();
+            assert_eq!(keys.derived(), touched.len(), "{kind}: only the touched accounts' keys are derived");
+        }
+        // Keys the store already derived (a new store, or no usable snapshot)
+        // are not derived again.
+        let spec = spec(WorkloadKind::Uniform, 50, 200, 2);
+        let keys = keys(&spec);
+        let state = keys.state();
+        assert_eq!(keys.derived(), 50);
+        let streamed = WorkloadStream::resumed(&spec, Arc::clone(&keys), &state, 0).unwrap().collect_all();
+        assert_eq!(streamed, generate(&spec).unwrap().txs);
+        assert_eq!(keys.derived(), 50);
+    }
+
+    #[test]
+    fn resumed_generation_refuses_another_genesis_keys() {
+        let spec = spec(WorkloadKind::Uniform, 12, 3, 6);
+        for keys in [GenesisKeys::new(7, 12).unwrap(), GenesisKeys::new(6, 11).unwrap()] {
+            let keys = Arc::new(keys);
+            let error = generate_resumed(&spec, &keys, &State::default(), 1).expect_err("other keys are refused");
+            assert!(error.contains("genesis keys"), "{error}");
+            let error =
+                WorkloadStream::resumed(&spec, keys, &State::default(), 1).err().expect("other keys are refused");
+            assert!(error.contains("genesis keys"), "{error}");
+        }
     }
 
     #[test]

@@ -234,7 +234,10 @@ pub(crate) fn read_record(segment: &SegmentFile, offset: u64, payload: Option<&m
     let Some(payload) = payload else {
         return Ok(Step::Record(header));
     };
-    payload.clear();
+    // No `clear()` first: `read_at` overwrites every byte or fails, so
+    // zeroing a reused buffer before each read (2.75 MB per 10,000-transfer
+    // block, the whole log on a recovery scan) is wasted work. `resize`
+    // only writes the bytes it adds.
     payload.resize(header.payload_len as usize, 0);
     segment.read_at(payload, offset + RECORD_HEADER_SIZE_BYTES)?;
     if *blake3::hash(payload).as_bytes() != header.payload_checksum {

@@ -5,7 +5,11 @@ use sluice_tests::store::stored_blocks;
 use sluice_tests::{sluice, sluice_json};
 
 fn run_on(dir: &str, txs: &str) -> serde_json::Value {
-    sluice_json(&[
+    run_on_with(dir, txs, &[])
+}
+
+fn run_on_with(dir: &str, txs: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "run",
         "--json",
         "--data",
@@ -18,7 +22,9 @@ fn run_on(dir: &str, txs: &str) -> serde_json::Value {
         "100",
         "--snapshot-interval",
         "4",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    sluice_json(&args)
 }
 
 #[test]
@@ -61,6 +67,40 @@ fn two_runs_on_one_directory_continue_the_chain() {
 }
 
 #[test]
+fn a_restart_derives_only_the_genesis_keys_it_needs_streamed_or_pregenerated() {
+    let mut roots = Vec::new();
+    for mode in [&[][..], &["--pregenerate"][..]] {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_str().unwrap();
+        // A new store builds the genesis state: every key, each derived once
+        // and shared with the workload.
+        let first = run_on_with(dir, "500", mode);
+        assert_eq!(first["genesis_keys_derived"], 60, "{mode:?}: {first}");
+        assert!(first["open"]["genesis_state_s"].as_f64().unwrap() > 0.0, "{first}");
+        // Restart from the snapshot at height 4: one block's delta replayed,
+        // and the keys of the two accounts of one transfer derived.
+        let one = run_on_with(dir, "1", mode);
+        assert_eq!(one["open"]["snapshot_height"], 4, "{one}");
+        assert_eq!(one["open"]["blocks_replayed"], 1, "{one}");
+        assert_eq!(one["open"]["genesis_state_s"], 0.0, "{one}");
+        assert_eq!(one["genesis_keys_derived"], 2, "{mode:?}: {one}");
+        assert_eq!(one["ok"], 1, "{one}");
+        // The same object carries the open breakdown, the generation mode
+        // and the memory report.
+        let generation = if mode.is_empty() { "streamed" } else { "pregenerated" };
+        assert_eq!(one["generation"], generation);
+        for field in ["open_s", "generate_s", "duration_s", "rss_bytes_max", "rss_anon_bytes_max"] {
+            assert!(one.get(field).is_some(), "missing {field} in {one}");
+        }
+        // More signers at their resumed nonces: every transfer succeeds.
+        let more = run_on_with(dir, "300", mode);
+        assert_eq!(more["ok"], 300, "{more}");
+        roots.push((more["state_root"].clone(), more["block_hash"].clone()));
+    }
+    assert_eq!(roots[0], roots[1], "streamed and pregenerated restarts send the same transactions");
+}
+
+#[test]
 fn a_fresh_persisted_run_equals_an_unpersisted_one() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("d");
@@ -83,6 +123,9 @@ fn human_run_output_names_the_temporary_directory() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("temporary"), "{text}");
+    for line in ["  generated   block by block", "  genesis     10 of 10 keys derived", "  opened      in "] {
+        assert!(text.contains(line), "missing {line:?} in {text}");
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
@@ -12,10 +13,13 @@ use serde_json::json;
 use sluice_engine::chain::Chain;
 use sluice_engine::exec::ExecutorKind;
 use sluice_engine::memory::{MemoryReport, Rss, RssSampler, RSS_SAMPLE_INTERVAL_MS};
-use sluice_engine::persist::{self, BlockStore, GenesisParams, ReplayOptions, ReplayReport, Resumed, StoreConfig};
+use sluice_engine::persist::{
+    self, BlockStore, GenesisParams, OpenTimings, ReplayOptions, ReplayReport, ResumeReport, Resumed, StoreConfig,
+};
 use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineReport, StageMetrics};
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::source::{spawn_generator, GeneratorConfig};
+use sluice_engine::state::GenesisKeys;
 use sluice_engine::tx::ChainId;
 use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec, WorkloadStream};
 use sluice_storage::Durability;
@@ -237,9 +241,18 @@ fn run(args: RunArgs) -> Result<(), String> {
         true => spec.validate()?,
         false => spec.validate_shape()?,
     }
-    let (persistence, resumed) = pool.install(|| Persistence::open(&args, &spec))?;
+    // The store needs the genesis state only when it is new or has no usable
+    // snapshot, and the workload needs only the keys it signs for and sends
+    // to: both draw on one set of lazily derived keys, so each key is derived
+    // at most once, and only if something uses it.
+    let keys = Arc::new(GenesisKeys::new(spec.seed, spec.accounts)?);
+    let open_start = Instant::now();
+    let (mut persistence, resumed) = pool.install(|| Persistence::open(&args, &spec, &keys))?;
+    persistence.info.open_s = open_start.elapsed().as_secs_f64();
     let sampler = RssSampler::start(Duration::from_millis(RSS_SAMPLE_INTERVAL_MS))?;
-    let feed = pool.install(|| Feed::prepare(&args, &spec, &resumed))?;
+    // The feed takes the keys: a stream derives the ones its blocks touch
+    // as it goes, and --pregenerate frees them once it has signed.
+    let feed = pool.install(|| Feed::prepare(&args, &spec, keys, &resumed))?;
     let mut chain =
         Chain::resume(resumed.state, ProgramRegistry::native(), args.executor, resumed.height, resumed.last_hash);
     let progress = Progress::new(feed.blocks(&args), args.json);
@@ -277,7 +290,7 @@ impl RunArgs {
 /// Where the pipeline's blocks come from.
 enum Feed {
     /// Generated and signed before the pipeline starts (`--pregenerate`).
-    Pregenerated { blocks: Vec<Vec<Vec<u8>>>, generate_s: f64 },
+    Pregenerated { blocks: Vec<Vec<Vec<u8>>>, generate_s: f64, genesis_keys_derived: usize },
     /// Drawn and signed block by block while the pipeline runs. Boxed: the
     /// RNG's buffer makes the stream hundreds of bytes.
     Streamed(Box<WorkloadStream>),
@@ -285,21 +298,32 @@ enum Feed {
 
 /// How the workload was generated, for the summary.
 struct Generation {
-    /// Seconds spent drawing and signing transactions.
+    /// Seconds spent drawing and signing transactions, deriving the genesis
+    /// keys they need.
     generate_s: f64,
     /// The generator thread's metrics, when blocks were streamed.
     stage: Option<StageMetrics>,
+    /// Genesis keys derived by this run: by opening the store (all of them,
+    /// when it had to build the genesis state) and by the workload (those of
+    /// the accounts it touched).
+    genesis_keys_derived: usize,
 }
 
 impl Feed {
-    fn prepare(args: &RunArgs, spec: &WorkloadSpec, resumed: &Resumed) -> Result<Feed, String> {
+    /// `keys` are the genesis keys the store was opened with: the stream
+    /// keeps them and derives the ones its blocks touch; pregenerating
+    /// derives what it signs with, then frees them (hundreds of bytes per
+    /// account) before the pipeline runs.
+    fn prepare(args: &RunArgs, spec: &WorkloadSpec, keys: Arc<GenesisKeys>, resumed: &Resumed) -> Result<Feed, String> {
         if !args.pregenerate {
-            return Ok(Feed::Streamed(Box::new(WorkloadStream::resumed(spec, &resumed.state, resumed.height)?)));
+            let stream = WorkloadStream::resumed(spec, keys, &resumed.state, resumed.height)?;
+            return Ok(Feed::Streamed(Box::new(stream)));
         }
         let start = Instant::now();
-        let workload = workload::generate_resumed(spec, &resumed.state, resumed.height)?;
-        let blocks = split_blocks(workload.txs, args.block_size as usize);
-        Ok(Feed::Pregenerated { blocks, generate_s: start.elapsed().as_secs_f64() })
+        let txs = workload::generate_resumed(spec, &keys, &resumed.state, resumed.height)?;
+        let blocks = split_blocks(txs, args.block_size as usize);
+        let generate_s = start.elapsed().as_secs_f64();
+        Ok(Feed::Pregenerated { blocks, generate_s, genesis_keys_derived: keys.derived() })
     }
 
     /// Blocks the run will commit, when known before it starts (not when
@@ -322,11 +346,14 @@ impl Feed {
     ) -> Result<(PipelineReport, Generation), String> {
         let stream = match self {
             Feed::Streamed(stream) => stream,
-            Feed::Pregenerated { blocks, generate_s } => {
+            Feed::Pregenerated { blocks, generate_s, genesis_keys_derived } => {
                 let report = run_pipeline(chain, blocks.into_iter(), sink, pool, config).map_err(|e| e.to_string())?;
-                return Ok((report, Generation { generate_s, stage: None }));
+                return Ok((report, Generation { generate_s, stage: None, genesis_keys_derived }));
             }
         };
+        // The stream moves to the generator thread; this handle counts the
+        // keys derived once it is done, and frees them on return.
+        let keys = Arc::clone(stream.keys());
         let plan = GeneratorConfig {
             block_size: args.block_size as usize,
             channel_blocks_max: config.channel_blocks_max,
@@ -340,7 +367,8 @@ impl Feed {
             let stage = generator.join();
             let report = result.map_err(|e| e.to_string())?;
             let stage = stage?;
-            Ok((report, Generation { generate_s: stage.busy_s, stage: Some(stage) }))
+            let genesis_keys_derived = keys.derived();
+            Ok((report, Generation { generate_s: stage.busy_s, stage: Some(stage), genesis_keys_derived }))
         })
     }
 }
@@ -467,11 +495,14 @@ impl Summary<'_> {
             "latency_ms_p99": r.latency_ms_quantile(0.99),
             "generation": self.generation_mode(),
             "generate_s": self.generation.generate_s,
+            "genesis_keys_derived": self.generation.genesis_keys_derived,
             "elapsed_s": r.elapsed_s,
             "tps": self.tps(),
             "data_dir": self.persisted.data_dir.display().to_string(),
             "durability": self.persisted.durability.to_string(),
             "resumed_from_height": self.persisted.resumed_from_height,
+            "open_s": self.persisted.open_s,
+            "open": self.persisted.open_json(),
             "commit_s": self.persisted.commit_s,
             "appended_bytes": self.persisted.appended_bytes,
         });
@@ -489,6 +520,7 @@ impl Summary<'_> {
         );
         println!("  executor    {} on {} threads", self.chain.executor, self.threads);
         self.print_generation();
+        println!("  genesis     {} of {} keys derived", self.generation.genesis_keys_derived, self.spec.accounts);
         self.persisted.print_human();
         println!("  blocks      {} (height {})", r.blocks, self.chain.height);
         println!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
@@ -583,9 +615,12 @@ struct PersistInfo {
     temporary: bool,
     durability: Durability,
     resumed_from_height: u64,
-    snapshot_height: Option<u64>,
-    torn_tail_bytes: u64,
-    snapshots_skipped: Vec<String>,
+    /// Opening the store: recovering the log and rebuilding state, until the
+    /// next block can execute (the restart time).
+    open_s: f64,
+    /// What opening found (snapshot used or skipped, torn tail, blocks
+    /// replayed) and where `open_s` went.
+    open: ResumeReport,
     /// Time spent in commit (encode, append, durability, snapshots).
     commit_s: f64,
     /// Log bytes appended by this run (record headers and padding included).
@@ -602,16 +637,44 @@ impl PersistInfo {
         }
         println!("  durability  {}", self.durability);
         if self.resumed_from_height > 0 {
-            let from = self.snapshot_height.map_or("genesis".to_string(), |h| format!("snapshot {h}"));
+            let from = self.open.snapshot_height.map_or("genesis".to_string(), |h| format!("snapshot {h}"));
             println!("  resumed     after height {} (state rebuilt from {from})", self.resumed_from_height);
         }
-        if self.torn_tail_bytes > 0 {
-            println!("  recovered   cut a torn tail of {} bytes", self.torn_tail_bytes);
+        if self.open.torn_tail_bytes > 0 {
+            println!("  recovered   cut a torn tail of {} bytes", self.open.torn_tail_bytes);
         }
-        for skipped in &self.snapshots_skipped {
+        for skipped in &self.open.snapshots_skipped {
             println!("  skipped     {skipped}");
         }
+        let t = &self.open.timings;
+        println!(
+            "  opened      in {:.3} s: log scan {:.3} s, snapshot {:.3} s, genesis {:.3} s, {} blocks' deltas {:.3} s",
+            self.open_s,
+            t.log_scan.as_secs_f64(),
+            t.snapshot_load.as_secs_f64(),
+            t.genesis_state.as_secs_f64(),
+            self.open.blocks_replayed,
+            t.delta_replay.as_secs_f64()
+        );
     }
+
+    fn open_json(&self) -> serde_json::Value {
+        let mut value = timings_json(&self.open.timings);
+        value["snapshot_height"] = json!(self.open.snapshot_height);
+        value["blocks_replayed"] = json!(self.open.blocks_replayed);
+        value["txs_replayed"] = json!(self.open.txs_replayed);
+        value
+    }
+}
+
+/// The parts of opening a store (or of a replay), in seconds.
+fn timings_json(t: &OpenTimings) -> serde_json::Value {
+    json!({
+        "log_scan_s": t.log_scan.as_secs_f64(),
+        "snapshot_load_s": t.snapshot_load.as_secs_f64(),
+        "genesis_state_s": t.genesis_state.as_secs_f64(),
+        "delta_replay_s": t.delta_replay.as_secs_f64(),
+    })
 }
 
 /// The block store a run commits to, and the temporary directory holding it
@@ -624,7 +687,7 @@ struct Persistence {
 }
 
 impl Persistence {
-    fn open(args: &RunArgs, spec: &WorkloadSpec) -> Result<(Persistence, Resumed), String> {
+    fn open(args: &RunArgs, spec: &WorkloadSpec, keys: &GenesisKeys) -> Result<(Persistence, Resumed), String> {
         let (dir, temp) = match &args.data {
             Some(dir) => (dir.clone(), None),
             None => {
@@ -641,16 +704,15 @@ impl Persistence {
             segment_size_bytes: args.segment_size_bytes,
             ..StoreConfig::new(args.durability)
         };
-        let (store, resumed) = BlockStore::open_with_config(&dir, config, &genesis)
+        let (store, resumed) = BlockStore::open_with_genesis_keys(&dir, config, &genesis, keys)
             .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
         let info = PersistInfo {
             data_dir: dir,
             temporary: temp.is_some(),
             durability: args.durability,
             resumed_from_height: resumed.height,
-            snapshot_height: resumed.report.snapshot_height,
-            torn_tail_bytes: resumed.report.torn_tail_bytes,
-            snapshots_skipped: resumed.report.snapshots_skipped.clone(),
+            open_s: 0.0,
+            open: resumed.report.clone(),
             commit_s: 0.0,
             appended_bytes: 0,
         };
@@ -689,7 +751,10 @@ impl CommitSink for Persistence {
 }
 
 fn verify(args: VerifyArgs) -> Result<(), String> {
+    let start = Instant::now();
     let report = persist::verify_store(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let tps = report.txs as f64 / elapsed_s.max(f64::MIN_POSITIVE);
     if args.json {
         let value = json!({
             "intact": true,
@@ -704,6 +769,8 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
             "chain_id": report.genesis.chain_id.as_str(),
             "seed": report.genesis.seed,
             "accounts": report.genesis.accounts,
+            "elapsed_s": elapsed_s,
+            "tps": tps,
         });
         println!("{value}");
         return Ok(());
@@ -714,6 +781,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     println!("  height      {} ({} txs)", report.height, report.txs);
     println!("  block_hash  {}", hex::encode(report.block_hash));
     println!("  state_root  {}", hex::encode(report.state_root));
+    println!("  elapsed     {elapsed_s:.3} s, {tps:.0} tx/s");
     if report.torn_tail_bytes > 0 {
         println!("  torn tail   {} bytes after the last whole record (cut by the next run)", report.torn_tail_bytes);
     }
@@ -748,6 +816,7 @@ fn print_replay(args: &ReplayArgs, mode: &str, report: &ReplayReport) {
             "tps": report.tps(),
             "torn_tail_bytes": report.torn_tail_bytes,
             "snapshots_skipped": report.snapshots_skipped,
+            "timings": timings_json(&report.timings),
         });
         println!("{value}");
         return;
@@ -759,6 +828,14 @@ fn print_replay(args: &ReplayArgs, mode: &str, report: &ReplayReport) {
     println!("  block_hash  {}", hex::encode(report.block_hash));
     println!("  state_root  {} (matches every block header)", hex::encode(report.state_root));
     println!("  elapsed     {:.3} s, {:.0} tx/s", report.elapsed.as_secs_f64(), report.tps());
+    let t = &report.timings;
+    let (scan, genesis) = (t.log_scan.as_secs_f64(), t.genesis_state.as_secs_f64());
+    if args.reexecute {
+        println!("  of which    log scan {scan:.3} s, genesis {genesis:.3} s, the rest verifying and executing");
+    } else {
+        let (snapshot, deltas) = (t.snapshot_load.as_secs_f64(), t.delta_replay.as_secs_f64());
+        println!("  of which    log scan {scan:.3} s, snapshot {snapshot:.3} s, genesis {genesis:.3} s, deltas {deltas:.3} s");
+    }
     for skipped in &report.snapshots_skipped {
         println!("  skipped     {skipped}");
     }

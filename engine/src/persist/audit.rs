@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sluice_storage::{LogReader, SnapshotStore};
 
 use super::codec::{BlockRecord, GenesisParams};
-use super::store::{check_follows, read_genesis, rebuild, ResumeReport};
+use super::store::{check_follows, read_genesis, rebuild, OpenTimings, ResumeReport};
 use super::{PersistError, LOG_DIR_NAME, SNAPSHOTS_DIR_NAME};
 use crate::block::receipts_root;
 use crate::exec::ExecutorKind;
@@ -117,6 +117,9 @@ pub struct ReplayReport {
     pub torn_tail_bytes: u64,
     /// Snapshots skipped, with why.
     pub snapshots_skipped: Vec<String>,
+    /// Where the time went. `--reexecute` fills in `log_scan` and
+    /// `genesis_state`; the rest of its time is verifying and executing.
+    pub timings: OpenTimings,
 }
 
 impl ReplayReport {
@@ -131,6 +134,7 @@ impl ReplayReport {
 pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayReport, PersistError> {
     let start = Instant::now();
     let reader = open_log(dir)?;
+    let log_scan = start.elapsed();
     let genesis = read_genesis(reader.records())?;
     let snapshots_dir = dir.join(SNAPSHOTS_DIR_NAME);
     let snapshots = match options.from_genesis || !snapshots_dir.is_dir() {
@@ -138,8 +142,12 @@ pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayRe
         false => Some(SnapshotStore::open_read_only(snapshots_dir)?),
     };
     let last_height = reader.report().last.map_or(0, |meta| meta.height);
-    let resumed = rebuild(&genesis, snapshots.as_ref(), last_height, |height| reader.records_from_height(height))?;
-    let ResumeReport { snapshot_height, blocks_replayed, txs_replayed, snapshots_skipped, .. } = resumed.report;
+    let genesis_state = || genesis.params.state();
+    let resumed = rebuild(&genesis, &genesis_state, snapshots.as_ref(), last_height, |height| {
+        reader.records_from_height(height)
+    })?;
+    let ResumeReport { snapshot_height, blocks_replayed, txs_replayed, snapshots_skipped, timings, .. } =
+        resumed.report;
     Ok(ReplayReport {
         height: resumed.height,
         block_hash: resumed.last_hash,
@@ -150,6 +158,7 @@ pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayRe
         elapsed: start.elapsed(),
         torn_tail_bytes: reader.report().torn_tail_bytes,
         snapshots_skipped,
+        timings: OpenTimings { log_scan, ..timings },
     })
 }
 
@@ -160,8 +169,11 @@ pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayRe
 pub fn replay_reexecute(dir: &Path, executor: ExecutorKind) -> Result<ReplayReport, PersistError> {
     let start = Instant::now();
     let reader = open_log(dir)?;
+    let log_scan = start.elapsed();
     let genesis = read_genesis(reader.records())?;
+    let genesis_start = Instant::now();
     let mut state = genesis.params.state().map_err(|reason| PersistError::Genesis { reason })?;
+    let genesis_state = genesis_start.elapsed();
     if state.root() != genesis.state_root {
         let computed = state.root();
         return Err(PersistError::RootMismatch {
@@ -182,6 +194,7 @@ pub fn replay_reexecute(dir: &Path, executor: ExecutorKind) -> Result<ReplayRepo
         elapsed: Duration::ZERO,
         torn_tail_bytes: reader.report().torn_tail_bytes,
         snapshots_skipped: Vec::new(),
+        timings: OpenTimings { log_scan, genesis_state, ..OpenTimings::default() },
     };
     for_each_block(&reader, |block| {
         let height = block.header.height;

@@ -34,7 +34,7 @@ pub use codec::{
     decode_block_record, decode_snapshot, encode_snapshot, BlockRecord, BlockRecordRef, GenesisParams, GenesisRecord,
     RecordError, RecordErrorKind, SnapshotContents,
 };
-pub use store::{BlockStore, ResumeReport, Resumed, StoreConfig};
+pub use store::{BlockStore, OpenTimings, ResumeReport, Resumed, StoreConfig};
 
 /// Record kind of the genesis record: the first record of every store log, at height 0.
 pub const RECORD_KIND_GENESIS: u8 = 1;

@@ -15,6 +15,7 @@
 //!   log's last height (a log restored from an older copy, say).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sluice_storage::{CommitLog, Durability, LogConfig, RecordIter, RecordMeta, SnapshotStore};
 
@@ -24,7 +25,7 @@ use super::codec::{
 use super::{PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, SNAPSHOTS_DIR_NAME};
 use crate::block::BlockHeader;
 use crate::exec::Receipt;
-use crate::state::{State, StateDelta};
+use crate::state::{GenesisKeys, State, StateDelta};
 
 /// Blocks between snapshots by default: at 10,000-transaction blocks a
 /// restart then replays at most 99 blocks' deltas (about a million
@@ -97,6 +98,31 @@ pub struct ResumeReport {
     pub torn_tail_bytes: u64,
     /// Snapshots skipped, with why (damaged, ahead of the log, disagreeing).
     pub snapshots_skipped: Vec<String>,
+    /// Where the time went: restart cost is reported per part, because the
+    /// parts grow with different things (log length, state size, blocks
+    /// since the last snapshot).
+    pub timings: OpenTimings,
+}
+
+/// How long each part of opening a store (or of `replay_from_deltas`) took.
+/// The parts are disjoint; what they leave out of the whole (locking,
+/// reading the genesis record, listing snapshots) is small.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenTimings {
+    /// Opening the log: reading every record and checking its checksums and
+    /// the hash chain, cutting a torn tail. Grows with the log's length.
+    pub log_scan: Duration,
+    /// Reading, decoding and checking the snapshots tried, skipped ones
+    /// included: the state root is rebuilt from every account. Grows with
+    /// the number of accounts.
+    pub snapshot_load: Duration,
+    /// Building the genesis state, when the store is new or no snapshot was
+    /// usable. Zero when a snapshot was used.
+    pub genesis_state: Duration,
+    /// Applying the deltas of the blocks after the snapshot (or genesis),
+    /// checking each parent hash and state root. Grows with the blocks since
+    /// the last snapshot.
+    pub delta_replay: Duration,
 }
 
 /// The commit log and snapshot store of one chain.
@@ -131,29 +157,65 @@ impl BlockStore {
 
     /// Opens or creates the store. A new store gets the genesis record; an
     /// existing one must have been created with the same `genesis`, and is
-    /// resumed from its newest usable snapshot and the blocks after it.
+    /// resumed from its newest usable snapshot and the blocks after it. The
+    /// genesis state, when needed, is derived from the seed.
     pub fn open_with_config(
         dir: impl Into<PathBuf>,
         config: StoreConfig,
         genesis: &GenesisParams,
     ) -> Result<(BlockStore, Resumed), PersistError> {
+        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state())
+    }
+
+    /// `open_with_config` for a caller that also signs with the genesis keys
+    /// (`sluice run`): the genesis state, when needed, is built from `keys`,
+    /// so each key is derived at most once between the store and the caller,
+    /// and not at all when a snapshot holds the state. The keys must be those
+    /// of `genesis` (same seed and account count); the genesis root in the
+    /// log is checked against the state they give, as always.
+    pub fn open_with_genesis_keys(
+        dir: impl Into<PathBuf>,
+        config: StoreConfig,
+        genesis: &GenesisParams,
+        keys: &GenesisKeys,
+    ) -> Result<(BlockStore, Resumed), PersistError> {
+        if keys.seed() != genesis.seed || keys.len() as u64 != u64::from(genesis.accounts) {
+            return Err(PersistError::Genesis {
+                reason: format!(
+                    "the genesis keys given are those of seed {} and {} accounts, not of {genesis}",
+                    keys.seed(),
+                    keys.len()
+                ),
+            });
+        }
+        BlockStore::open_inner(dir.into(), config, genesis, &|| Ok(keys.state()))
+    }
+
+    fn open_inner(
+        dir: PathBuf,
+        config: StoreConfig,
+        genesis: &GenesisParams,
+        genesis_state: GenesisStateFn<'_>,
+    ) -> Result<(BlockStore, Resumed), PersistError> {
         if config.snapshot_interval_blocks == 0 {
             return Err(PersistError::InvalidBlock { reason: "snapshot interval must be at least 1 block".into() });
         }
-        let dir = dir.into();
+        let scan_start = Instant::now();
         let (mut log, recovery) = CommitLog::open(config.log_config(&dir.join(LOG_DIR_NAME)))?;
+        let log_scan = scan_start.elapsed();
         let snapshots = SnapshotStore::open(dir.join(SNAPSHOTS_DIR_NAME), config.snapshots_kept)?;
         let mut resumed = if recovery.records == 0 {
-            create(&mut log, genesis)?
+            create(&mut log, genesis, genesis_state)?
         } else {
             let stored = read_genesis(log.records())?;
             if stored.params != *genesis {
                 return Err(PersistError::GenesisMismatch { stored: stored.params, given: genesis.clone() });
             }
             let last_height = log.last().map_or(0, |meta| meta.height);
-            rebuild(&stored, Some(&snapshots), last_height, |height| log.records_from_height(height))?
+            rebuild(&stored, genesis_state, Some(&snapshots), last_height, |height| log.records_from_height(height))?
         };
         resumed.report.torn_tail_bytes = recovery.torn_tail.as_ref().map_or(0, |torn| torn.bytes);
+        resumed.report.timings.log_scan = log_scan;
         let store = BlockStore {
             dir,
             config,
@@ -264,14 +326,26 @@ impl BlockStore {
     }
 }
 
-fn create(log: &mut CommitLog, genesis: &GenesisParams) -> Result<Resumed, PersistError> {
-    let state = genesis.state().map_err(|reason| PersistError::Genesis { reason })?;
+/// Builds the genesis state when `open` or replay needs it. Deriving it from
+/// the seed costs one ed25519 key derivation per account, so the caller
+/// decides where it comes from (see `BlockStore::open_with_genesis_keys`).
+pub(crate) type GenesisStateFn<'a> = &'a dyn Fn() -> Result<State, String>;
+
+fn create(
+    log: &mut CommitLog,
+    genesis: &GenesisParams,
+    genesis_state: GenesisStateFn<'_>,
+) -> Result<Resumed, PersistError> {
+    let start = Instant::now();
+    let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
+    let genesis_time = start.elapsed();
     let record = GenesisRecord { params: genesis.clone(), state_root: state.root() };
     log.append(RECORD_KIND_GENESIS, 0, &record.encode())?;
     // The genesis record is made durable whatever the mode: a store whose
     // first record vanished would be re-created, possibly differently.
     log.sync()?;
-    let report = ResumeReport { created: true, ..ResumeReport::default() };
+    let timings = OpenTimings { genesis_state: genesis_time, ..OpenTimings::default() };
+    let report = ResumeReport { created: true, timings, ..ResumeReport::default() };
     Ok(Resumed { state, height: 0, last_hash: [0; 32], report })
 }
 
@@ -299,10 +373,13 @@ pub(crate) fn read_genesis(mut records: RecordIter<'_>) -> Result<GenesisRecord,
 }
 
 /// Rebuilds state after the last block in the log: from the newest snapshot
-/// that checks out against the log, else from genesis; then applies every
-/// later block's delta. `records_after(h)` yields the records above height h.
+/// that checks out against the log, else from genesis (built by
+/// `genesis_state`, and checked against the root in the genesis record);
+/// then applies every later block's delta. `records_after(h)` yields the
+/// records above height h.
 pub(crate) fn rebuild<'a>(
     genesis: &GenesisRecord,
+    genesis_state: GenesisStateFn<'_>,
     snapshots: Option<&SnapshotStore>,
     last_height: u64,
     records_after: impl Fn(u64) -> RecordIter<'a>,
@@ -310,7 +387,10 @@ pub(crate) fn rebuild<'a>(
     let mut report = ResumeReport::default();
     if let Some(snapshots) = snapshots {
         for height in snapshots.heights()?.into_iter().rev() {
-            match load_snapshot(snapshots, height, last_height, &records_after) {
+            let start = Instant::now();
+            let loaded = load_snapshot(snapshots, height, last_height, &records_after);
+            report.timings.snapshot_load += start.elapsed();
+            match loaded {
                 Ok(base) => {
                     report.snapshot_height = Some(height);
                     return apply_blocks(base, records_after(height), report);
@@ -319,7 +399,9 @@ pub(crate) fn rebuild<'a>(
             }
         }
     }
-    let state = genesis.params.state().map_err(|reason| PersistError::Genesis { reason })?;
+    let start = Instant::now();
+    let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
+    report.timings.genesis_state = start.elapsed();
     if state.root() != genesis.state_root {
         return Err(PersistError::RootMismatch {
             height: 0,
@@ -389,6 +471,7 @@ pub(crate) fn block_of_record(record: &sluice_storage::Record) -> Result<super::
 /// Applies the delta of every block record in `records`, checking that each
 /// follows the last (height, parent hash) and reproduces its state root.
 fn apply_blocks(mut base: Resumed, records: RecordIter<'_>, mut report: ResumeReport) -> Result<Resumed, PersistError> {
+    let start = Instant::now();
     for record in records {
         let record = record?;
         let meta = record.meta;
@@ -408,6 +491,7 @@ fn apply_blocks(mut base: Resumed, records: RecordIter<'_>, mut report: ResumeRe
         report.blocks_replayed += 1;
         report.txs_replayed += u64::from(block.header.tx_count);
     }
+    report.timings.delta_replay = start.elapsed();
     base.report = report;
     Ok(base)
 }
@@ -453,5 +537,126 @@ impl crate::pipeline::CommitSink for BlockStore {
             self.write_snapshot(state).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::chain::Chain;
+    use crate::exec::ExecutorKind;
+    use crate::program::ProgramRegistry;
+    use crate::tx::{self, ChainId};
+    use crate::workload::{self, WorkloadKind, WorkloadSpec};
+
+    const SEED: u64 = 5;
+    const ACCOUNTS: u32 = 8;
+
+    fn params() -> GenesisParams {
+        GenesisParams { chain_id: ChainId::default(), seed: SEED, accounts: ACCOUNTS }
+    }
+
+    fn config() -> StoreConfig {
+        StoreConfig { snapshot_interval_blocks: 2, ..StoreConfig::new(Durability::None) }
+    }
+
+    /// Opens `dir`, counting how many times the genesis state is built.
+    fn open_counting(dir: &Path) -> (BlockStore, Resumed, u32) {
+        let builds = Cell::new(0);
+        let genesis = params();
+        let genesis_state = || {
+            builds.set(builds.get() + 1);
+            genesis.state()
+        };
+        let Ok((store, resumed)) = BlockStore::open_inner(dir.to_path_buf(), config(), &genesis, &genesis_state) else {
+            panic!("the store opens");
+        };
+        (store, resumed, builds.get())
+    }
+
+    /// Commits three blocks of two signed transfers; the snapshot interval
+    /// of 2 leaves a snapshot at height 2 and one block after it.
+    fn commit_three_blocks(store: &mut BlockStore, state: State) -> Chain {
+        let spec = WorkloadSpec {
+            kind: WorkloadKind::Uniform,
+            accounts: ACCOUNTS,
+            txs: 6,
+            seed: SEED,
+            chain: ChainId::default(),
+        };
+        let txs = workload::generate(&spec).expect("workload generates").txs;
+        let mut chain = Chain::new(state, ProgramRegistry::native(), ExecutorKind::Serial);
+        for raw in txs.chunks(2) {
+            let decoded: Vec<_> = raw.iter().map(|bytes| tx::decode(bytes).expect("generated txs decode")).collect();
+            let block = chain.execute_block(&decoded).expect("block executes");
+            store.commit(&block.header, raw, &block.outcome.receipts, &block.outcome.delta).expect("block commits");
+            store.snapshot_if_due(&chain.state).expect("snapshot writes");
+        }
+        chain
+    }
+
+    #[test]
+    fn genesis_is_built_only_when_no_snapshot_can_be_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, created, builds) = open_counting(dir.path());
+        assert!(created.report.created);
+        assert_eq!(builds, 1, "a new store builds genesis once");
+        let chain = commit_three_blocks(&mut store, created.state);
+        drop(store);
+
+        let (store, resumed, builds) = open_counting(dir.path());
+        assert_eq!(builds, 0, "a usable snapshot holds the state: no genesis keys are derived");
+        assert_eq!(resumed.report.snapshot_height, Some(2));
+        assert_eq!(resumed.report.blocks_replayed, 1);
+        assert_eq!((resumed.height, resumed.last_hash, resumed.state.root()), (3, chain.last_hash, chain.state.root()));
+        drop(store);
+
+        std::fs::remove_dir_all(dir.path().join(SNAPSHOTS_DIR_NAME)).unwrap();
+        let (_store, resumed, builds) = open_counting(dir.path());
+        assert_eq!(builds, 1, "without a snapshot, genesis is built once and the deltas applied to it");
+        assert_eq!(resumed.report.snapshot_height, None);
+        assert_eq!(resumed.report.blocks_replayed, 3);
+        assert_eq!((resumed.height, resumed.last_hash, resumed.state.root()), (3, chain.last_hash, chain.state.root()));
+    }
+
+    #[test]
+    fn given_genesis_keys_must_be_those_of_the_genesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let other_seed = GenesisKeys::new(SEED + 1, ACCOUNTS).unwrap();
+        let other_count = GenesisKeys::new(SEED, ACCOUNTS + 1).unwrap();
+        for keys in [&other_seed, &other_count] {
+            match BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), keys) {
+                Err(PersistError::Genesis { reason }) => assert!(reason.contains("genesis keys"), "{reason}"),
+                Err(other) => panic!("wrong error: {other}"),
+                Ok(_) => panic!("keys of another genesis were accepted"),
+            }
+        }
+        assert!(!dir.path().join(LOG_DIR_NAME).exists(), "nothing is created for refused keys");
+
+        let keys = GenesisKeys::new(SEED, ACCOUNTS).unwrap();
+        let Ok((mut store, created)) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys)
+        else {
+            panic!("the store opens with its own keys");
+        };
+        assert_eq!(created.state.root(), params().state().unwrap().root());
+        let chain = commit_three_blocks(&mut store, created.state);
+        drop(store);
+
+        let keys = GenesisKeys::new(SEED, ACCOUNTS).unwrap();
+        let Ok((store, resumed)) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys) else {
+            panic!("the store resumes with its own keys");
+        };
+        assert_eq!(resumed.report.snapshot_height, Some(2));
+        assert_eq!(keys.derived(), 0, "the snapshot holds the state: no key is derived");
+        drop(store);
+
+        std::fs::remove_dir_all(dir.path().join(SNAPSHOTS_DIR_NAME)).unwrap();
+        let Ok((_store, resumed)) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys) else {
+            panic!("the store resumes from genesis with its own keys");
+        };
+        assert_eq!((resumed.height, resumed.state.root()), (3, chain.state.root()));
+        assert_eq!(keys.derived(), ACCOUNTS as usize, "the genesis state needs every id");
     }
 }

@@ -72,8 +72,8 @@ const SEGMENT_HEADER_CHECKSUM_OFFSET: usize = 48;
 const RECORD_HASH_OFFSET: usize = 96;
 const LENGTH_CHECKSUM_DOMAIN: &[u8] = b"sluice.record.length.v1";
 
-const _: () = assert!(SEGMENT_HEADER_SIZE_BYTES % RECORD_ALIGN_BYTES == 0);
-const _: () = assert!(RECORD_HEADER_SIZE_BYTES % RECORD_ALIGN_BYTES == 0);
+const _: () = assert!(SEGMENT_HEADER_SIZE_BYTES.is_multiple_of(RECORD_ALIGN_BYTES));
+const _: () = assert!(RECORD_HEADER_SIZE_BYTES.is_multiple_of(RECORD_ALIGN_BYTES));
 
 /// Decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

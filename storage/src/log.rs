@@ -94,7 +94,7 @@ impl LogConfig {
     pub fn validate(&self) -> Result<(), LogError> {
         let invalid = |reason: String| Err(LogError::InvalidConfig { reason });
         let size = self.segment_size_bytes;
-        if !(SEGMENT_SIZE_BYTES_MIN..=SEGMENT_SIZE_BYTES_MAX).contains(&size) || size % 8 != 0 {
+        if !(SEGMENT_SIZE_BYTES_MIN..=SEGMENT_SIZE_BYTES_MAX).contains(&size) || !size.is_multiple_of(8) {
             return invalid(format!(
                 "segment_size_bytes {size} must be a multiple of 8 in {SEGMENT_SIZE_BYTES_MIN}..={SEGMENT_SIZE_BYTES_MAX}"
             ));

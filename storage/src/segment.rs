@@ -190,7 +190,7 @@ fn check_header(path: &Path, index: u64, header: &SegmentHeader) -> Result<(), L
     }
     let size = header.segment_size_bytes;
     if !(crate::SEGMENT_SIZE_BYTES_MIN..=crate::SEGMENT_SIZE_BYTES_MAX).contains(&size)
-        || size % RECORD_ALIGN_BYTES != 0
+        || !size.is_multiple_of(RECORD_ALIGN_BYTES)
     {
         return Err(LogError::corrupt(path, index, 24, format!("segment size {size} out of range")));
     }

@@ -4,26 +4,29 @@
 //! executor never guesses. It builds the [`ConflictGraph`], runs every
 //! transaction exactly once when its predecessors are done, and never
 //! aborts or re-executes. Each transaction goes through the same
-//! [`execute_transaction`](crate::exec::execute_transaction) as the serial reference. The graph orders every
-//! conflicting pair as block order does, so receipts and delta equal the
-//! serial executor's, bit for bit, at any thread count.
+//! [`execute_transaction`](crate::exec::execute_transaction) as the
+//! serial reference. The graph orders every conflicting pair as block
+//! order does, so receipts and delta equal the serial executor's, bit for
+//! bit, at any thread count.
 //!
 //! **Working set.** The block's accounts are loaded once, in parallel, into
-//! a dense vector indexed by slot. A slot is a `Mutex<Account>`. The graph
-//! already guarantees that no two running transactions touch a slot when
-//! either writes it, so every lock is uncontended: it is a pair of atomic
-//! operations, and it keeps the executor free of `unsafe`.
+//! a dense vector indexed by slot. A slot is a `Mutex<Account>` on its own
+//! cache line. The graph already guarantees that no two running
+//! transactions touch a slot when either writes it, so every lock is
+//! uncontended: it is a pair of atomic operations, and it keeps the
+//! executor free of `unsafe`. A transaction moves its writable accounts
+//! out of their slots and back, and copies its read-only ones.
 //!
 //! **Scheduling.** Work stealing on a rayon pool. The transactions with no
 //! dependencies are spawned in chunks. When a transaction finishes, it
-//! decrements its successors' counters. The first successor that becomes
-//! ready runs next on the same worker, with no spawn and no queue, and any
-//! others are spawned for idle workers to steal. A chain of conflicts,
-//! such as every transaction on a hot account, therefore runs as a plain
-//! loop on one worker. When the whole block offers less than
-//! `PARALLELISM_PER_THREAD_MIN` times the pool's thread count
-//! (transactions over the longest dependency chain), or the pool has one
-//! thread, it runs in block order with no scheduling.
+//! decrements its successors' counters and pushes those it released onto
+//! its task's ready stack; the newest runs next on the same worker, with
+//! no spawn and no queue, and above 16 half the stack is spawned for idle
+//! workers to steal. A chain of conflicts, such as every transaction on a
+//! hot account, therefore runs as a plain loop on one worker. When the
+//! whole block offers less than `PARALLELISM_PER_THREAD_MIN` times the
+//! pool's thread count (transactions over the longest dependency chain),
+//! or the pool has one thread, it runs in block order with no scheduling.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};

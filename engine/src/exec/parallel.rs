@@ -10,11 +10,10 @@
 //! bit, at any thread count.
 //!
 //! **Working set.** The block's accounts are loaded once, in parallel, into
-//! a dense vector indexed by slot. A slot is a `Mutex<Account>` on its own
-//! cache line. The graph already guarantees that no two running
-//! transactions touch a slot when either writes it, so every lock is
-//! uncontended: it is a pair of atomic operations, and it keeps the
-//! executor free of `unsafe`. A transaction moves its writable accounts
+//! a dense vector indexed by slot. A slot is a `Mutex<Account>`. The graph
+//! already guarantees that no two running transactions touch a slot when
+//! either writes it, so every lock is uncontended: it is a pair of atomic
+//! operations, and it keeps the executor free of `unsafe`. A transaction moves its writable accounts
 //! out of their slots and back, and copies its read-only ones.
 //!
 //! **Scheduling.** Work stealing on a rayon pool. The transactions with no
@@ -165,10 +164,9 @@ struct BlockRun<'a> {
     receipts: Mutex<Vec<Vec<(u32, Receipt)>>>,
 }
 
-/// One account of the working set, alone on its cache line. Hot accounts
-/// take the first slots, so unpadded they shared lines, and two workers
-/// on two different hot accounts stalled each other (false sharing).
-#[repr(align(64))]
+/// One account of the working set. Padding slots to a cache line, against
+/// false sharing between hot accounts in adjacent slots, was measured and
+/// changed nothing on two threads, so slots are packed.
 struct Slot(Mutex<Account>);
 
 /// What one task reuses from one transaction to the next.

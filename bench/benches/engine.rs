@@ -51,7 +51,10 @@ fn engine(c: &mut Criterion) {
                 .bench_function("decode", |b| b.iter(|| raw.iter().map(|r| decode(r).is_ok() as usize).sum::<usize>()));
             group.bench_function("encode", |b| b.iter(|| txs.iter().map(|t| t.encode().len()).sum::<usize>()));
         }
-        group.bench_function("conflict_graph_build", |b| b.iter(|| ConflictGraph::build(&txs).edge_count()));
+        group.bench_function("conflict_graph_build", |b| b.iter(|| ConflictGraph::build(&txs).critical_path_txs));
+        group.bench_function("conflict_graph_build_with_edges", |b| {
+            b.iter(|| ConflictGraph::build(&txs).dependencies().edge_count())
+        });
         group
             .bench_function("execute_serial", |b| b.iter(|| execute_block_serial(&state, &txs, &programs).delta.len()));
         group.bench_function("execute_parallel", |b| {

@@ -38,6 +38,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::block::BlockHeader;
 use crate::chain::Chain;
+use crate::exec::parallel::SchedulePolicy;
 use crate::exec::{ConflictGraph, ExecutorKind, Receipt, TxStatus};
 use crate::ingest::{decode_all, drop_duplicates, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
 use crate::sigverify::{ReplayWindow, VerifiedCache, BATCH_SIZE_DEFAULT, REPLAY_WINDOW_CAPACITY};
@@ -287,7 +288,9 @@ where
     let (verify_tx, schedule_rx) = bounded::<Verified>(capacity);
     let (schedule_tx, execute_rx) = bounded::<Scheduled>(capacity);
     let (execute_tx, commit_rx) = bounded::<Executed>(capacity);
-    let parallel = chain.executor == ExecutorKind::Parallel;
+    // The schedule stage builds a block's edges only when the execute
+    // stage will schedule it; a block run in order never needs them.
+    let scheduled_threads = (chain.executor == ExecutorKind::Parallel).then(|| pool.current_num_threads());
     let start = Instant::now();
     let mut report = PipelineReport::default();
 
@@ -296,7 +299,7 @@ where
         let handles = [
             ("ingest", scope.spawn(move || ingest_stage(source, ingest_tx, config.replay_window_capacity))),
             ("sigverify", scope.spawn(move || verify_stage(verify_rx, verify_tx, pool, config))),
-            ("schedule", scope.spawn(move || schedule_stage(schedule_rx, schedule_tx, parallel))),
+            ("schedule", scope.spawn(move || schedule_stage(schedule_rx, schedule_tx, scheduled_threads))),
             ("execute", scope.spawn(move || execute_stage(execute_rx, execute_tx, chain, pool, config))),
             ("commit", scope.spawn(move || commit_stage(commit_rx, sink, report))),
         ];
@@ -428,14 +431,16 @@ fn verify_stage(
     StageExit::Done(metrics)
 }
 
-fn schedule_stage(rx: Receiver<Verified>, tx: Sender<Scheduled>, parallel: bool) -> StageExit {
+/// `threads`: the execute stage's pool size, or `None` for the serial
+/// executor, which needs no graph.
+fn schedule_stage(rx: Receiver<Verified>, tx: Sender<Scheduled>, threads: Option<usize>) -> StageExit {
     let mut metrics = StageMetrics::new("schedule");
     while let Some(mut verified) = recv_timed(&rx, &mut metrics) {
         let scheduled = busy(&mut metrics, || {
             let accepted = std::mem::take(&mut verified.accepted);
             let hashes = accepted.iter().map(|d| tx_hash(&d.raw)).collect();
             let (txs, raw): (Vec<Transaction>, Vec<Vec<u8>>) = accepted.into_iter().map(|d| (d.tx, d.raw)).unzip();
-            let graph = parallel.then(|| ConflictGraph::build(&txs));
+            let graph = threads.map(|threads| SchedulePolicy::DEFAULT.build_graph(&txs, threads));
             Scheduled { verified, txs, raw, hashes, graph }
         });
         if !send_timed(&tx, scheduled, &mut metrics) {

@@ -10,14 +10,23 @@
 //! - a writer also depends on every *reader* of the account since that
 //!   writer (write-after-read).
 //!
-//! One pass over the declared accesses builds it. Per slot we keep the
-//! last writer and the readers since; each reader is recorded once and
-//! consumed at most once, so the work is O(total declared accesses). The
-//! edges then go into compressed rows (CSR): one allocation for all
-//! successors, no per-transaction vectors.
-//!
 //! Reads-only pairs get no edge: two readers of one account run in
 //! parallel.
+//!
+//! **Two passes, the second only when needed.** [`ConflictGraph::build`]
+//! walks the declared accesses once: it hashes each account id to its
+//! slot and keeps, per slot, the depth of the latest writer and the
+//! deepest reader since. That is enough for the longest dependency chain,
+//! which decides whether the block is worth scheduling at all; a block
+//! that runs in order (a hot account, dense conflicts) never pays for
+//! edges. [`ConflictGraph::dependencies`] builds the edges on first use,
+//! by replaying the same rules over the slot numbers with no hashing: per
+//! slot the last writer and the readers since, each reader recorded once
+//! and consumed at most once, so both passes are O(total declared
+//! accesses). Edges go into compressed rows (CSR): one allocation for all
+//! successors, no per-transaction vectors.
+
+use std::sync::OnceLock;
 
 use crate::account::AccountId;
 use crate::state::AccountMap;
@@ -26,95 +35,52 @@ use crate::tx::Transaction;
 pub struct ConflictGraph {
     /// Slot → account id, in order of first appearance in the block.
     pub slot_ids: Vec<AccountId>,
-    /// Per transaction, its declared accounts' slots, in declared order:
-    /// `tx_slots[tx_slot_starts[t]..tx_slot_starts[t + 1]]`.
-    tx_slot_starts: Vec<u32>,
-    tx_slots: Vec<u32>,
-    /// How many earlier transactions each one waits for.
-    pub dependency_counts: Vec<u32>,
-    /// Successors of each transaction: `successors[successor_starts[t]..successor_starts[t + 1]]`.
-    successor_starts: Vec<u32>,
-    successors: Vec<u32>,
+    /// Per transaction, its declared accesses in declared order:
+    /// `accesses[access_starts[t]..access_starts[t + 1]]`.
+    access_starts: Vec<u32>,
+    accesses: Vec<Access>,
     /// Per slot, whether some transaction declared it writable: only
     /// those can be in the block's delta.
     pub slot_written: Vec<bool>,
     /// Transactions on the longest dependency chain. `tx_count /
     /// critical_path_txs` bounds the speedup any schedule can reach.
     pub critical_path_txs: u32,
+    dependencies: OnceLock<Dependencies>,
 }
 
-impl ConflictGraph {
-    pub fn build(txs: &[Transaction]) -> ConflictGraph {
-        assert!(txs.len() < u32::MAX as usize, "transaction indices fit u32");
-        // Every vector is sized up front from the access count: regrowth
-        // (memcpy) was a third of this function's instructions.
-        let accesses: usize = txs.iter().map(|tx| tx.accounts.len()).sum();
-        let mut slot_of: AccountMap<u32> = AccountMap::with_capacity_and_hasher(accesses, Default::default());
-        let mut slot_ids = Vec::with_capacity(accesses);
-        let mut tracks: Vec<SlotTrack> = Vec::with_capacity(accesses);
-        let mut tx_slot_starts = Vec::with_capacity(txs.len() + 1);
-        let mut tx_slots = Vec::with_capacity(accesses);
-        let mut edges: Vec<(u32, u32)> = Vec::with_capacity(accesses);
-        let mut deps: Vec<u32> = Vec::with_capacity(16);
+/// One declared account of one transaction: its slot, and whether the
+/// transaction may write it, in one word (the top bit) so the executor
+/// and the edge pass read a single array.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Access(u32);
 
-        tx_slot_starts.push(0);
-        for (t, tx) in txs.iter().enumerate() {
-            let t = t as u32;
-            deps.clear();
-            for meta in &tx.accounts {
-                let slot = *slot_of.entry(meta.id).or_insert_with(|| {
-                    slot_ids.push(meta.id);
-                    tracks.push(SlotTrack { last_writer: NONE, written: false, readers_since: Vec::new() });
-                    (slot_ids.len() - 1) as u32
-                });
-                tx_slots.push(slot);
-                let track = &mut tracks[slot as usize];
-                // The decoder and the builder both refuse a repeated
-                // account; one here would make `t` wait for itself.
-                assert!(
-                    track.last_writer != t && track.readers_since.last() != Some(&t),
-                    "transaction {t} declares account {:?} twice",
-                    meta.id
-                );
-                if track.last_writer != NONE {
-                    deps.push(track.last_writer);
-                }
-                if meta.writable {
-                    deps.append(&mut track.readers_since);
-                    track.last_writer = t;
-                    track.written = true;
-                } else {
-                    track.readers_since.push(t);
-                }
-            }
-            tx_slot_starts.push(tx_slots.len() as u32);
-            deps.sort_unstable();
-            deps.dedup();
-            edges.extend(deps.iter().map(|&d| (d, t)));
-        }
-        let (dependency_counts, successor_starts, successors) = compress(txs.len(), &edges);
-        let slot_written = tracks.iter().map(|track| track.written).collect();
-        let critical_path_txs = longest_chain(txs.len(), &edges);
-        ConflictGraph {
-            slot_ids,
-            tx_slot_starts,
-            tx_slots,
-            dependency_counts,
-            successor_starts,
-            successors,
-            slot_written,
-            critical_path_txs,
-        }
+impl Access {
+    const WRITABLE: u32 = 1 << 31;
+
+    fn new(slot: u32, writable: bool) -> Access {
+        debug_assert!(slot < Access::WRITABLE, "slot fits 31 bits");
+        Access(slot | if writable { Access::WRITABLE } else { 0 })
     }
 
-    pub fn tx_count(&self) -> usize {
-        self.dependency_counts.len()
+    pub fn slot(self) -> usize {
+        (self.0 & !Access::WRITABLE) as usize
     }
 
-    pub fn slots_of(&self, tx: usize) -> &[u32] {
-        &self.tx_slots[self.tx_slot_starts[tx] as usize..self.tx_slot_starts[tx + 1] as usize]
+    pub fn writable(self) -> bool {
+        self.0 & Access::WRITABLE != 0
     }
+}
 
+/// The edges of a [`ConflictGraph`], for the scheduler.
+pub struct Dependencies {
+    /// How many earlier transactions each one waits for.
+    pub counts: Vec<u32>,
+    /// Successors of each transaction: `successors[successor_starts[t]..successor_starts[t + 1]]`.
+    successor_starts: Vec<u32>,
+    successors: Vec<u32>,
+}
+
+impl Dependencies {
     pub fn successors_of(&self, tx: usize) -> &[u32] {
         &self.successors[self.successor_starts[tx] as usize..self.successor_starts[tx + 1] as usize]
     }
@@ -124,19 +90,148 @@ impl ConflictGraph {
     }
 }
 
+/// A block can declare at most this many accesses: slots and access
+/// indices are u32, with the top bit of an [`Access`] taken by the
+/// writable flag.
+const ACCESSES_MAX: usize = (Access::WRITABLE - 1) as usize;
+
+impl ConflictGraph {
+    /// The first pass: slots, accesses, and the longest chain.
+    pub fn build(txs: &[Transaction]) -> ConflictGraph {
+        // Every vector is sized up front from the access count: regrowth
+        // (memcpy) was a third of the build's instructions.
+        let access_count: usize = txs.iter().map(|tx| tx.accounts.len()).sum();
+        assert!(access_count <= ACCESSES_MAX, "a block declares at most {ACCESSES_MAX} accesses");
+        let mut slot_of: AccountMap<u32> = AccountMap::with_capacity_and_hasher(access_count, Default::default());
+        let mut slot_ids = Vec::with_capacity(access_count);
+        let mut tracks: Vec<DepthTrack> = Vec::with_capacity(access_count);
+        let mut access_starts = Vec::with_capacity(txs.len() + 1);
+        let mut accesses = Vec::with_capacity(access_count);
+        let mut critical_path_txs = 0;
+
+        access_starts.push(0);
+        for (t, tx) in txs.iter().enumerate() {
+            let t = t as u32;
+            let first = accesses.len();
+            // 1 + the depth of the deepest transaction `t` must wait for.
+            let mut depth = 1;
+            for meta in &tx.accounts {
+                let slot = *slot_of.entry(meta.id).or_insert_with(|| {
+                    slot_ids.push(meta.id);
+                    tracks.push(DepthTrack::UNTOUCHED);
+                    (slot_ids.len() - 1) as u32
+                });
+                let track = &mut tracks[slot as usize];
+                // The decoder and the builder both refuse a repeated
+                // account; one here would make `t` wait for itself.
+                assert!(track.last_tx != t, "transaction {t} declares account {:?} twice", meta.id);
+                track.last_tx = t;
+                let waits_for =
+                    if meta.writable { track.writer_depth.max(track.readers_depth) } else { track.writer_depth };
+                depth = depth.max(waits_for + 1);
+                accesses.push(Access::new(slot, meta.writable));
+            }
+            // Only now is `t`'s depth known; its accesses are distinct
+            // slots, so each track takes it once.
+            for access in &accesses[first..] {
+                let track = &mut tracks[access.slot()];
+                if access.writable() {
+                    track.writer_depth = depth;
+                    track.readers_depth = 0;
+                    track.written = true;
+                } else {
+                    track.readers_depth = track.readers_depth.max(depth);
+                }
+            }
+            critical_path_txs = critical_path_txs.max(depth);
+            access_starts.push(accesses.len() as u32);
+        }
+        let slot_written = tracks.iter().map(|track| track.written).collect();
+        ConflictGraph {
+            slot_ids,
+            access_starts,
+            accesses,
+            slot_written,
+            critical_path_txs,
+            dependencies: OnceLock::new(),
+        }
+    }
+
+    pub fn tx_count(&self) -> usize {
+        self.access_starts.len() - 1
+    }
+
+    pub fn accesses_of(&self, tx: usize) -> &[Access] {
+        &self.accesses[self.access_starts[tx] as usize..self.access_starts[tx + 1] as usize]
+    }
+
+    /// The edges, built on first call (the second pass) and kept.
+    pub fn dependencies(&self) -> &Dependencies {
+        self.dependencies.get_or_init(|| self.build_dependencies())
+    }
+
+    fn build_dependencies(&self) -> Dependencies {
+        let tx_count = self.tx_count();
+        let mut tracks: Vec<EdgeTrack> = (0..self.slot_ids.len()).map(|_| EdgeTrack::UNTOUCHED).collect();
+        let mut edges: Vec<(u32, u32)> = Vec::with_capacity(self.accesses.len());
+        let mut deps: Vec<u32> = Vec::with_capacity(16);
+        for t in 0..tx_count {
+            deps.clear();
+            for access in self.accesses_of(t) {
+                let track = &mut tracks[access.slot()];
+                if track.last_writer != NONE {
+                    deps.push(track.last_writer);
+                }
+                if access.writable() {
+                    deps.append(&mut track.readers_since);
+                    track.last_writer = t as u32;
+                } else {
+                    track.readers_since.push(t as u32);
+                }
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            edges.extend(deps.iter().map(|&d| (d, t as u32)));
+        }
+        let dependencies = compress(tx_count, &edges);
+        debug_assert_eq!(longest_chain(tx_count, &edges), self.critical_path_txs, "both passes see one graph");
+        dependencies
+    }
+}
+
 const NONE: u32 = u32::MAX;
 
-/// What the build remembers about one account while it walks the block.
-struct SlotTrack {
+/// What the first pass remembers about one account.
+struct DepthTrack {
+    /// Depth of the latest writer so far (0: none).
+    writer_depth: u32,
+    /// Deepest reader since that writer (0: none); the next writer comes
+    /// after all of them.
+    readers_depth: u32,
+    /// The latest transaction that declared it, to catch a repeat.
+    last_tx: u32,
+    written: bool,
+}
+
+impl DepthTrack {
+    const UNTOUCHED: DepthTrack = DepthTrack { writer_depth: 0, readers_depth: 0, last_tx: NONE, written: false };
+}
+
+/// What the edge pass remembers about one account.
+struct EdgeTrack {
     /// The latest transaction so far that writes it, or `NONE`.
     last_writer: u32,
-    written: bool,
     /// Readers since that writer; the next writer depends on all of them.
     readers_since: Vec<u32>,
 }
 
-/// Length of the longest dependency chain. Edges point forward in block
-/// order and arrive sorted by their target, so one pass computes every
+impl EdgeTrack {
+    const UNTOUCHED: EdgeTrack = EdgeTrack { last_writer: NONE, readers_since: Vec::new() };
+}
+
+/// Length of the longest dependency chain, from the edges: the check on
+/// the first pass's depth tracking. Edges point forward in block order and
+/// arrive sorted by their target, so one pass computes every
 /// transaction's depth after all of its predecessors'.
 fn longest_chain(tx_count: usize, edges: &[(u32, u32)]) -> u32 {
     let mut depth = vec![1u32; tx_count];
@@ -150,11 +245,11 @@ fn longest_chain(tx_count: usize, edges: &[(u32, u32)]) -> u32 {
 /// Edges (from, to) into dependency counts and CSR successor rows. Each
 /// row lists successors in ascending order, because edges arrive sorted
 /// by `to`.
-fn compress(tx_count: usize, edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-    let mut dependency_counts = vec![0u32; tx_count];
+fn compress(tx_count: usize, edges: &[(u32, u32)]) -> Dependencies {
+    let mut counts = vec![0u32; tx_count];
     let mut starts = vec![0u32; tx_count + 1];
     for &(from, to) in edges {
-        dependency_counts[to as usize] += 1;
+        counts[to as usize] += 1;
         starts[from as usize + 1] += 1;
     }
     for i in 0..tx_count {
@@ -166,7 +261,7 @@ fn compress(tx_count: usize, edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>, Vec<u
         successors[fill[from as usize] as usize] = to;
         fill[from as usize] += 1;
     }
-    (dependency_counts, starts, successors)
+    Dependencies { counts, successor_starts: starts, successors }
 }
 
 #[cfg(test)]
@@ -189,7 +284,11 @@ mod tests {
     }
 
     fn successors(g: &ConflictGraph) -> Vec<Vec<u32>> {
-        (0..g.tx_count()).map(|t| g.successors_of(t).to_vec()).collect()
+        (0..g.tx_count()).map(|t| g.dependencies().successors_of(t).to_vec()).collect()
+    }
+
+    fn slots_of(g: &ConflictGraph, t: usize) -> Vec<usize> {
+        g.accesses_of(t).iter().map(|a| a.slot()).collect()
     }
 
     #[test]
@@ -205,18 +304,20 @@ mod tests {
         ];
         let g = ConflictGraph::build(&txs);
         assert_eq!(successors(&g), vec![vec![1, 2, 3], vec![3], vec![3], vec![5], vec![5], vec![]]);
-        assert_eq!(g.dependency_counts, vec![0, 1, 1, 3, 0, 2]);
+        assert_eq!(g.dependencies().counts, vec![0, 1, 1, 3, 0, 2]);
         assert_eq!(g.critical_path_txs, 4, "0 → 1 → 3 → 5");
         assert_eq!(g.slot_ids[0], AccountId([1; 32]));
-        assert_eq!(g.slots_of(5), &[4, 3, 0]);
+        assert_eq!(slots_of(&g, 5), vec![4, 3, 0]);
+        let writable: Vec<bool> = g.accesses_of(5).iter().map(|a| a.writable()).collect();
+        assert_eq!(writable, vec![true, false, false]);
     }
 
     #[test]
     fn readers_alone_do_not_conflict() {
         let txs = [tx(&[(1, true), (5, false)]), tx(&[(2, true), (5, false)]), tx(&[(3, true), (5, false)])];
         let g = ConflictGraph::build(&txs);
-        assert_eq!(g.edge_count(), 0);
         assert_eq!(g.critical_path_txs, 1);
+        assert_eq!(g.dependencies().edge_count(), 0);
         assert_eq!(g.slot_written, vec![true, false, true, true]);
     }
 
@@ -228,6 +329,39 @@ mod tests {
         assert_eq!(g.critical_path_txs, 5);
         // Both accounts written by the same predecessor: one edge, not two.
         let g = ConflictGraph::build(&[tx(&[(1, true), (2, true)]), tx(&[(2, true), (1, true)])]);
-        assert_eq!(g.dependency_counts, vec![0, 1]);
+        assert_eq!(g.dependencies().counts, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_writer_after_readers_is_deeper_than_all_of_them() {
+        // 0 writes A; 1 reads A and writes B; 2 writes B (depth 3);
+        // 3 reads B (depth 4); 4 reads A (depth 2, beside 1); 5 writes A:
+        // after readers 1 and 4, so depth 3, not 2.
+        let txs = [
+            tx(&[(1, true)]),
+            tx(&[(2, true), (1, false)]),
+            tx(&[(2, true)]),
+            tx(&[(9, true), (2, false)]),
+            tx(&[(8, true), (1, false)]),
+            tx(&[(1, true)]),
+        ];
+        let g = ConflictGraph::build(&txs);
+        assert_eq!(g.critical_path_txs, 4, "0 → 1 → 2 → 3");
+        assert_eq!(successors(&g), vec![vec![1, 4, 5], vec![2, 5], vec![3], vec![], vec![5], vec![]]);
+    }
+
+    #[test]
+    #[should_panic(expected = "declares account")]
+    fn a_repeated_account_is_refused() {
+        ConflictGraph::build(&[tx(&[(1, false), (1, true)])]);
+    }
+
+    #[test]
+    fn access_keeps_slot_and_flag_apart() {
+        let top = Access::WRITABLE - 1;
+        for (slot, writable) in [(0, false), (0, true), (top, false), (top, true), (12345, true)] {
+            let access = Access::new(slot, writable);
+            assert_eq!((access.slot(), access.writable()), (slot as usize, writable));
+        }
     }
 }

@@ -26,11 +26,14 @@
 //! workers to steal. A chain of conflicts, such as every transaction on a
 //! hot account, therefore runs as a plain loop on one worker.
 //!
-//! **When not to schedule.** When the whole block offers less than
-//! `PARALLELISM_PER_THREAD_MIN` times the pool's thread count
-//! (transactions over the longest dependency chain), or the pool has one
-//! thread, the block runs in block order on one worker: no edges are
-//! built, no counters touched, no locks taken.
+//! **When not to schedule.** A pool of fewer than `THREADS_MIN` threads
+//! runs every block in block order on one worker, with the other threads
+//! loading the working set and building the delta around it: scheduling
+//! costs each transaction more than two threads can repay. A larger pool
+//! does the same for a block that offers less than
+//! `PARALLELISM_PER_THREAD_MIN` times its thread count (transactions over
+//! the longest dependency chain). In order, no edges are built, no
+//! counters touched, no locks taken.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -57,6 +60,21 @@ use crate::tx::Transaction;
 /// docs/benchmarks.md.
 const PARALLELISM_PER_THREAD_MIN: f64 = 8.0;
 
+/// Pools with fewer threads run every block in order.
+///
+/// Scheduled, a transaction costs more than in order: its slots sit
+/// behind uncontended locks, it is released through counters and ready
+/// stacks, and its receipt is placed afterwards. In order, the second
+/// thread is not idle either: it loads the working set, sorts the delta's
+/// candidates during the run and builds the delta. Measured on the 2-core
+/// development machine over a prebuilt 10,000 transfer block, interleaved
+/// and rotated: scheduled on one thread took 1.4–1.5× the in-order time
+/// on `uniform`; on two threads, in order took 0.60–0.70× the scheduled
+/// time on `uniform` and `groups:8` (docs/benchmarks.md). Two threads
+/// cannot repay that; four should. The 16-core figures are where this
+/// should be tuned.
+const THREADS_MIN: usize = 4;
+
 /// Ready transactions spawned as one task. Spawning one task per
 /// transaction would cost about as much as a transfer's execution.
 const ROOT_CHUNK_TXS: usize = 64;
@@ -69,24 +87,27 @@ const LOCAL_READY_MAX: usize = 16;
 /// When a block is worth scheduling across the pool's threads.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct SchedulePolicy {
+    /// Pools with fewer threads run every block in order.
+    pub threads_min: usize,
     /// Blocks with less available parallelism per thread run in order.
     pub parallelism_per_thread_min: f64,
 }
 
 impl SchedulePolicy {
-    pub const DEFAULT: SchedulePolicy = SchedulePolicy { parallelism_per_thread_min: PARALLELISM_PER_THREAD_MIN };
-    /// Schedules every block across threads when the pool has more than
-    /// one, however little parallelism it offers. Tests and fuzzing use
-    /// it, so that the scheduler runs on every block they generate rather
-    /// than only on the few with parallelism to spare.
-    pub const ALWAYS: SchedulePolicy = SchedulePolicy { parallelism_per_thread_min: 0.0 };
+    pub const DEFAULT: SchedulePolicy =
+        SchedulePolicy { threads_min: THREADS_MIN, parallelism_per_thread_min: PARALLELISM_PER_THREAD_MIN };
+    /// Schedules every block, however few threads the pool has and however
+    /// little parallelism the block offers. Tests and fuzzing use it, so
+    /// that the scheduler runs on every block they generate rather than
+    /// only on the few a default policy would hand it.
+    pub const ALWAYS: SchedulePolicy = SchedulePolicy { threads_min: 1, parallelism_per_thread_min: 0.0 };
 
     /// Whether a block with this graph is worth scheduling across
     /// `threads`. The pipeline asks this early, to build the edges in its
     /// schedule stage only for blocks that will use them.
     pub fn schedules(&self, graph: &ConflictGraph, threads: usize) -> bool {
         let parallelism = graph.tx_count() as f64 / graph.critical_path_txs.max(1) as f64;
-        threads > 1 && parallelism >= self.parallelism_per_thread_min * threads as f64
+        threads >= self.threads_min && parallelism >= self.parallelism_per_thread_min * threads as f64
     }
 
     /// Builds a block's graph with its edges when the block will be

@@ -159,6 +159,9 @@ struct RunArgs {
     #[arg(long, default_value = "sluice-local")]
     chain_id: String,
     /// Block executor: parallel (conflict graph on a worker pool) or serial (the reference).
+    /// With fewer than 4 threads, or few independent transactions, the parallel executor
+    /// runs a block in order over its dense working set, the other threads loading
+    /// accounts and building the delta: measured faster there (docs/benchmarks.md).
     #[arg(long, default_value = "parallel")]
     executor: ExecutorKind,
     /// Worker threads for verification and execution [default: all cores].

@@ -68,9 +68,9 @@ const PARALLELISM_PER_THREAD_MIN: f64 = 8.0;
 /// thread is not idle either: it loads the working set, sorts the delta's
 /// candidates during the run and builds the delta. Measured on the 2-core
 /// development machine over a prebuilt 10,000 transfer block, interleaved
-/// and rotated: scheduled on one thread took 1.4–1.5× the in-order time
-/// on `uniform`; on two threads, in order took 0.60–0.70× the scheduled
-/// time on `uniform` and `groups:8` (docs/benchmarks.md). Two threads
+/// and rotated (`schedule_compare` in docs/benchmarks.md): scheduled on
+/// one thread took 1.5–1.7× the in-order time on all four workloads; on
+/// two threads, in order took 0.46–0.93× the scheduled time. Two threads
 /// cannot repay that; four should. The 16-core figures are where this
 /// should be tuned.
 const THREADS_MIN: usize = 4;

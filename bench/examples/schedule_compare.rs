@@ -10,6 +10,13 @@
 //! than the repetition before, so no measure always runs right after the
 //! one that warmed its cache. This is the evidence behind the executor's
 //! `THREADS_MIN` and `PARALLELISM_PER_THREAD_MIN` (docs/benchmarks.md).
+//!
+//! `--only MEASURE` runs one measure, for instruction counts:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --toggle-collect='sluice_engine::exec::parallel::execute_graph_with*' \
+//!     target/release/examples/schedule_compare --only in_order_1 --repeats 2
+//! ```
 
 use std::time::Instant;
 
@@ -39,6 +46,11 @@ struct Args {
     /// Repetitions; the median of each measure is kept
     #[arg(long, default_value_t = 27, value_parser = clap::value_parser!(u16).range(1..=1000))]
     repeats: u16,
+    /// Run only this measure (and the serial reference once, to check it),
+    /// e.g. under callgrind: serial, graph, graph_edges, in_order_1,
+    /// in_order_n, scheduled_1, scheduled_n or default_n
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(MEASURES))]
+    only: Option<String>,
 }
 
 /// Runs every block in order, whatever the pool.
@@ -103,22 +115,30 @@ fn main() -> Result<(), String> {
         programs: ProgramRegistry::native(),
         pools: [pool(1)?, pool(args.threads as usize)?],
     };
+    let measures: Vec<&str> = match &args.only {
+        Some(only) => MEASURES.iter().copied().filter(|m| *m == only.as_str()).collect(),
+        None => MEASURES.to_vec(),
+    };
     // Every way of running the block must give the serial result.
     let reference = block.run("serial");
-    for measure in MEASURES {
+    for &measure in &measures {
         if let Some(outcome) = block.run(measure) {
             assert!(Some(&outcome) == reference.as_ref(), "{measure} differs from the serial reference");
         }
     }
-    let mut samples_ms: Vec<Vec<f64>> = vec![Vec::new(); MEASURES.len()];
+    let mut samples_ms: Vec<Vec<f64>> = vec![Vec::new(); measures.len()];
     for repetition in 0..args.repeats as usize {
-        for i in (0..MEASURES.len()).map(|k| (k + repetition) % MEASURES.len()) {
+        for i in (0..measures.len()).map(|k| (k + repetition) % measures.len()) {
             let start = Instant::now();
-            std::hint::black_box(block.run(MEASURES[i]));
+            std::hint::black_box(block.run(measures[i]));
             samples_ms[i].push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
     let median_ms: Vec<f64> = samples_ms.iter_mut().map(|s| sluice_bench::median(s)).collect();
+    if args.only.is_some() {
+        println!("{} {:.3} ms (median of {})", measures[0], median_ms[0], args.repeats);
+        return Ok(());
+    }
     let ms = |name: &str| median_ms[MEASURES.iter().position(|m| *m == name).expect("a measure")];
     println!(
         "{} ({} txs, critical path {}), 1 and {} threads, medians of {}:",

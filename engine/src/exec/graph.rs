@@ -102,6 +102,7 @@ impl ConflictGraph {
         // (memcpy) was a third of the build's instructions.
         let access_count: usize = txs.iter().map(|tx| tx.accounts.len()).sum();
         assert!(access_count <= ACCESSES_MAX, "a block declares at most {ACCESSES_MAX} accesses");
+        assert!(txs.len() < NONE as usize, "transaction indices fit u32 below the NONE sentinel");
         let mut slot_of = SlotTable::with_capacity(access_count);
         let mut slot_ids = Vec::with_capacity(access_count);
         let mut tracks: Vec<DepthTrack> = Vec::with_capacity(access_count);

@@ -162,6 +162,12 @@ impl ConflictGraph {
         &self.accesses[self.access_starts[tx] as usize..self.access_starts[tx + 1] as usize]
     }
 
+    /// Whether the edges have been built.
+    #[cfg(test)]
+    pub(crate) fn edges_built(&self) -> bool {
+        self.dependencies.get().is_some()
+    }
+
     /// The edges, built on first call (the second pass) and kept.
     pub fn dependencies(&self) -> &Dependencies {
         self.dependencies.get_or_init(|| self.build_dependencies())

@@ -424,6 +424,66 @@ fn sort_slots_by_id(slots: &mut [u32], ids: &[AccountId]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::ProgramId;
+    use crate::tx::{AccountMeta, Instruction};
+
+    /// `count` transactions, each writing its own two accounts after
+    /// every `chain_every`-th one also writes account 0xffff (a chain).
+    fn block(count: u16, chain_every: u16) -> Vec<Transaction> {
+        let id = |n: u16| {
+            let mut bytes = [0u8; 32];
+            bytes[..2].copy_from_slice(&n.to_be_bytes());
+            AccountId(bytes)
+        };
+        (0..count)
+            .map(|i| {
+                let mut accounts = vec![
+                    AccountMeta { id: id(2 * i), writable: true },
+                    AccountMeta { id: id(2 * i + 1), writable: true },
+                ];
+                if i % chain_every == 0 {
+                    accounts.push(AccountMeta { id: id(u16::MAX), writable: true });
+                }
+                Transaction {
+                    signature: [0; 64],
+                    nonce: 0,
+                    fee: 0,
+                    accounts,
+                    instructions: vec![Instruction { program: ProgramId::SYSTEM, accounts: vec![], data: vec![] }],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_policy_schedules_only_wide_blocks_on_four_threads_or_more() {
+        // 1,000 transactions, a chain through every 100th: parallelism 100.
+        let wide = ConflictGraph::build(&block(1000, 100));
+        assert_eq!(wide.critical_path_txs, 10);
+        for threads in 1..THREADS_MIN {
+            assert!(!SchedulePolicy::DEFAULT.schedules(&wide, threads), "{threads} threads run in order");
+        }
+        assert!(SchedulePolicy::DEFAULT.schedules(&wide, THREADS_MIN));
+        // 100 per thread is above the 8 per thread minimum up to 12 threads.
+        assert!(SchedulePolicy::DEFAULT.schedules(&wide, 12));
+        assert!(!SchedulePolicy::DEFAULT.schedules(&wide, 13));
+        // Every transaction on the chain: parallelism 1, always in order.
+        let narrow = ConflictGraph::build(&block(1000, 1));
+        assert!(!SchedulePolicy::DEFAULT.schedules(&narrow, 16));
+        // ALWAYS hands every block to the scheduler, even on one thread.
+        for graph in [&wide, &narrow] {
+            assert!(SchedulePolicy::ALWAYS.schedules(graph, 1));
+        }
+    }
+
+    #[test]
+    fn build_graph_builds_edges_only_for_a_block_it_will_schedule() {
+        let txs = block(1000, 100);
+        let scheduled = SchedulePolicy::DEFAULT.build_graph(&txs, THREADS_MIN);
+        assert!(scheduled.edges_built(), "edges built ahead for the scheduler");
+        let in_order = SchedulePolicy::DEFAULT.build_graph(&txs, 2);
+        assert!(!in_order.edges_built(), "no edges for a block run in order");
+    }
 
     #[test]
     fn slots_sort_by_whole_id_when_prefixes_tie() {

@@ -36,12 +36,12 @@
 //! counters touched, no locks taken.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use crate::account::{Account, AccountId};
-use crate::exec::graph::{ConflictGraph, Dependencies};
+use crate::exec::graph::{Access, ConflictGraph, Dependencies};
 use crate::exec::serial::differs_from;
 use crate::exec::{execute_transaction_in, BlockOutcome, Receipt, RollbackImages};
 use crate::program::ProgramRegistry;
@@ -194,24 +194,7 @@ fn run_in_order(
     slots: &mut [Account],
 ) -> Vec<Receipt> {
     let mut worker = Worker::default();
-    let receipts = txs.iter().enumerate().map(|(t, tx)| {
-        let accesses = graph.accesses_of(t);
-        worker.accounts.extend(accesses.iter().map(|access| {
-            let slot = &mut slots[access.slot()];
-            if access.writable() {
-                std::mem::take(slot)
-            } else {
-                slot.clone()
-            }
-        }));
-        let receipt = execute_transaction_in(tx, &mut worker.accounts, programs, &mut worker.images);
-        for (access, account) in accesses.iter().zip(worker.accounts.drain(..)) {
-            if access.writable() {
-                slots[access.slot()] = account;
-            }
-        }
-        receipt
-    });
+    let receipts = txs.iter().enumerate().map(|(t, tx)| worker.execute(tx, graph.accesses_of(t), programs, slots));
     receipts.collect()
 }
 
@@ -300,6 +283,60 @@ struct Worker {
     receipts: Vec<(u32, Receipt)>,
 }
 
+impl Worker {
+    /// Executes `tx` on its declared accounts, moved out of their slots
+    /// (writable) or copied (read-only: other readers may run at once),
+    /// and moves the writable ones back.
+    fn execute(
+        &mut self,
+        tx: &Transaction,
+        accesses: &[Access],
+        programs: &ProgramRegistry,
+        slots: &mut (impl WorkingSlots + ?Sized),
+    ) -> Receipt {
+        self.accounts.extend(accesses.iter().map(|access| {
+            slots.with_slot(
+                access.slot(),
+                |account| {
+                    if access.writable() {
+                        std::mem::take(account)
+                    } else {
+                        account.clone()
+                    }
+                },
+            )
+        }));
+        let receipt = execute_transaction_in(tx, &mut self.accounts, programs, &mut self.images);
+        for (access, account) in accesses.iter().zip(self.accounts.drain(..)) {
+            if access.writable() {
+                slots.with_slot(access.slot(), |slot| *slot = account);
+            }
+        }
+        receipt
+    }
+}
+
+/// The working set as a worker reaches it, one slot at a time: owned
+/// outright when the block runs in order, behind each slot's lock when it
+/// is scheduled. One [`Worker::execute`] serves both.
+trait WorkingSlots {
+    fn with_slot<R>(&mut self, slot: usize, f: impl FnOnce(&mut Account) -> R) -> R;
+}
+
+impl WorkingSlots for [Account] {
+    fn with_slot<R>(&mut self, slot: usize, f: impl FnOnce(&mut Account) -> R) -> R {
+        f(&mut self[slot])
+    }
+}
+
+impl WorkingSlots for &[Slot] {
+    fn with_slot<R>(&mut self, slot: usize, f: impl FnOnce(&mut Account) -> R) -> R {
+        // A poisoned slot means a program panicked mid-transaction; the
+        // panic propagates out of the scope, so no poisoned value is used.
+        f(&mut self[slot].0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
 impl<'a> BlockRun<'a> {
     /// Runs `ready` and everything it makes ready, on this worker, newest
     /// first: the successor a transaction just released runs next, while
@@ -332,33 +369,9 @@ impl<'a> BlockRun<'a> {
         }
     }
 
-    /// Executes `t` on its declared accounts, moved out of their slots
-    /// (writable) or copied (read-only: other readers may run at once),
-    /// and moves the writable ones back.
     fn run_one(&self, t: usize, worker: &mut Worker) {
-        let tx = &self.txs[t];
-        let accesses = self.graph.accesses_of(t);
-        worker.accounts.extend(accesses.iter().map(|access| {
-            let mut account = self.lock(access.slot());
-            if access.writable() {
-                std::mem::take(&mut *account)
-            } else {
-                account.clone()
-            }
-        }));
-        let receipt = execute_transaction_in(tx, &mut worker.accounts, self.programs, &mut worker.images);
-        for (access, account) in accesses.iter().zip(worker.accounts.drain(..)) {
-            if access.writable() {
-                *self.lock(access.slot()) = account;
-            }
-        }
+        let receipt = worker.execute(&self.txs[t], self.graph.accesses_of(t), self.programs, &mut &self.slots[..]);
         worker.receipts.push((t as u32, receipt));
-    }
-
-    fn lock(&self, slot: usize) -> MutexGuard<'_, Account> {
-        // A poisoned slot means a program panicked mid-transaction; the
-        // panic propagates out of the scope, so no poisoned value is used.
-        self.slots[slot].0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Every transaction ran exactly once: the graph is a DAG whose every

@@ -10,6 +10,13 @@
 # commands this script prints. The end-to-end tests in
 # tests/tests/chain_node.rs run exactly this script and these commands.
 #
+# DEVELOPMENT ONLY: the genesis funds SLUICE_ACCOUNTS accounts whose keys
+# derive from SLUICE_SEED (`sluice genesis seeded`), so anyone can spend
+# them. Add real accounts with `sluice genesis add-account` on
+# DIR/node0/config/genesis.json and copy it to the other nodes before they
+# start, or follow docs/operations.md, "Run a chain".
+#
+# Needs `cometbft` and `sluice` on PATH (or SLUICE_BIN=/path/to/sluice).
 # Environment (optional): TIMEOUT_COMMIT (default 200ms), MEMPOOL_SIZE
 # (default 10000), SLUICE_SEED (1), SLUICE_ACCOUNTS (1000), CMT_LOG_LEVEL (info).
 set -euo pipefail
@@ -36,6 +43,7 @@ mempool_size=${MEMPOOL_SIZE:-10000}
 seed=${SLUICE_SEED:-1}
 accounts=${SLUICE_ACCOUNTS:-1000}
 log_level=${CMT_LOG_LEVEL:-info}
+sluice=${SLUICE_BIN:-sluice}
 
 mkdir -p "$dir"
 if (( n == 1 )); then
@@ -43,6 +51,17 @@ if (( n == 1 )); then
 else
   cometbft testnet --v "$n" --o "$dir" >/dev/null
 fi
+
+# One genesis for every node: seeded accounts in node0's, copied to the rest.
+if ! out=$("$sluice" genesis seeded --genesis "$dir/node0/config/genesis.json" \
+  --accounts "$accounts" --seed "$seed" 2>&1); then
+  echo "$out" >&2
+  echo "sluice genesis seeded failed (is sluice on PATH, or SLUICE_BIN set?)" >&2
+  exit 1
+fi
+for ((i = 1; i < n; i++)); do
+  cp "$dir/node0/config/genesis.json" "$dir/node$i/config/genesis.json"
+done
 
 peers=()
 for ((i = 0; i < n; i++)); do
@@ -75,10 +94,6 @@ listen = "127.0.0.1:$abci"
 
 [metrics]
 listen = "127.0.0.1:$metrics"
-
-[genesis]
-seed = $seed
-accounts = $accounts
 
 [storage]
 data = "$home/sluice"

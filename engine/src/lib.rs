@@ -8,7 +8,8 @@
 //! | [`tx`] | wire format v1: model, canonical encoding, total decoder, signing message |
 //! | [`sigverify`] | ed25519 verification under the ZIP-215 rule |
 //! | [`ingest`] | bytes → verified transactions, with named rejections |
-//! | [`account`], [`state`], [`lthash`] | accounts, committed state, genesis, the lattice-hash state root |
+//! | [`account`], [`state`], [`lthash`] | accounts, committed state, seeded genesis keys, the lattice-hash state root |
+//! | [`genesis`] | a chain's genesis: CometBFT's `app_state`, its hash and its state |
 //! | [`program`] | the `Program` trait, its fenced context, native `system` and `token` |
 //! | [`exec`] | transaction semantics, receipts, the serial and parallel executors, and the differential harness that checks one against the other |
 //! | [`block`] | block header, block hash, Merkle roots |
@@ -18,7 +19,13 @@
 //! | [`source`] | the block generator: signs a workload stream block by block ahead of the pipeline |
 //! | [`memory`] | resident-memory sampling for run reports (Linux `/proc`) |
 //! | [`persist`] | block records in the commit log, snapshots, resume, verify and replay |
-//! | [`node`] | `sluice node`: the CometBFT 0.38 ABCI++ application |
+//! | [`node`] | `sluice node`: the CometBFT 0.38 ABCI++ application (feature `node`) |
+//! | [`client`] | `sluice keys/tx/query`: key files, transactions and queries over CometBFT's RPC (feature `client`) |
+//!
+//! The `node` and `client` features are on by default. An embedder that
+//! only executes blocks turns them off (`default-features = false`) and
+//! links none of their dependencies (tendermint-proto, prost, toml,
+//! tracing, the HTTP client).
 //!
 //! See docs/architecture.md for how the parts fit and docs/format.md for
 //! every byte.
@@ -26,10 +33,14 @@
 pub mod account;
 pub mod block;
 pub mod chain;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod exec;
+pub mod genesis;
 pub mod ingest;
 pub mod lthash;
 pub mod memory;
+#[cfg(feature = "node")]
 pub mod node;
 pub mod persist;
 pub mod pipeline;

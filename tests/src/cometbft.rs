@@ -1,17 +1,17 @@
 //! Support for the chain-node tests: a local CometBFT network driven by
-//! `scripts/cometbft-localnet.sh`, its processes, and its RPC.
+//! `scripts/cometbft-localnet.sh`, its processes, and its RPC (through
+//! the client library, `sluice_engine::client::CometRpc`).
 //!
 //! Everything is bounded: every wait has a deadline, every HTTP call a
 //! timeout, and every process started here is killed when its handle
 //! drops, so a failing test leaves nothing running.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sluice_engine::account::AccountId;
+use sluice_engine::client::CometRpc;
 use sluice_engine::exec::execute_block_serial;
 use sluice_engine::ingest;
 use sluice_engine::program::ProgramRegistry;
@@ -23,7 +23,6 @@ use sluice_engine::workload;
 pub const GENESIS_SEED: u64 = 1;
 pub const GENESIS_ACCOUNTS: u32 = 1000;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-const HTTP_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The `cometbft` binary, or `None` (with a printed reason) when it is
@@ -64,7 +63,8 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(mut command: Command, log: &Path) -> Proc {
+    /// Starts `command` with stdout and stderr appended to `log`.
+    pub fn spawn(mut command: Command, log: &Path) -> Proc {
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open log");
         let err = out.try_clone().expect("clone log");
         command.stdin(Stdio::null()).stdout(out).stderr(err);
@@ -137,13 +137,12 @@ impl Validator {
         }
     }
 
-    pub fn rpc(&self, path: &str) -> Result<serde_json::Value, String> {
-        rpc_get(self.rpc_port, path)
+    pub fn rpc(&self) -> CometRpc {
+        rpc(self.rpc_port)
     }
 
     pub fn height(&self) -> Option<u64> {
-        let status = self.rpc("/status").ok()?;
-        status["result"]["sync_info"]["latest_block_height"].as_str()?.parse().ok()
+        self.rpc().status().ok().map(|status| status.latest_height)
     }
 
     /// Tail of both logs, for failure messages.
@@ -179,6 +178,7 @@ impl Localnet {
             .arg(validators.to_string())
             .arg(base_port.to_string())
             .env("PATH", path)
+            .env("SLUICE_BIN", crate::sluice_bin())
             .output()
             .expect("run scripts/cometbft-localnet.sh");
         assert!(out.status.success(), "cometbft-localnet.sh failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -226,17 +226,9 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
     }
 }
 
-/// `GET path` on CometBFT's RPC at 127.0.0.1:port; the JSON body.
-pub fn rpc_get(port: u16, path: &str) -> Result<serde_json::Value, String> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), HTTP_TIMEOUT)
-        .map_err(|e| format!("connect {port}: {e}"))?;
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(HTTP_TIMEOUT)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| format!("write: {e}"))?;
-    let mut response = Vec::new();
-    stream.take(HTTP_RESPONSE_BYTES_MAX).read_to_end(&mut response).map_err(|e| format!("read: {e}"))?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP header end")?;
-    serde_json::from_slice(&response[split + 4..]).map_err(|e| format!("{path}: body is not JSON: {e}"))
+/// The RPC of the CometBFT node listening on 127.0.0.1:`port`.
+pub fn rpc(port: u16) -> CometRpc {
+    CometRpc::new(&format!("http://127.0.0.1:{port}"), HTTP_TIMEOUT).expect("a loopback URL is valid")
 }
 
 /// A signed system transfer between genesis accounts.
@@ -253,33 +245,21 @@ pub fn account_id(index: u32) -> AccountId {
 
 /// `broadcast_tx_sync`; the CheckTx code and log.
 pub fn broadcast(port: u16, tx: &[u8]) -> Result<(u64, String), String> {
-    let reply = rpc_get(port, &format!("/broadcast_tx_sync?tx=0x{}", hex::encode(tx)))?;
-    let result = &reply["result"];
-    let code = result["code"].as_u64().ok_or_else(|| format!("broadcast: no code in {reply}"))?;
-    Ok((code, result["log"].as_str().unwrap_or_default().to_string()))
+    let reply = rpc(port).broadcast_tx_sync(tx).map_err(|e| e.to_string())?;
+    Ok((u64::from(reply.code), reply.log))
 }
 
 /// Balance and nonce through `abci_query` path `/account/<hex>`.
 pub fn query_account(port: u16, id: &AccountId) -> Result<(u64, u64), String> {
-    let reply = rpc_get(port, &format!("/abci_query?path=%22/account/{}%22", hex::encode(id.0)))?;
-    let response = &reply["result"]["response"];
-    if response["code"].as_u64().unwrap_or(0) != 0 {
-        return Err(format!("abci_query: {response}"));
-    }
-    let value = base64_decode(response["value"].as_str().ok_or("no value")?)?;
-    let account: serde_json::Value = serde_json::from_slice(&value).map_err(|e| e.to_string())?;
-    Ok((account["balance"].as_u64().ok_or("balance")?, account["nonce"].as_u64().ok_or("nonce")?))
+    let account = rpc(port).account(id).map_err(|e| e.to_string())?;
+    Ok((account.balance, account.nonce))
 }
 
 /// A block's transactions and its header's app hash (the state after the
 /// previous block).
 pub fn block(port: u16, height: u64) -> Result<(Vec<Vec<u8>>, String), String> {
-    let reply = rpc_get(port, &format!("/block?height={height}"))?;
-    let block = &reply["result"]["block"];
-    let app_hash = block["header"]["app_hash"].as_str().ok_or_else(|| format!("no block {height}: {reply}"))?;
-    let txs = block["data"]["txs"].as_array().cloned().unwrap_or_default();
-    let txs = txs.iter().map(|t| base64_decode(t.as_str().unwrap_or_default())).collect::<Result<_, _>>()?;
-    Ok((txs, app_hash.to_lowercase()))
+    let block = rpc(port).block(height).map_err(|e| e.to_string())?;
+    Ok((block.txs, block.app_hash))
 }
 
 /// The serial reference: replays blocks 1..=last from node `port` through
@@ -305,21 +285,4 @@ pub fn replay_reference(port: u16, chain: &ChainId, last: u64) -> Result<State, 
         state.apply(&outcome.delta);
     }
     Ok(state)
-}
-
-pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in text.as_bytes().iter().filter(|&&c| c != b'=') {
-        let v = ALPHABET.iter().position(|&a| a == c).ok_or_else(|| format!("bad base64 byte {c}"))? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
 }

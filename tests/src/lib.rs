@@ -43,6 +43,23 @@ pub fn sluice_bin() -> PathBuf {
     .clone()
 }
 
+/// Path of example `name` of sluice-engine (such as `counter_chain`),
+/// built for the profile these tests were built with.
+pub fn example_bin(name: &str) -> PathBuf {
+    let profile_dir = sluice_bin().parent().expect("target/<profile>").to_path_buf();
+    let release = profile_dir.file_name().is_some_and(|dir| dir == "release");
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "-p", "sluice-engine", "--example", name]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build for the example");
+    assert!(status.success(), "cargo build of example {name} failed");
+    let bin = profile_dir.join("examples").join(name);
+    assert!(bin.exists(), "example binary missing at {}", bin.display());
+    bin
+}
+
 /// Runs `sluice` with `args` and returns its output, whatever the status.
 pub fn sluice(args: &[&str]) -> Output {
     Command::new(sluice_bin()).args(args).output().expect("spawn sluice")

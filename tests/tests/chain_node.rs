@@ -5,7 +5,9 @@
 //! with the commands it prints, the same steps docs/operations.md gives.
 //! Each test skips, saying so, when no `cometbft` binary is found, unless
 //! `SLUICE_REQUIRE_COMETBFT` is set (CI sets it). Tests run one at a time
-//! (they share two cores with everything else) on their own port ranges.
+//! (they share two cores with everything else) on their own port ranges,
+//! all below Linux's ephemeral range (32768–60999), so that no outgoing
+//! connection of another process can hold a port a node must listen on.
 //! No assertion depends on timing: deadlines only bound the waits.
 
 use std::sync::Mutex;
@@ -90,7 +92,7 @@ fn start_all(localnet: &mut Localnet) {
 fn single_validator_commits_transfers_matching_the_serial_reference() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(cometbft) = cometbft_or_skip("single_validator") else { return };
-    let mut localnet = Localnet::create(&cometbft, 1, 36100);
+    let mut localnet = Localnet::create(&cometbft, 1, 21100);
     start_all(&mut localnet);
     let port = localnet.validators[0].rpc_port;
     let mut nonces = vec![0u64; SIGNERS as usize];
@@ -104,7 +106,7 @@ fn single_validator_commits_transfers_matching_the_serial_reference() {
 fn killed_node_restarts_through_handshake_replay() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(cometbft) = cometbft_or_skip("restart") else { return };
-    let mut localnet = Localnet::create(&cometbft, 1, 36200);
+    let mut localnet = Localnet::create(&cometbft, 1, 21200);
     start_all(&mut localnet);
     let port = localnet.validators[0].rpc_port;
     let mut nonces = vec![0u64; SIGNERS as usize];
@@ -139,7 +141,7 @@ fn killed_node_restarts_through_handshake_replay() {
 fn four_validators_agree_and_survive_one_stopping() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(cometbft) = cometbft_or_skip("four_validators") else { return };
-    let mut localnet = Localnet::create(&cometbft, 4, 36300);
+    let mut localnet = Localnet::create(&cometbft, 4, 21300);
     start_all(&mut localnet);
     let ports: Vec<u16> = localnet.validators.iter().map(|v| v.rpc_port).collect();
     let mut nonces = vec![0u64; SIGNERS as usize];
@@ -150,13 +152,7 @@ fn four_validators_agree_and_survive_one_stopping() {
     // Every validator reports the same app hash at every height.
     for port in &ports[1..] {
         wait_for("a validator to catch up", START_TIMEOUT, || {
-            sluice_tests::cometbft::rpc_get(*port, "/status")
-                .ok()?
-                .pointer("/result/sync_info/latest_block_height")?
-                .as_str()?
-                .parse::<u64>()
-                .ok()
-                .filter(|h| *h > height)
+            sluice_tests::cometbft::rpc(*port).status().ok().map(|s| s.latest_height).filter(|h| *h > height)
         })
         .expect("catch up");
         for h in 1..=height + 1 {
@@ -191,7 +187,7 @@ fn throughput_through_consensus() {
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let validators = env("SLUICE_BENCH_VALIDATORS", 1).clamp(1, 4) as usize;
     let rounds = env("SLUICE_BENCH_ROUNDS", 25).clamp(1, 1000);
-    let mut localnet = Localnet::create(&cometbft, validators, 36400);
+    let mut localnet = Localnet::create(&cometbft, validators, 21400);
     start_all(&mut localnet);
     let ports: Vec<u16> = localnet.validators.iter().map(|v| v.rpc_port).collect();
     let chain = localnet.chain_id.clone();

@@ -22,20 +22,22 @@ use tendermint_proto::v0_38::abci::{
     ResponseQuery,
 };
 
+use tracing::{error, info};
+
 use super::journal::{BlockRecord, GenesisRecord, Journal};
 use super::mempool::{system_transfers, PendingState};
 use super::metrics::Metrics;
+use super::query::{account_path_id, QueryError};
 use super::{
     verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_DECODE, CODE_DUPLICATE, CODE_NOT_INITIALIZED,
-    CODE_QUERY_BAD_ID, CODE_QUERY_BAD_PATH,
 };
-use crate::account::AccountId;
 use crate::block::BLOCK_TXS_MAX;
 use crate::chain::Chain;
 use crate::exec::TxStatus;
+use crate::genesis::{app_state_hash, genesis_state};
 use crate::ingest::Rejection;
 use crate::program::ProgramRegistry;
-use crate::state::Genesis;
+use crate::state::State;
 use crate::tx::ChainId;
 
 /// Sum of transaction bytes in one block that ProcessProposal accepts:
@@ -43,23 +45,31 @@ use crate::tx::ChainId;
 /// the journal's record limit.
 pub const BLOCK_TX_BYTES_MAX: usize = 32 * 1024 * 1024;
 pub const APP_VERSION: u64 = 1;
-const QUERY_ACCOUNT_PREFIX: &str = "/account/";
 
 /// What the node knows once InitChain has run (or the journal had it).
 struct Initialized {
     chain: Chain,
     chain_id: ChainId,
-    genesis: GenesisRecord,
+    /// `blake3(app_state)`: what a repeated InitChain must match.
+    app_state_hash: [u8; 32],
+    genesis_accounts: u64,
+}
+
+/// A block FinalizeBlock executed, waiting for Commit to make it durable.
+struct Finalized {
+    record: BlockRecord,
+    failed_txs: u64,
 }
 
 pub struct App {
     config: NodeConfig,
+    /// The chain's programs: the native ones plus any the chain registered.
+    programs: ProgramRegistry,
     journal: Journal,
     init: Option<Initialized>,
     committed_height: u64,
     committed_app_hash: [u8; 32],
-    /// Executed by FinalizeBlock, to be made durable by Commit.
-    finalized: Option<BlockRecord>,
+    finalized: Option<Finalized>,
     pending: PendingState,
 }
 
@@ -77,7 +87,24 @@ pub type HandlerResult<T> = Result<T, String>;
 impl Node {
     pub fn new(app: App, metrics: Arc<Metrics>) -> Node {
         metrics.committed_height.store(app.committed_height, Relaxed);
+        metrics.programs.store(app.programs.len() as u64, Relaxed);
+        if let Some(init) = &app.init {
+            metrics.genesis_accounts.store(init.genesis_accounts, Relaxed);
+        }
         Node { app: Mutex::new(app), metrics }
+    }
+
+    /// The genesis hash and chain id once known, and the committed height
+    /// and app hash: what the startup log line reports.
+    pub fn describe(&self) -> HandlerResult<NodeDescription> {
+        let app = self.lock()?;
+        Ok(NodeDescription {
+            chain_id: app.init.as_ref().map(|init| init.chain_id.as_str().to_string()),
+            app_state_hash: app.init.as_ref().map(|init| init.app_state_hash),
+            height: app.committed_height,
+            app_hash: app.committed_app_hash,
+            programs: app.programs.describe(),
+        })
     }
 
     fn lock(&self) -> HandlerResult<MutexGuard<'_, App>> {
@@ -115,7 +142,7 @@ impl Node {
 
     pub fn exception(&self, error: String) -> response::Value {
         self.metrics.abci_exceptions_total.fetch_add(1, Relaxed);
-        eprintln!("sluice node: abci exception: {error}");
+        error!(%error, "abci exception");
         response::Value::Exception(tendermint_proto::v0_38::abci::ResponseException { error })
     }
 
@@ -141,52 +168,65 @@ impl Node {
                 request.initial_height
             ));
         }
-        let chain_id = match ChainId::new(&request.chain_id) {
-            Ok(id) => id,
-            Err(e) => {
-                eprintln!("sluice node: CometBFT chain_id unusable ({e}); using genesis.chain_id");
-                ChainId::new(&app.config.genesis.chain_id)?
-            }
-        };
-        let genesis = GenesisRecord {
-            seed: app.config.genesis.seed,
-            accounts: app.config.genesis.accounts,
-            chain_id: chain_id.as_str().to_string(),
-        };
+        let chain_id = ChainId::new(&request.chain_id)
+            .map_err(|e| format!("InitChain: chain_id {:?} cannot be signed over: {e}", request.chain_id))?;
+        let hash = app_state_hash(&request.app_state_bytes);
         if let Some(init) = &app.init {
             // CometBFT repeats InitChain while the app reports height 0.
-            if init.genesis != genesis || app.committed_height != 0 {
-                return Err(format!("InitChain {genesis:?} does not match the journaled genesis {:?}", init.genesis));
+            if init.chain_id != chain_id || init.app_state_hash != hash || app.committed_height != 0 {
+                return Err(format!(
+                    "InitChain for chain {} with app_state hash {} does not match the journal's genesis \
+                     (chain {}, app_state hash {}, committed height {})",
+                    chain_id.as_str(),
+                    hex::encode(hash),
+                    init.chain_id.as_str(),
+                    hex::encode(init.app_state_hash),
+                    app.committed_height
+                ));
             }
         } else {
-            app.journal.append_genesis(&genesis)?;
-            app.init = Some(initialize(&genesis, &app.config)?);
+            // Everything is checked before anything is written: a bad
+            // genesis leaves the data directory as it was.
+            let genesis = genesis_state(&request.app_state_bytes).map_err(|e| format!("invalid genesis: {e}"))?;
+            let record = GenesisRecord {
+                chain_id: chain_id.as_str().to_string(),
+                app_state_hash: hash,
+                state_root: genesis.state.root(),
+                app_state: request.app_state_bytes.to_vec(),
+            };
+            app.journal.append_genesis(&record)?;
+            info!(
+                chain_id = chain_id.as_str(),
+                genesis_hash = %hex::encode(hash),
+                accounts = genesis.accounts,
+                supply = genesis.supply,
+                state_root = %hex::encode(record.state_root),
+                "genesis initialized from app_state"
+            );
+            self.metrics.genesis_accounts.store(genesis.accounts, Relaxed);
+            let genesis_ids = (chain_id, hash, genesis.accounts);
+            app.init = Some(Initialized::new(genesis.state, genesis_ids, &app.config, &app.programs)?);
         }
         let root = app.init.as_ref().map(|init| init.chain.state.root()).unwrap_or_default();
         Ok(ResponseInitChain { app_hash: root.to_vec().into(), ..Default::default() })
     }
 
     fn query(&self, request: RequestQuery) -> HandlerResult<ResponseQuery> {
+        self.metrics.queries_total.fetch_add(1, Relaxed);
         let app = self.lock()?;
-        let reply = |code: u32, log: String| ResponseQuery { code, log, ..Default::default() };
+        let reply = |error: QueryError| ResponseQuery { code: error.code(), log: error.log(), ..Default::default() };
         let Some(init) = &app.init else {
-            return Ok(reply(CODE_NOT_INITIALIZED, "not_initialized: InitChain has not run".into()));
+            return Ok(ResponseQuery {
+                code: CODE_NOT_INITIALIZED,
+                log: "not_initialized: InitChain has not run".into(),
+                ..Default::default()
+            });
         };
-        let Some(id_hex) = request.path.strip_prefix(QUERY_ACCOUNT_PREFIX) else {
-            return Ok(reply(CODE_QUERY_BAD_PATH, format!("bad_path: expected {QUERY_ACCOUNT_PREFIX}<64 hex digits>")));
+        let id = match account_path_id(&request.path) {
+            Ok(id) => id,
+            Err(error) => return Ok(reply(error)),
         };
-        let id = match hex::decode(id_hex).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) {
-            Some(id) => AccountId(id),
-            None => return Ok(reply(CODE_QUERY_BAD_ID, "bad_account_id: expected 64 hex digits".into())),
-        };
-        let account = init.chain.state.load(&id);
-        let value = serde_json::json!({
-            "id": hex::encode(id.0),
-            "balance": account.balance,
-            "nonce": account.nonce,
-            "owner": account.owner.0,
-            "data_len": account.data.len(),
-        });
+        let value = super::query::account_json(&id, init.chain.state.get(&id));
         Ok(ResponseQuery {
             key: id.0.to_vec().into(),
             value: value.to_string().into_bytes().into(),
@@ -286,7 +326,7 @@ impl Node {
         let tx_results = execute_block(init, &txs)?;
         let app_hash = init.chain.state.root();
         let failed = tx_results.iter().filter(|r| r.code != 0).count() as u64;
-        app.finalized = Some(BlockRecord { height, app_hash, txs });
+        app.finalized = Some(Finalized { record: BlockRecord { height, app_hash, txs }, failed_txs: failed });
         self.metrics.finalize_txs_total.fetch_add(tx_results.len() as u64, Relaxed);
         self.metrics.finalize_txs_failed_total.fetch_add(failed, Relaxed);
         self.metrics.finalize.observe(start.elapsed());
@@ -296,7 +336,7 @@ impl Node {
     fn commit(&self) -> HandlerResult<ResponseCommit> {
         let start = Instant::now();
         let mut app = self.lock()?;
-        let block = app.finalized.take().ok_or("Commit without FinalizeBlock")?;
+        let Finalized { record: block, failed_txs } = app.finalized.take().ok_or("Commit without FinalizeBlock")?;
         app.journal.append_block(&block)?;
         assert_eq!(block.height, app.committed_height + 1, "commits are consecutive");
         app.committed_height = block.height;
@@ -305,7 +345,16 @@ impl Node {
         self.metrics.committed_height.store(block.height, Relaxed);
         self.metrics.mempool_pending_txs.store(0, Relaxed);
         self.metrics.mempool_signers.store(0, Relaxed);
-        self.metrics.commit.observe(start.elapsed());
+        let elapsed = start.elapsed();
+        self.metrics.commit.observe(elapsed);
+        info!(
+            height = block.height,
+            txs = block.txs.len(),
+            failed = failed_txs,
+            app_hash = %hex::encode(block.app_hash),
+            commit_us = elapsed.as_micros() as u64,
+            "committed block"
+        );
         Ok(ResponseCommit { retain_height: 0 })
     }
 
@@ -316,9 +365,12 @@ impl Node {
 }
 
 impl App {
-    /// Opens the journal and replays it: re-executes every committed block
-    /// and checks each reproduces its recorded app hash.
-    pub fn open(config: NodeConfig) -> Result<App, String> {
+    /// Opens the journal and replays it: rebuilds the genesis state from
+    /// the app state the journal holds, checking its hash and root, then
+    /// re-executes every committed block and checks each reproduces its
+    /// recorded app hash. `programs` must be the chain's programs, the same
+    /// on every validator and across restarts.
+    pub fn open(config: NodeConfig, programs: ProgramRegistry) -> Result<App, String> {
         let data = config.storage.data.clone().ok_or("no data directory")?;
         let journal = Journal::open(&data, config.durability()?)?;
         let pending = PendingState::new(config.mempool.signers_max, config.mempool.pending_txs_max);
@@ -330,22 +382,23 @@ impl App {
             finalized: None,
             pending,
             config,
+            programs,
         };
-        let Some(genesis) = app.journal.genesis()? else {
+        let Some(record) = app.journal.genesis()? else {
             return Ok(app);
         };
-        let configured = (app.config.genesis.seed, app.config.genesis.accounts);
-        if configured != (genesis.seed, genesis.accounts) {
+        let genesis = genesis_state(&record.app_state).map_err(|e| format!("journal genesis: {e}"))?;
+        if genesis.state.root() != record.state_root {
             return Err(format!(
-                "config genesis (seed {}, accounts {}) differs from the journal's (seed {}, accounts {}) in {}",
-                configured.0,
-                configured.1,
-                genesis.seed,
-                genesis.accounts,
-                data.display()
+                "journal genesis: app_state {} builds state root {}, not the recorded {}",
+                hex::encode(record.app_state_hash),
+                hex::encode(genesis.state.root()),
+                hex::encode(record.state_root)
             ));
         }
-        let mut init = initialize(&genesis, &app.config)?;
+        let chain_id = ChainId::new(&record.chain_id)?;
+        let genesis_ids = (chain_id, record.app_state_hash, genesis.accounts);
+        let mut init = Initialized::new(genesis.state, genesis_ids, &app.config, &app.programs)?;
         for block in app.journal.blocks() {
             let block = block?;
             if block.height != init.chain.height + 1 {
@@ -367,11 +420,28 @@ impl App {
     }
 }
 
-fn initialize(genesis: &GenesisRecord, config: &NodeConfig) -> Result<Initialized, String> {
-    let chain_id = ChainId::new(&genesis.chain_id)?;
-    let state = Genesis::new(genesis.seed, genesis.accounts)?.state();
-    let chain = Chain::new(state, ProgramRegistry::native(), config.executor()?);
-    Ok(Initialized { chain, chain_id, genesis: genesis.clone() })
+/// What the startup line says about the node.
+pub struct NodeDescription {
+    pub chain_id: Option<String>,
+    pub app_state_hash: Option<[u8; 32]>,
+    pub height: u64,
+    pub app_hash: [u8; 32],
+    /// `name(id)` of every program the chain runs.
+    pub programs: String,
+}
+
+impl Initialized {
+    /// `genesis` is the chain id, the app state's hash and its account count.
+    fn new(
+        state: State,
+        genesis: (ChainId, [u8; 32], u64),
+        config: &NodeConfig,
+        programs: &ProgramRegistry,
+    ) -> Result<Initialized, String> {
+        let (chain_id, app_state_hash, genesis_accounts) = genesis;
+        let chain = Chain::new(state, programs.clone(), config.executor()?);
+        Ok(Initialized { chain, chain_id, app_state_hash, genesis_accounts })
+    }
 }
 
 /// FinalizeBlock's and replay's one definition of a block: verify every
@@ -419,12 +489,22 @@ fn exec_result(tx: &crate::tx::Transaction, receipt: crate::exec::Receipt) -> Ex
         TxStatus::Ok => ExecTxResult { code: 0, events: transfer_events(tx), ..Default::default() },
         TxStatus::Failed { error, instruction } => ExecTxResult {
             code: error.code(),
-            log: format!("{}: instruction {instruction}", error.name()),
+            log: format!("{}: instruction {instruction}", result_name(error)),
             ..Default::default()
         },
         TxStatus::Rejected { error } => {
-            ExecTxResult { code: error.code(), log: error.name().to_string(), ..Default::default() }
+            ExecTxResult { code: error.code(), log: result_name(error), ..Default::default() }
         }
+    }
+}
+
+/// The name a result's log starts with: the error's stable name, and for a
+/// registered program's own error its number too (`custom_1`), which is
+/// what the program's users look up.
+fn result_name(error: crate::exec::ExecError) -> String {
+    match error {
+        crate::exec::ExecError::Custom(n) => format!("custom_{n}"),
+        named => named.name().to_string(),
     }
 }
 

@@ -10,10 +10,9 @@
 //! [metrics]
 //! listen = "127.0.0.1:26660"   # absent: no metrics endpoint
 //!
-//! [genesis]
-//! seed = 1                      # genesis keys are state::genesis_key(seed, i)
-//! accounts = 1000
-//! chain_id = "sluice-local"     # used only when CometBFT's chain_id is not a valid Sluice ChainId
+//! [log]
+//! level = "info"                # a tracing filter: "debug", "warn,sluice_engine::node=debug", …
+//! format = "plain"              # or "json": one JSON object per line
 //!
 //! [execution]
 //! executor = "parallel"         # or "serial"
@@ -29,14 +28,15 @@
 //! ```
 //!
 //! Unknown keys are errors: a misspelt limit must not silently fall back
-//! to its default.
+//! to its default. Genesis is not configured here: it is `app_state` in
+//! CometBFT's genesis.json (see [`crate::genesis`]), so that every
+//! validator starts from the one document CometBFT hashes and shares.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use crate::exec::ExecutorKind;
-use crate::state::GENESIS_ACCOUNTS_MAX;
 
 /// Default ABCI address: CometBFT's default `proxy_app`.
 pub const ABCI_LISTEN_DEFAULT: &str = "127.0.0.1:26658";
@@ -48,9 +48,8 @@ pub const CONNECTIONS_MAX_LIMIT: u32 = 1024;
 /// a PrepareProposal carries up to that much plus the last commit.
 pub const REQUEST_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
 pub const REQUEST_BYTES_MAX_LIMIT: u64 = 1024 * 1024 * 1024;
-pub const GENESIS_SEED_DEFAULT: u64 = 1;
-pub const GENESIS_ACCOUNTS_DEFAULT: u32 = 1000;
-pub const CHAIN_ID_FALLBACK_DEFAULT: &str = "sluice-local";
+/// Log filter when neither `--log-level`, `RUST_LOG` nor `[log] level` says.
+pub const LOG_LEVEL_DEFAULT: &str = "info";
 /// Distinct signers with transactions pending in the mempool.
 pub const MEMPOOL_SIGNERS_MAX_DEFAULT: u32 = 100_000;
 /// Transactions admitted by CheckTx since the last Commit. CometBFT's own
@@ -65,7 +64,7 @@ pub const THREADS_MAX: u32 = 1024;
 pub struct NodeConfig {
     pub abci: AbciConfig,
     pub metrics: MetricsConfig,
-    pub genesis: GenesisConfig,
+    pub log: LogConfig,
     pub execution: ExecutionConfig,
     pub mempool: MempoolConfig,
     pub storage: StorageConfig,
@@ -95,20 +94,37 @@ pub struct MetricsConfig {
     pub listen: Option<String>,
 }
 
+/// How the node logs (through `tracing`, on stderr).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct GenesisConfig {
-    pub seed: u64,
-    pub accounts: u32,
-    pub chain_id: String,
+pub struct LogConfig {
+    /// A `tracing_subscriber::EnvFilter` directive; `RUST_LOG`, when set,
+    /// replaces it, and `--log-level` replaces both.
+    pub level: String,
+    pub format: LogFormat,
 }
 
-impl Default for GenesisConfig {
+impl Default for LogConfig {
     fn default() -> Self {
-        GenesisConfig {
-            seed: GENESIS_SEED_DEFAULT,
-            accounts: GENESIS_ACCOUNTS_DEFAULT,
-            chain_id: CHAIN_ID_FALLBACK_DEFAULT.to_string(),
+        LogConfig { level: LOG_LEVEL_DEFAULT.to_string(), format: LogFormat::Plain }
+    }
+}
+
+/// CometBFT's two `log_format` values.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<LogFormat, String> {
+        match text {
+            "plain" => Ok(LogFormat::Plain),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: expected plain or json")),
         }
     }
 }
@@ -158,11 +174,21 @@ pub struct NodeOverrides {
     pub abci: Option<String>,
     pub data: Option<PathBuf>,
     pub metrics: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
 }
 
 impl NodeConfig {
     /// Parses a TOML document; unknown keys and wrong types are errors.
     pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| format!("config: {e}"))?;
+        if table.contains_key("genesis") {
+            return Err("config: [genesis] is no longer read: genesis accounts come from app_state in \
+                        CometBFT's genesis.json (`sluice genesis add-account`, or `sluice genesis seeded` \
+                        for a development chain); remove the section"
+                .to_string());
+        }
+        // Parsed again as the typed config: its errors carry line and column.
         toml::from_str(text).map_err(|e| format!("config: {e}"))
     }
 
@@ -184,6 +210,14 @@ impl NodeConfig {
         if let Some(metrics) = overrides.metrics {
             config.metrics.listen = Some(metrics);
         }
+        // RUST_LOG sits between the file and the flag: an operator's
+        // environment overrides the file, an explicit flag overrides both.
+        if let Some(level) = overrides.log_level.or_else(|| std::env::var("RUST_LOG").ok()) {
+            config.log.level = level;
+        }
+        if let Some(format) = overrides.log_format {
+            config.log.format = format;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -197,10 +231,8 @@ impl NodeConfig {
         if !(1024..=REQUEST_BYTES_MAX_LIMIT).contains(&abci.request_bytes_max) {
             return Err(format!("abci.request_bytes_max must be 1024..={REQUEST_BYTES_MAX_LIMIT}"));
         }
-        if !(1..=GENESIS_ACCOUNTS_MAX).contains(&self.genesis.accounts) {
-            return Err(format!("genesis.accounts must be 1..={GENESIS_ACCOUNTS_MAX}"));
-        }
-        crate::tx::ChainId::new(&self.genesis.chain_id).map_err(|e| format!("genesis.chain_id: {e}"))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| format!("log.level {:?} is not a log filter: {e}", self.log.level))?;
         self.executor()?;
         if self.execution.threads > THREADS_MAX {
             return Err(format!("execution.threads must be 0..={THREADS_MAX}"));
@@ -239,15 +271,25 @@ mod tests {
 
     #[test]
     fn flags_override_the_file_and_limits_are_checked() {
-        let text = "[abci]\nlisten = \"127.0.0.1:1\"\n[genesis]\naccounts = 5\nseed = 9\n";
+        let text = "[abci]\nlisten = \"127.0.0.1:1\"\n[log]\nformat = \"json\"\n";
         let path = std::env::temp_dir().join(format!("sluice-node-config-{}.toml", std::process::id()));
         std::fs::write(&path, text).unwrap();
-        let overrides = NodeOverrides { abci: Some("127.0.0.1:2".into()), data: Some("/tmp/x".into()), metrics: None };
+        let overrides = NodeOverrides {
+            abci: Some("127.0.0.1:2".into()),
+            data: Some("/tmp/x".into()),
+            log_level: Some("debug".into()),
+            ..NodeOverrides::default()
+        };
         let config = NodeConfig::load(Some(&path), overrides).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(config.abci.listen, "127.0.0.1:2");
-        assert_eq!((config.genesis.seed, config.genesis.accounts), (9, 5));
+        assert_eq!((config.log.level.as_str(), config.log.format), ("debug", LogFormat::Json));
         assert!(NodeConfig::from_toml("[abci]\nlisten_typo = \"x\"\n").is_err());
+        let seeded = NodeConfig::from_toml("[genesis]\nseed = 1\n").unwrap_err();
+        assert!(seeded.contains("app_state"), "{seeded}");
+        let mut bad_level = config.clone();
+        bad_level.log.level = "info,[".into();
+        assert!(bad_level.validate().unwrap_err().contains("log.level"));
         let mut bad = config.clone();
         bad.mempool.signers_max = 0;
         assert!(bad.validate().is_err());

@@ -64,11 +64,21 @@ pub struct Metrics {
     pub mempool_pending_txs: AtomicU64,
     pub mempool_signers: AtomicU64,
     pub abci_exceptions_total: AtomicU64,
+    pub queries_total: AtomicU64,
+    /// Accounts the genesis listed or seeded; 0 before InitChain.
+    pub genesis_accounts: AtomicU64,
+    /// Programs the chain runs, native ones included.
+    pub programs: AtomicU64,
 }
 
 impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
+        let version = env!("CARGO_PKG_VERSION");
+        let _ = writeln!(
+            out,
+            "# HELP sluice_node_info the running sluice version\n# TYPE sluice_node_info gauge\nsluice_node_info{{version=\"{version}\"}} 1"
+        );
         self.checktx.render(&mut out, "sluice_checktx", "CheckTx latency");
         self.finalize.render(&mut out, "sluice_finalize_block", "FinalizeBlock latency");
         self.commit.render(&mut out, "sluice_commit", "Commit latency, including the durable write");
@@ -85,6 +95,7 @@ impl Metrics {
                 &self.finalize_txs_failed_total,
             ),
             ("sluice_abci_exceptions_total", "ABCI requests answered with an exception", &self.abci_exceptions_total),
+            ("sluice_queries_total", "ABCI Query requests (abci_query)", &self.queries_total),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
@@ -97,6 +108,12 @@ impl Metrics {
                 &self.mempool_pending_txs,
             ),
             ("sluice_mempool_signers", "distinct signers with pending transactions", &self.mempool_signers),
+            (
+                "sluice_genesis_accounts",
+                "accounts in the genesis app_state (0 before InitChain)",
+                &self.genesis_accounts,
+            ),
+            ("sluice_programs", "programs the chain runs, native ones included", &self.programs),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", value.load(Relaxed));
@@ -114,7 +131,7 @@ pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<std::net::SocketAddr, 
         .spawn(move || {
             for stream in listener.incoming().flatten() {
                 if let Err(e) = respond(stream, &metrics) {
-                    eprintln!("sluice node: metrics client: {e}");
+                    tracing::debug!(error = %e, "metrics client");
                 }
             }
         })

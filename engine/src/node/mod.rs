@@ -7,10 +7,17 @@
 //! |---|---|
 //! | [`server`] | the ABCI socket protocol: framing, connections, limits |
 //! | [`app`] | one handler per ABCI call over the engine's `Chain` |
+//! | [`query`] | the Query paths and the account JSON they answer |
 //! | [`mempool`] | CheckTx's pending per-signer nonce and balance |
 //! | [`journal`] | the durable record Commit writes and restart replays |
 //! | [`metrics`] | Prometheus counters and latencies, and their HTTP endpoint |
 //! | [`config`] | the TOML configuration and its limits |
+//!
+//! A chain with programs of its own runs the node with its registry:
+//! [`run`] takes the [`ProgramRegistry`] (`ProgramRegistry::native()` plus
+//! the chain's programs; `engine/examples/counter_chain.rs` is a whole
+//! chain). Genesis comes from `app_state` in CometBFT's genesis.json
+//! ([`crate::genesis`]).
 //!
 //! # ABCI result codes
 //!
@@ -32,13 +39,17 @@ pub mod config;
 pub mod journal;
 pub mod mempool;
 pub mod metrics;
+pub mod query;
 pub mod server;
 
 use std::sync::Arc;
 
-pub use config::{NodeConfig, NodeOverrides};
+pub use config::{LogConfig, LogFormat, NodeConfig, NodeOverrides};
+
+use tracing::info;
 
 use crate::ingest::{self, Rejection};
+use crate::program::ProgramRegistry;
 use crate::sigverify::{VerifiedCache, BATCH_SIZE_DEFAULT};
 use crate::tx::{ChainId, Transaction};
 
@@ -74,10 +85,15 @@ fn verified_cache() -> &'static VerifiedCache {
     CACHE.get_or_init(VerifiedCache::new)
 }
 
-/// Runs the node until the process is killed: opens (and replays) the
-/// journal, starts metrics, then serves ABCI.
-pub fn run(config: NodeConfig) -> Result<(), String> {
+/// Runs the node until the process is killed: starts logging, opens (and
+/// replays) the journal, starts metrics, then serves ABCI.
+///
+/// `programs` are the chain's programs: `ProgramRegistry::native()` for
+/// `sluice node`, plus its own for a chain that registers some. Every
+/// validator of a chain must run the same ones, or their app hashes part.
+pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> {
     config.validate()?;
+    init_logging(&config.log)?;
     if config.execution.threads > 0 {
         rayon::ThreadPoolBuilder::new()
             .num_threads(config.execution.threads as usize)
@@ -85,22 +101,47 @@ pub fn run(config: NodeConfig) -> Result<(), String> {
             .build_global()
             .map_err(|e| format!("cannot start worker threads: {e}"))?;
     }
-    let app = app::App::open(config.clone())?;
-    let (height, app_hash) = app.committed();
+    let app = app::App::open(config.clone(), programs)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let node = Arc::new(app::Node::new(app, metrics.clone()));
-    if let Some(addr) = &config.metrics.listen {
-        let local = metrics::serve(addr, metrics)?;
-        eprintln!("sluice node: metrics on http://{local}/metrics");
-    }
+    let metrics_addr = match &config.metrics.listen {
+        Some(addr) => Some(metrics::serve(addr, metrics)?),
+        None => None,
+    };
+    let description = node.describe()?;
     let server =
         server::Server::bind(&config.abci.listen, node, config.abci.connections_max, config.abci.request_bytes_max)?;
-    eprintln!(
-        "sluice node: abci on {}, committed height {height}, app hash {}",
-        server.local_addr()?,
-        hex::encode(app_hash)
+    let data = config.storage.data.as_deref().map(|d| d.display().to_string()).unwrap_or_default();
+    let unknown = || "unknown until InitChain".to_string();
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        abci = %server.local_addr()?,
+        metrics = %metrics_addr.map_or("off".to_string(), |a| format!("http://{a}/metrics")),
+        data = %data,
+        durability = %config.storage.durability,
+        chain_id = %description.chain_id.unwrap_or_else(unknown),
+        genesis_hash = %description.app_state_hash.map_or_else(unknown, hex::encode),
+        height = description.height,
+        app_hash = %hex::encode(description.app_hash),
+        programs = %description.programs,
+        "sluice node serving CometBFT over ABCI"
     );
     server.serve()
+}
+
+/// Installs the process's log subscriber: `config.level` as the filter,
+/// plain or JSON lines on stderr. A subscriber installed earlier (by a
+/// chain that embeds the node and logs its own way) is kept.
+pub fn init_logging(config: &LogConfig) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.level)
+        .map_err(|e| format!("log.level {:?} is not a log filter: {e}", config.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _already_installed = match config.format {
+        LogFormat::Plain => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
+    Ok(())
 }
 
 #[cfg(test)]

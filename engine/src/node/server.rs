@@ -57,27 +57,27 @@ impl Server {
             let stream = match stream {
                 Ok(stream) => stream,
                 Err(e) => {
-                    eprintln!("sluice node: abci accept: {e}");
+                    tracing::warn!(error = %e, "abci accept failed");
                     continue;
                 }
             };
             if active.fetch_add(1, Ordering::SeqCst) >= self.connections_max {
                 active.fetch_sub(1, Ordering::SeqCst);
-                eprintln!(
-                    "sluice node: abci: connections_max {} reached, closing new connection",
-                    self.connections_max
+                tracing::warn!(
+                    connections_max = self.connections_max,
+                    "abci connection limit reached: closing new connection"
                 );
                 continue;
             }
             let (node, active, request_bytes_max) = (self.node.clone(), active.clone(), self.request_bytes_max);
             let spawned = std::thread::Builder::new().name("sluice-abci".into()).spawn(move || {
                 if let Err(e) = serve_connection(stream, &node, request_bytes_max) {
-                    eprintln!("sluice node: abci connection closed: {e}");
+                    tracing::warn!(error = %e, "abci connection closed");
                 }
                 active.fetch_sub(1, Ordering::SeqCst);
             });
             if let Err(e) = spawned {
-                eprintln!("sluice node: abci: cannot start connection thread: {e}");
+                tracing::error!(error = %e, "abci: cannot start a connection thread");
             }
         }
         Ok(())

@@ -17,18 +17,24 @@ use super::app::{App, Node};
 use super::metrics::Metrics;
 use super::server::Server;
 use super::*;
+use crate::program::ProgramRegistry;
 use crate::state::genesis_key;
 use crate::tx;
 use crate::workload;
 
 const CHAIN: &str = "sluice-test";
 
+/// The genesis of these tests: ten accounts seeded from seed 1.
+const APP_STATE: &str = r#"{"seeded":{"seed":"1","accounts":10,"balance":"1000000000000"}}"#;
+
 fn open(dir: &std::path::Path) -> (NodeConfig, Arc<Node>) {
     let mut config = NodeConfig::default();
-    config.genesis.accounts = 10;
     config.storage.data = Some(dir.to_path_buf());
     config.abci.listen = "127.0.0.1:0".into();
-    let node = Arc::new(Node::new(App::open(config.clone()).unwrap(), Arc::new(Metrics::default())));
+    let node = Arc::new(Node::new(
+        App::open(config.clone(), ProgramRegistry::native()).unwrap(),
+        Arc::new(Metrics::default()),
+    ));
     (config, node)
 }
 
@@ -95,8 +101,17 @@ fn transfer(from: u32, to: u32, nonce: u64) -> Vec<u8> {
     t.encode()
 }
 
+fn init_chain_with(app_state: &str) -> request::Value {
+    request::Value::InitChain(RequestInitChain {
+        chain_id: CHAIN.into(),
+        initial_height: 1,
+        app_state_bytes: app_state.as_bytes().to_vec().into(),
+        ..Default::default()
+    })
+}
+
 fn init_chain() -> request::Value {
-    request::Value::InitChain(RequestInitChain { chain_id: CHAIN.into(), initial_height: 1, ..Default::default() })
+    init_chain_with(APP_STATE)
 }
 
 fn check(client: &mut Client, tx: Vec<u8>) -> (u32, String) {
@@ -171,6 +186,9 @@ fn abci_calls_follow_the_contract_and_state_survives_reopen() {
     let mut client = Client::connect(start(dir.path()));
     let response::Value::Info(info) = client.call(request::Value::Info(RequestInfo::default())) else { panic!() };
     assert_eq!((info.last_block_height, info.last_block_app_hash.to_vec()), (1, app_hash));
+    // InitChain again with another genesis is refused: the journal has one.
+    let other = r#"{"seeded":{"seed":"2","accounts":10,"balance":"1000000000000"}}"#;
+    assert!(matches!(client.call(init_chain_with(other)), response::Value::Exception(_)));
     let query = |client: &mut Client, path: String| match client
         .call(request::Value::Query(RequestQuery { path, ..Default::default() }))
     {
@@ -180,8 +198,33 @@ fn abci_calls_follow_the_contract_and_state_survives_reopen() {
     let sender = hex::encode(genesis_key(1, 0).verifying_key().to_bytes());
     let account = query(&mut client, format!("/account/{sender}"));
     let value: serde_json::Value = serde_json::from_slice(&account.value).unwrap();
-    assert_eq!((account.code, value["nonce"].as_u64()), (0, Some(1)));
+    assert_eq!((account.code, value["nonce"].as_u64(), value["exists"].as_bool()), (0, Some(1), Some(true)));
     assert_eq!(value["balance"].as_u64(), Some(crate::state::GENESIS_BALANCE - 5 - workload::WORKLOAD_FEE));
     assert_eq!(query(&mut client, "/nope".into()).code, CODE_QUERY_BAD_PATH);
     assert_eq!(query(&mut client, "/account/zz".into()).code, CODE_QUERY_BAD_ID);
+}
+
+#[test]
+fn a_bad_genesis_is_refused_by_json_path_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut client = Client::direct(open(dir.path()).1);
+        let bad = r#"{"accounts":[{"id":"abcd","balance":"1"}]}"#;
+        match client.call(init_chain_with(bad)) {
+            response::Value::Exception(e) => {
+                assert!(e.error.contains("app_state.accounts[0].id: bad_hex"), "{}", e.error)
+            }
+            other => panic!("{other:?}"),
+        }
+        match client.call(init_chain_with("")) {
+            response::Value::Exception(e) => assert!(e.error.contains("app_state: missing"), "{}", e.error),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(check(&mut client, transfer(0, 1, 0)).0, CODE_NOT_INITIALIZED, "no genesis was adopted");
+    }
+    // Nothing was journaled: the directory reopens uninitialised, and a
+    // good genesis is still accepted.
+    let mut client = Client::direct(open(dir.path()).1);
+    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    assert_eq!(check(&mut client, transfer(0, 1, 0)).0, 0);
 }

@@ -163,10 +163,16 @@ pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayRe
 }
 
 /// Re-executes every block from genesis: decodes each transaction, verifies
-/// its signature, runs the block on `executor`, and checks that the receipts
-/// root, the delta and the state root equal what the log holds. The audit
-/// path: it trusts nothing in the log but the transactions themselves.
-pub fn replay_reexecute(dir: &Path, executor: ExecutorKind) -> Result<ReplayReport, PersistError> {
+/// its signature, runs the block on `executor` with `programs` (the chain's
+/// own: `ProgramRegistry::native()` plus any it registered), and checks
+/// that the receipts root, the delta and the state root equal what the log
+/// holds. The audit path: it trusts nothing in the log but the
+/// transactions themselves.
+pub fn replay_reexecute(
+    dir: &Path,
+    executor: ExecutorKind,
+    programs: &ProgramRegistry,
+) -> Result<ReplayReport, PersistError> {
     let start = Instant::now();
     let reader = open_log(dir)?;
     let log_scan = start.elapsed();
@@ -183,7 +189,6 @@ pub fn replay_reexecute(dir: &Path, executor: ExecutorKind) -> Result<ReplayRepo
             computed,
         });
     }
-    let programs = ProgramRegistry::native();
     let mut report = ReplayReport {
         height: 0,
         block_hash: [0; 32],
@@ -207,7 +212,7 @@ pub fn replay_reexecute(dir: &Path, executor: ExecutorKind) -> Result<ReplayRepo
             txs.push(tx);
         }
         debug_assert!(block.txs.iter().zip(&txs).all(|(raw, tx)| tx::decode(raw).as_ref() == Ok(tx)));
-        let outcome = executor.execute(&state, &txs, &programs);
+        let outcome = executor.execute(&state, &txs, programs);
         let computed = receipts_root(&outcome.receipts);
         if computed != block.header.receipts_root {
             return Err(PersistError::RootMismatch {

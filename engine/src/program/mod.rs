@@ -132,6 +132,21 @@ impl ProgramRegistry {
     pub fn get(&self, id: ProgramId) -> Option<&dyn Program> {
         self.programs.get(&id).map(|p| p.as_ref())
     }
+
+    /// Registered programs, the native ones included.
+    pub fn len(&self) -> usize {
+        self.programs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty()
+    }
+
+    /// `name(id)` of every program, by id: how logs list them.
+    pub fn describe(&self) -> String {
+        let names: Vec<String> = self.programs.values().map(|p| format!("{}({})", p.name(), p.id().0)).collect();
+        names.join(",")
+    }
 }
 
 impl Default for ProgramRegistry {

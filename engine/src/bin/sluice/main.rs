@@ -1,4 +1,11 @@
 //! `sluice`: the command-line front end of the Sluice engine.
+//!
+//! `run`, `verify` and `replay` are here; `node` and its flags too;
+//! `genesis` is in genesis_commands.rs, and the client for people
+//! (`keys`, `tx`, `query`) in client_commands.rs.
+
+mod client_commands;
+mod genesis_commands;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -72,8 +79,24 @@ enum Command {
     /// from the block headers.
     Replay(ReplayArgs),
     /// Serve CometBFT 0.38 over ABCI++: verify, execute and commit the
-    /// blocks it orders (see docs/operations.md).
+    /// blocks it orders. Genesis comes from app_state in CometBFT's
+    /// genesis.json at InitChain (`sluice genesis`); see docs/operations.md,
+    /// "Run a chain".
     Node(NodeArgs),
+    /// Write and check a chain's genesis: accounts in app_state of
+    /// CometBFT's genesis.json.
+    #[command(subcommand)]
+    Genesis(genesis_commands::GenesisCommand),
+    /// Make key files and show their account ids.
+    #[command(subcommand)]
+    Keys(client_commands::KeysCommand),
+    /// Sign a transaction, submit it through a node's CometBFT RPC, and wait
+    /// until it is committed.
+    #[command(subcommand)]
+    Tx(client_commands::TxCommand),
+    /// Read accounts from a node's CometBFT RPC.
+    #[command(subcommand)]
+    Query(client_commands::QueryCommand),
 }
 
 #[derive(Args)]
@@ -110,19 +133,30 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "The config file's keys, limits and defaults are listed in docs/operations.md \
+                        (\"Node configuration\"). Logs go to stderr: one line at startup saying what is \
+                        served, one per committed block at info level.")]
 struct NodeArgs {
-    /// ABCI listen address [default: 127.0.0.1:26658, or [abci] listen].
-    #[arg(long)]
+    /// ABCI listen address, CometBFT's proxy_app [default: 127.0.0.1:26658, or [abci] listen].
+    #[arg(long, value_name = "ADDR")]
     abci: Option<String>,
     /// Data directory for the committed-block journal [or [storage] data].
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     data: Option<std::path::PathBuf>,
     /// TOML configuration file; flags override it.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     /// Prometheus metrics listen address, e.g. 127.0.0.1:26660 [or [metrics] listen].
-    #[arg(long)]
+    #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Log filter: a level (error, warn, info, debug, trace) or per-module
+    /// directives such as "info,sluice_engine::node=debug" [default: RUST_LOG,
+    /// else [log] level, else info].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Log lines as plain text or one JSON object each [or [log] format].
+    #[arg(long, value_name = "plain|json")]
+    log_format: Option<sluice_engine::node::LogFormat>,
 }
 
 #[derive(Args)]
@@ -201,6 +235,10 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Replay(args) => replay(args),
         Command::Node(args) => node(args),
+        Command::Genesis(command) => genesis_commands::genesis(command),
+        Command::Keys(command) => client_commands::keys(command),
+        Command::Tx(command) => client_commands::tx(command),
+        Command::Query(command) => client_commands::query(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,9 +250,15 @@ fn main() -> ExitCode {
 }
 
 fn node(args: NodeArgs) -> Result<(), String> {
-    let overrides = sluice_engine::node::NodeOverrides { abci: args.abci, data: args.data, metrics: args.metrics };
+    let overrides = sluice_engine::node::NodeOverrides {
+        abci: args.abci,
+        data: args.data,
+        metrics: args.metrics,
+        log_level: args.log_level,
+        log_format: args.log_format,
+    };
     let config = sluice_engine::node::NodeConfig::load(args.config.as_deref(), overrides)?;
-    sluice_engine::node::run(config)
+    sluice_engine::node::run(config, ProgramRegistry::native())
 }
 
 /// The rayon pool that verification and execution share: `threads`
@@ -795,7 +839,7 @@ fn replay(args: ReplayArgs) -> Result<(), String> {
     let (pool, _) = worker_pool(args.threads)?;
     let report = pool
         .install(|| match args.reexecute {
-            true => persist::replay_reexecute(&args.data, args.executor),
+            true => persist::replay_reexecute(&args.data, args.executor, &ProgramRegistry::native()),
             false => persist::replay_from_deltas(&args.data, ReplayOptions { from_genesis: args.from_genesis }),
         })
         .map_err(|e| format!("{}: {e}", args.data.display()))?;

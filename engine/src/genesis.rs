@@ -276,7 +276,8 @@ impl AppState {
     pub fn build(&self) -> Result<(State, u64), GenesisError> {
         check_count(&format!("{APP_STATE_PATH}.accounts"), self.count())?;
         let mut supply = 0u64;
-        let mut first_path: AccountMap<String> = AccountMap::default();
+        // Where each id first appeared; a path is formatted only for an error.
+        let mut first: AccountMap<Origin> = AccountMap::default();
         let mut accounts: Vec<(AccountId, Account)> = Vec::with_capacity(self.count() as usize);
         if let Some(seeded) = self.seeded {
             let path = format!("{APP_STATE_PATH}.seeded");
@@ -287,20 +288,21 @@ impl AppState {
                 .into_par_iter()
                 .map(|index| AccountId(genesis_key(seeded.seed, index).verifying_key().to_bytes()))
                 .collect();
+            first.reserve(ids.len());
             for (index, id) in ids.into_iter().enumerate() {
-                first_path.insert(id, format!("{path} (seeded account {index})"));
+                first.insert(id, Origin::Seeded(index as u32));
                 accounts.push((id, Account { balance: seeded.balance, ..Account::default() }));
             }
         }
         for (index, listed) in self.accounts.iter().enumerate() {
             let path = format!("{APP_STATE_PATH}.accounts[{index}]");
-            match first_path.entry(listed.id) {
-                Entry::Occupied(first) => {
+            match first.entry(listed.id) {
+                Entry::Occupied(earlier) => {
                     let kind =
-                        GenesisErrorKind::DuplicateId { id: hex::encode(listed.id.0), first: first.get().clone() };
+                        GenesisErrorKind::DuplicateId { id: hex::encode(listed.id.0), first: earlier.get().path() };
                     return Err(error(&format!("{path}.id"), kind));
                 }
-                Entry::Vacant(slot) => slot.insert(path.clone()),
+                Entry::Vacant(slot) => slot.insert(Origin::Listed(index as u32)),
             };
             supply = supply
                 .checked_add(listed.balance)
@@ -312,6 +314,22 @@ impl AppState {
         let state = State::from_accounts(accounts);
         debug_assert_eq!(state.total_balance(), u128::from(supply), "the supply is the sum of the balances");
         Ok((state, supply))
+    }
+}
+
+/// Where a genesis account was given: its seeded index or listed position.
+#[derive(Clone, Copy)]
+enum Origin {
+    Seeded(u32),
+    Listed(u32),
+}
+
+impl Origin {
+    fn path(self) -> String {
+        match self {
+            Origin::Seeded(index) => format!("{APP_STATE_PATH}.seeded (seeded account {index})"),
+            Origin::Listed(index) => format!("{APP_STATE_PATH}.accounts[{index}].id"),
+        }
     }
 }
 

@@ -50,9 +50,15 @@ pub const APP_VERSION: u64 = 1;
 struct Initialized {
     chain: Chain,
     chain_id: ChainId,
+    genesis: GenesisIdentity,
+}
+
+/// What identifies the genesis a chain started from.
+struct GenesisIdentity {
     /// `blake3(app_state)`: what a repeated InitChain must match.
     app_state_hash: [u8; 32],
-    genesis_accounts: u64,
+    /// Listed plus seeded accounts, for metrics.
+    accounts: u64,
 }
 
 /// A block FinalizeBlock executed, waiting for Commit to make it durable.
@@ -89,7 +95,7 @@ impl Node {
         metrics.committed_height.store(app.committed_height, Relaxed);
         metrics.programs.store(app.programs.len() as u64, Relaxed);
         if let Some(init) = &app.init {
-            metrics.genesis_accounts.store(init.genesis_accounts, Relaxed);
+            metrics.genesis_accounts.store(init.genesis.accounts, Relaxed);
         }
         Node { app: Mutex::new(app), metrics }
     }
@@ -100,7 +106,7 @@ impl Node {
         let app = self.lock()?;
         Ok(NodeDescription {
             chain_id: app.init.as_ref().map(|init| init.chain_id.as_str().to_string()),
-            app_state_hash: app.init.as_ref().map(|init| init.app_state_hash),
+            app_state_hash: app.init.as_ref().map(|init| init.genesis.app_state_hash),
             height: app.committed_height,
             app_hash: app.committed_app_hash,
             programs: app.programs.describe(),
@@ -173,14 +179,14 @@ impl Node {
         let hash = app_state_hash(&request.app_state_bytes);
         if let Some(init) = &app.init {
             // CometBFT repeats InitChain while the app reports height 0.
-            if init.chain_id != chain_id || init.app_state_hash != hash || app.committed_height != 0 {
+            if init.chain_id != chain_id || init.genesis.app_state_hash != hash || app.committed_height != 0 {
                 return Err(format!(
                     "InitChain for chain {} with app_state hash {} does not match the journal's genesis \
                      (chain {}, app_state hash {}, committed height {})",
                     chain_id.as_str(),
                     hex::encode(hash),
                     init.chain_id.as_str(),
-                    hex::encode(init.app_state_hash),
+                    hex::encode(init.genesis.app_state_hash),
                     app.committed_height
                 ));
             }
@@ -204,8 +210,8 @@ impl Node {
                 "genesis initialized from app_state"
             );
             self.metrics.genesis_accounts.store(genesis.accounts, Relaxed);
-            let genesis_ids = (chain_id, hash, genesis.accounts);
-            app.init = Some(Initialized::new(genesis.state, genesis_ids, &app.config, &app.programs)?);
+            let identity = GenesisIdentity { app_state_hash: hash, accounts: genesis.accounts };
+            app.init = Some(Initialized::new(genesis.state, chain_id, identity, &app.config, &app.programs)?);
         }
         let root = app.init.as_ref().map(|init| init.chain.state.root()).unwrap_or_default();
         Ok(ResponseInitChain { app_hash: root.to_vec().into(), ..Default::default() })
@@ -397,8 +403,8 @@ impl App {
             ));
         }
         let chain_id = ChainId::new(&record.chain_id)?;
-        let genesis_ids = (chain_id, record.app_state_hash, genesis.accounts);
-        let mut init = Initialized::new(genesis.state, genesis_ids, &app.config, &app.programs)?;
+        let identity = GenesisIdentity { app_state_hash: record.app_state_hash, accounts: genesis.accounts };
+        let mut init = Initialized::new(genesis.state, chain_id, identity, &app.config, &app.programs)?;
         for block in app.journal.blocks() {
             let block = block?;
             if block.height != init.chain.height + 1 {
@@ -431,16 +437,15 @@ pub struct NodeDescription {
 }
 
 impl Initialized {
-    /// `genesis` is the chain id, the app state's hash and its account count.
     fn new(
         state: State,
-        genesis: (ChainId, [u8; 32], u64),
+        chain_id: ChainId,
+        genesis: GenesisIdentity,
         config: &NodeConfig,
         programs: &ProgramRegistry,
     ) -> Result<Initialized, String> {
-        let (chain_id, app_state_hash, genesis_accounts) = genesis;
         let chain = Chain::new(state, programs.clone(), config.executor()?);
-        Ok(Initialized { chain, chain_id, app_state_hash, genesis_accounts })
+        Ok(Initialized { chain, chain_id, genesis })
     }
 }
 

@@ -271,13 +271,27 @@ impl AppState {
     }
 
     /// Builds the genesis state and returns it with the total supply.
-    /// Derives the seeded keys (in parallel), then refuses a duplicate id
-    /// and a supply past u64::MAX.
+    /// Refuses a duplicate id and a supply past u64::MAX. Derives the
+    /// seeded keys in parallel; memory beyond the state grows with the
+    /// listed accounts only, which are what a seeded id is compared with.
     pub fn build(&self) -> Result<(State, u64), GenesisError> {
         check_count(&format!("{APP_STATE_PATH}.accounts"), self.count())?;
+        let listed_path = |index: usize| format!("{APP_STATE_PATH}.accounts[{index}]");
+        let duplicate = |index: usize, id: &AccountId, first: String| {
+            let kind = GenesisErrorKind::DuplicateId { id: hex::encode(id.0), first };
+            error(&format!("{}.id", listed_path(index)), kind)
+        };
+        let mut position: AccountMap<usize> = AccountMap::default();
+        position.reserve(self.accounts.len());
+        for (index, listed) in self.accounts.iter().enumerate() {
+            match position.entry(listed.id) {
+                Entry::Occupied(earlier) => {
+                    return Err(duplicate(index, &listed.id, format!("{}.id", listed_path(*earlier.get()))))
+                }
+                Entry::Vacant(slot) => slot.insert(index),
+            };
+        }
         let mut supply = 0u64;
-        // Where each id first appeared; a path is formatted only for an error.
-        let mut first: AccountMap<Origin> = AccountMap::default();
         let mut accounts: Vec<(AccountId, Account)> = Vec::with_capacity(self.count() as usize);
         if let Some(seeded) = self.seeded {
             let path = format!("{APP_STATE_PATH}.seeded");
@@ -288,25 +302,17 @@ impl AppState {
                 .into_par_iter()
                 .map(|index| AccountId(genesis_key(seeded.seed, index).verifying_key().to_bytes()))
                 .collect();
-            first.reserve(ids.len());
             for (index, id) in ids.into_iter().enumerate() {
-                first.insert(id, Origin::Seeded(index as u32));
+                if let Some(&listed) = position.get(&id) {
+                    return Err(duplicate(listed, &id, format!("{path} (seeded account {index})")));
+                }
                 accounts.push((id, Account { balance: seeded.balance, ..Account::default() }));
             }
         }
         for (index, listed) in self.accounts.iter().enumerate() {
-            let path = format!("{APP_STATE_PATH}.accounts[{index}]");
-            match first.entry(listed.id) {
-                Entry::Occupied(earlier) => {
-                    let kind =
-                        GenesisErrorKind::DuplicateId { id: hex::encode(listed.id.0), first: earlier.get().path() };
-                    return Err(error(&format!("{path}.id"), kind));
-                }
-                Entry::Vacant(slot) => slot.insert(Origin::Listed(index as u32)),
-            };
             supply = supply
                 .checked_add(listed.balance)
-                .ok_or_else(|| error(&format!("{path}.balance"), GenesisErrorKind::SupplyOverflow))?;
+                .ok_or_else(|| error(&format!("{}.balance", listed_path(index)), GenesisErrorKind::SupplyOverflow))?;
             let account = Account { balance: listed.balance, nonce: 0, owner: listed.owner, data: listed.data.clone() };
             accounts.push((listed.id, account));
         }
@@ -314,22 +320,6 @@ impl AppState {
         let state = State::from_accounts(accounts);
         debug_assert_eq!(state.total_balance(), u128::from(supply), "the supply is the sum of the balances");
         Ok((state, supply))
-    }
-}
-
-/// Where a genesis account was given: its seeded index or listed position.
-#[derive(Clone, Copy)]
-enum Origin {
-    Seeded(u32),
-    Listed(u32),
-}
-
-impl Origin {
-    fn path(self) -> String {
-        match self {
-            Origin::Seeded(index) => format!("{APP_STATE_PATH}.seeded (seeded account {index})"),
-            Origin::Listed(index) => format!("{APP_STATE_PATH}.accounts[{index}].id"),
-        }
     }
 }
 

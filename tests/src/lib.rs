@@ -15,48 +15,39 @@ pub mod fuzz_props;
 pub mod store;
 pub mod toy_program;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// Path of the `sluice` binary of the profile these tests were built with.
 pub fn sluice_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> → target/<profile>/sluice
-        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps layout");
-        let bin = profile_dir.join("sluice");
-        let release = profile_dir.file_name().is_some_and(|name| name == "release");
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "sluice-engine", "--bin", "sluice"]);
-        if release {
-            build.arg("--release");
-        }
-        // Always build: cargo makes it a no-op when fresh, and a stale
-        // binary would test old code.
-        let status = build.status().expect("run cargo build for the sluice binary");
-        assert!(status.success(), "cargo build of the sluice binary failed");
-        assert!(bin.exists(), "sluice binary missing at {}", bin.display());
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| build_engine_target(&["--bin", "sluice"], Path::new("sluice"))).clone()
 }
 
 /// Path of example `name` of sluice-engine (such as `counter_chain`),
 /// built for the profile these tests were built with.
 pub fn example_bin(name: &str) -> PathBuf {
-    let profile_dir = sluice_bin().parent().expect("target/<profile>").to_path_buf();
-    let release = profile_dir.file_name().is_some_and(|dir| dir == "release");
+    build_engine_target(&["--example", name], &Path::new("examples").join(name))
+}
+
+/// Builds one target of sluice-engine (`target` is `--bin NAME` or
+/// `--example NAME`) for this test's profile, and returns its path, which is
+/// `relative` under target/<profile>. Always builds: cargo makes it a no-op
+/// when fresh, and a stale binary would test old code.
+fn build_engine_target(target: &[&str], relative: &Path) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps layout");
     let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "-p", "sluice-engine", "--example", name]);
-    if release {
+    build.args(["build", "--quiet", "-p", "sluice-engine"]).args(target);
+    if profile_dir.file_name().is_some_and(|name| name == "release") {
         build.arg("--release");
     }
-    let status = build.status().expect("run cargo build for the example");
-    assert!(status.success(), "cargo build of example {name} failed");
-    let bin = profile_dir.join("examples").join(name);
-    assert!(bin.exists(), "example binary missing at {}", bin.display());
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {target:?} failed");
+    let bin = profile_dir.join(relative);
+    assert!(bin.exists(), "{target:?} missing at {}", bin.display());
     bin
 }
 

@@ -97,6 +97,17 @@ impl Drop for Proc {
     }
 }
 
+/// `kill -9` a validator's application, as a crash would; CometBFT stops
+/// itself once its application connection dies (and is stopped if it has
+/// not within 30 s).
+pub fn kill_app_then_cometbft(app: Proc, mut cometbft: Proc) {
+    app.kill();
+    if !cometbft.wait_exit(Duration::from_secs(30)) {
+        println!("cometbft did not exit by itself after the app died; stopping it");
+    }
+    cometbft.kill();
+}
+
 /// One validator: its home directory and its two processes.
 pub struct Validator {
     pub home: PathBuf,
@@ -126,6 +137,11 @@ impl Validator {
     pub fn start(&mut self) {
         self.start_sluice();
         self.start_cometbft();
+    }
+
+    /// `kill -9` the Sluice node, then CometBFT ([`kill_app_then_cometbft`]).
+    pub fn kill_sluice(&mut self) {
+        kill_app_then_cometbft(self.sluice.take().expect("running"), self.cometbft.take().expect("running"));
     }
 
     pub fn stop(&mut self) {

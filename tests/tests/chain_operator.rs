@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use sluice_tests::cometbft::{cometbft_or_skip, wait_for, Proc};
+use sluice_tests::cometbft::{cometbft_or_skip, kill_app_then_cometbft, wait_for, Proc};
 use sluice_tests::{sluice, sluice_bin};
 
 const P2P_PORT: u16 = 21500;
@@ -52,12 +52,7 @@ impl Validator {
 
     /// `kill -9` the Sluice node; CometBFT stops once its app is gone.
     fn kill_node(&mut self) {
-        self.sluice.take().expect("running").kill();
-        let mut cometbft = self.node.take().expect("running");
-        if !cometbft.wait_exit(Duration::from_secs(30)) {
-            println!("cometbft did not exit by itself after the app died; stopping it");
-        }
-        cometbft.kill();
+        kill_app_then_cometbft(self.sluice.take().expect("running"), self.node.take().expect("running"));
     }
 
     fn logs(&self) -> String {

@@ -92,10 +92,7 @@ fn a_chain_runs_its_own_program_through_cometbft() {
     // kill -9 and restart: the journal replays through the counter program.
     let validator = &mut localnet.validators[0];
     let height_before = validator.height().expect("height");
-    validator.sluice.take().expect("running").kill();
-    let mut cometbft_proc = validator.cometbft.take().expect("running");
-    cometbft_proc.wait_exit(Duration::from_secs(30));
-    cometbft_proc.kill();
+    validator.kill_sluice();
     start(validator);
     wait_for("the restarted chain to pass its old height", START_TIMEOUT, || {
         validator.height().filter(|h| *h > height_before)

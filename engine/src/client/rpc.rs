@@ -108,13 +108,12 @@ impl CometRpc {
     /// Calls `method` and returns its `result`.
     pub fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let bad = |reason: String| ClientError::BadResponse { url: self.url.clone(), method: method.into(), reason };
         let mut response = self.agent.post(&self.url).send_json(&body).map_err(|e| self.transport(method, e))?;
         let status = response.status();
         let reply: Value =
             response.body_mut().with_config().limit(RPC_RESPONSE_BYTES_MAX).read_json().map_err(|e| match e {
                 ureq::Error::Timeout(_) => self.transport(method, e),
-                e => bad(format!("HTTP {status}, body is not a JSON-RPC answer: {e}")),
+                e => self.bad(method, format!("HTTP {status}, body is not a JSON-RPC answer: {e}")),
             })?;
         if let Some(error) = reply.get("error") {
             let message = error["message"].as_str().unwrap_or("error");
@@ -125,7 +124,7 @@ impl CometRpc {
                 message: format!("{message}: {data}"),
             });
         }
-        reply.get("result").cloned().ok_or_else(|| bad(format!("HTTP {status}, no `result` in {reply}")))
+        reply.get("result").cloned().ok_or_else(|| self.bad(method, format!("HTTP {status}, no `result` in {reply}")))
     }
 
     fn transport(&self, method: &str, error: ureq::Error) -> ClientError {

@@ -106,10 +106,10 @@ pub fn submit(rpc: &CometRpc, tx: &Transaction, wait: Duration) -> Result<TxOutc
 
 /// A system transfer of `amount` from the signer to `to`.
 pub fn transfer(prepared: &Prepared, fee: u64, to: AccountId, amount: u64) -> Result<TransactionBuilder, ClientError> {
-    let cost = amount
+    // The signer pays amount plus fee: a sum past u64::MAX could never be paid.
+    amount
         .checked_add(fee)
         .ok_or_else(|| ClientError::invalid("--amount", format!("{amount} plus the fee {fee} exceeds {}", u64::MAX)))?;
-    debug_assert!(cost >= amount);
     let from = prepared.signer;
     Ok(TransactionBuilder::new(from, prepared.nonce, fee).instruction(
         ProgramId::SYSTEM,

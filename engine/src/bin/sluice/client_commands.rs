@@ -185,8 +185,10 @@ impl NodeArgs {
 }
 
 /// A transaction command, once its signer is known: builds the
-/// transaction from the prepared signer, and names what it created.
-type Build<'a> = Box<dyn FnOnce(&send::Prepared) -> Result<(TransactionBuilder, Option<Created>), ClientError> + 'a>;
+/// transaction from the prepared signer and the fee, and names what it
+/// created.
+type Build<'a> =
+    Box<dyn FnOnce(&send::Prepared, u64) -> Result<(TransactionBuilder, Option<Created>), ClientError> + 'a>;
 
 /// An account the transaction creates, printed with its outcome.
 struct Created {
@@ -199,36 +201,27 @@ pub fn tx(command: TxCommand) -> Result<(), String> {
     let created = |label, id| Some(Created { label, id });
     let (signer, build): (SignerArgs, Build<'_>) = match command {
         TxCommand::Transfer { signer, to, amount } => {
-            let fee = signer.fee;
-            (signer, Box::new(move |p| Ok((send::transfer(p, fee, to, amount)?, None))))
+            (signer, Box::new(move |p, fee| Ok((send::transfer(p, fee, to, amount)?, None))))
         }
-        TxCommand::Token(TokenCommand::CreateMint { signer, decimals, seed }) => {
-            let fee = signer.fee;
-            (
-                signer,
-                Box::new(move |p| {
-                    let (builder, mint) = token_create_mint(p, fee, seed.unwrap_or(p.nonce), decimals);
-                    Ok((builder, created("mint", mint)))
-                }),
-            )
-        }
-        TxCommand::Token(TokenCommand::CreateAccount { signer, mint, seed }) => {
-            let fee = signer.fee;
-            (
-                signer,
-                Box::new(move |p| {
-                    let (builder, account) = token_create_account(p, fee, seed.unwrap_or(p.nonce), mint);
-                    Ok((builder, created("account", account)))
-                }),
-            )
-        }
+        TxCommand::Token(TokenCommand::CreateMint { signer, decimals, seed }) => (
+            signer,
+            Box::new(move |p, fee| {
+                let (builder, mint) = token_create_mint(p, fee, seed.unwrap_or(p.nonce), decimals);
+                Ok((builder, created("mint", mint)))
+            }),
+        ),
+        TxCommand::Token(TokenCommand::CreateAccount { signer, mint, seed }) => (
+            signer,
+            Box::new(move |p, fee| {
+                let (builder, account) = token_create_account(p, fee, seed.unwrap_or(p.nonce), mint);
+                Ok((builder, created("account", account)))
+            }),
+        ),
         TxCommand::Token(TokenCommand::MintTo { signer, mint, to, amount }) => {
-            let fee = signer.fee;
-            (signer, Box::new(move |p| Ok((token_mint_to(p, fee, mint, to, amount), None))))
+            (signer, Box::new(move |p, fee| Ok((token_mint_to(p, fee, mint, to, amount), None))))
         }
         TxCommand::Token(TokenCommand::Transfer { signer, from, to, amount }) => {
-            let fee = signer.fee;
-            (signer, Box::new(move |p| Ok((token_transfer(p, fee, from, to, amount), None))))
+            (signer, Box::new(move |p, fee| Ok((token_transfer(p, fee, from, to, amount), None))))
         }
     };
     send_transaction(&signer, build).map_err(|e| e.to_string())
@@ -241,7 +234,7 @@ fn send_transaction(signer: &SignerArgs, build: Build<'_>) -> Result<(), ClientE
     let key = KeyFile::load(&signer.key)?;
     let rpc = signer.node.rpc()?;
     let prepared = send::prepare(&rpc, &key.id, signer.nonce)?;
-    let (builder, created) = build(&prepared)?;
+    let (builder, created) = build(&prepared, signer.fee)?;
     let tx = send::sign(builder, &key, &prepared.chain)?;
     let outcome = send::submit(&rpc, &tx, signer.node.wait())?;
     print_outcome(&outcome, &prepared, created.as_ref(), signer.node.json);

@@ -1,11 +1,13 @@
-//! Block record, genesis record and snapshot codecs: round trips, every
+//! Block record, origin record and snapshot codecs: round trips, every
 //! truncation gives a named error, and arbitrary bytes never panic.
 
 use proptest::prelude::*;
 use sluice_engine::chain::Chain;
 use sluice_engine::exec::ExecutorKind;
 use sluice_engine::persist::{
-    decode_block_record, decode_snapshot, encode_snapshot, BlockRecord, GenesisParams, GenesisRecord, RecordErrorKind,
+    decode_block_record, decode_snapshot, encode_snapshot, AppStateGenesis, BlockRecord, GenesisParams, OriginRecord,
+    RecordErrorKind, RestoredBase, StoreOrigin, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, RECORD_KIND_GENESIS_APP_STATE,
+    RECORD_KIND_RESTORED,
 };
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::tx::{decode, ChainId};
@@ -83,14 +85,33 @@ fn block_record_body_must_match_its_header() {
 }
 
 #[test]
-fn genesis_record_and_snapshot_round_trip() {
-    let params = GenesisParams { chain_id: ChainId::new("test-chain").unwrap(), seed: 9, accounts: 12 };
-    let record = GenesisRecord { params: params.clone(), state_root: params.state().unwrap().root() };
-    let bytes = record.encode();
-    assert_eq!(GenesisRecord::decode(&bytes).unwrap(), record);
-    for len in 0..bytes.len() {
-        assert!(GenesisRecord::decode(&bytes[..len]).is_err());
+fn origin_records_and_snapshot_round_trip() {
+    let chain_id = ChainId::new("test-chain").unwrap();
+    let params = GenesisParams { chain_id: chain_id.clone(), seed: 9, accounts: 12 };
+    let app_state = br#"{"seeded":{"seed":"9","accounts":12,"balance":"7"}}"#.to_vec();
+    let origins = [
+        StoreOrigin::Seeded(params.clone()),
+        StoreOrigin::AppState(AppStateGenesis { chain_id: chain_id.clone(), app_state }),
+        StoreOrigin::Restored(RestoredBase { chain_id, app_state_hash: [3; 32], height: 40, block_hash: [4; 32] }),
+    ];
+    for origin in origins {
+        let record = OriginRecord { origin, state_root: params.state().unwrap().root() };
+        let kind = record.origin.record_kind();
+        let bytes = record.encode();
+        assert_eq!(OriginRecord::decode(kind, &bytes).unwrap(), record);
+        for len in 0..bytes.len() {
+            assert!(OriginRecord::decode(kind, &bytes[..len]).is_err(), "kind {kind} cut at {len}");
+        }
+        assert_eq!(OriginRecord::decode(RECORD_KIND_BLOCK, &bytes).unwrap_err().kind.name(), "not_an_origin");
     }
+    let mut tampered = OriginRecord {
+        origin: StoreOrigin::AppState(AppStateGenesis { chain_id: ChainId::default(), app_state: b"{}".to_vec() }),
+        state_root: [0; 32],
+    }
+    .encode();
+    *tampered.iter_mut().rev().nth(32).unwrap() ^= 1; // the last byte of the app state
+    let error = OriginRecord::decode(RECORD_KIND_GENESIS_APP_STATE, &tampered).unwrap_err();
+    assert_eq!(error.kind.name(), "app_state_hash_mismatch");
     let (block, state) = sample_block(10);
     let snapshot = encode_snapshot(1, &block.header.hash(), &state);
     let contents = decode_snapshot(&snapshot).unwrap();
@@ -113,7 +134,9 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let _ = decode_block_record(&bytes);
-        let _ = GenesisRecord::decode(&bytes);
+        for kind in [RECORD_KIND_GENESIS, RECORD_KIND_GENESIS_APP_STATE, RECORD_KIND_RESTORED] {
+            let _ = OriginRecord::decode(kind, &bytes);
+        }
         let _ = decode_snapshot(&bytes);
     }
 

@@ -15,55 +15,62 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use tendermint_proto::v0_38::abci::{
-    request, response, response_process_proposal::ProposalStatus, response_verify_vote_extension::VerifyStatus, Event,
-    EventAttribute, ExecTxResult, RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain,
-    RequestPrepareProposal, RequestProcessProposal, RequestQuery, ResponseCheckTx, ResponseCommit,
-    ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponsePrepareProposal, ResponseProcessProposal,
-    ResponseQuery,
+    request, response, response_offer_snapshot::Result as OfferResult, response_process_proposal::ProposalStatus,
+    response_verify_vote_extension::VerifyStatus, Event, EventAttribute, ExecTxResult, RequestApplySnapshotChunk,
+    RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestLoadSnapshotChunk,
+    RequestOfferSnapshot, RequestPrepareProposal, RequestProcessProposal, RequestQuery, ResponseApplySnapshotChunk,
+    ResponseCheckTx, ResponseCommit, ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponseListSnapshots,
+    ResponseLoadSnapshotChunk, ResponseOfferSnapshot, ResponsePrepareProposal, ResponseProcessProposal, ResponseQuery,
 };
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-use super::journal::{BlockRecord, GenesisRecord, Journal};
 use super::mempool::{system_transfers, PendingState};
 use super::metrics::Metrics;
 use super::query::{account_path_id, QueryError};
+use super::statesync::{apply_result, ChainIdentity, ChunkVerdict, Restore, SnapshotServer};
 use super::{
     verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_DECODE, CODE_DUPLICATE, CODE_NOT_INITIALIZED,
 };
-use crate::block::BLOCK_TXS_MAX;
-use crate::chain::Chain;
+use crate::block::{BlockHeader, BLOCK_TXS_MAX};
+use crate::chain::{Chain, ExecutedBlock};
 use crate::exec::TxStatus;
-use crate::genesis::{app_state_hash, genesis_state};
+use crate::genesis::{app_state_hash, genesis_state, AppState};
 use crate::ingest::Rejection;
+use crate::persist::{AppStateGenesis, BlockStore, RestoredBase, ResumeReport, StoreOrigin};
 use crate::program::ProgramRegistry;
-use crate::state::State;
 use crate::tx::ChainId;
 
 /// Sum of transaction bytes in one block that ProcessProposal accepts:
-/// CometBFT's default `max_bytes` (21 MiB) fits, and a block record fits
-/// the journal's record limit.
+/// CometBFT's default `max_bytes` (21 MiB) fits.
 pub const BLOCK_TX_BYTES_MAX: usize = 32 * 1024 * 1024;
 pub const APP_VERSION: u64 = 1;
 
-/// What the node knows once InitChain has run (or the journal had it).
+/// What the node knows once InitChain or state sync has run (or the store had it).
 struct Initialized {
     chain: Chain,
     chain_id: ChainId,
     genesis: GenesisIdentity,
+    /// Where every block is committed; its snapshots are what state sync serves.
+    store: BlockStore,
 }
 
 /// What identifies the genesis a chain started from.
 struct GenesisIdentity {
     /// `blake3(app_state)`: what a repeated InitChain must match.
     app_state_hash: [u8; 32],
-    /// Listed plus seeded accounts, for metrics.
+    /// Listed plus seeded accounts, for metrics; 0 when unknown (state sync).
     accounts: u64,
 }
 
 /// A block FinalizeBlock executed, waiting for Commit to make it durable.
 struct Finalized {
-    record: BlockRecord,
+    header: BlockHeader,
+    executed: ExecutedBlock,
+    /// The bytes of the transactions that verified and executed, in block
+    /// order: what the block record holds (the rest change no state).
+    accepted: Vec<Vec<u8>>,
+    txs: usize,
     failed_txs: u64,
 }
 
@@ -71,12 +78,16 @@ pub struct App {
     config: NodeConfig,
     /// The chain's programs: the native ones plus any the chain registered.
     programs: ProgramRegistry,
-    journal: Journal,
     init: Option<Initialized>,
     committed_height: u64,
     committed_app_hash: [u8; 32],
     finalized: Option<Finalized>,
     pending: PendingState,
+    /// How opening the store rebuilt state; `None` for a node with no chain yet.
+    startup: Option<ResumeReport>,
+    snapshot_server: SnapshotServer,
+    /// A snapshot being restored by state sync.
+    restore: Option<Restore>,
 }
 
 /// Shared between the four ABCI connection threads.
@@ -93,6 +104,10 @@ pub type HandlerResult<T> = Result<T, String>;
 impl Node {
     pub fn new(app: App, metrics: Arc<Metrics>) -> Node {
         metrics.committed_height.store(app.committed_height, Relaxed);
+        if let Some(startup) = &app.startup {
+            metrics.startup_snapshot_height.store(startup.snapshot_height.unwrap_or(0), Relaxed);
+            metrics.startup_blocks_replayed.store(startup.blocks_replayed, Relaxed);
+        }
         metrics.programs.store(app.programs.len() as u64, Relaxed);
         if let Some(init) = &app.init {
             metrics.genesis_accounts.store(init.genesis.accounts, Relaxed);
@@ -110,6 +125,7 @@ impl Node {
             height: app.committed_height,
             app_hash: app.committed_app_hash,
             programs: app.programs.describe(),
+            startup: app.startup.clone(),
         })
     }
 
@@ -129,10 +145,10 @@ impl Node {
             Rq::Query(r) => self.query(r).map(Rs::Query),
             Rq::CheckTx(r) => Ok(Rs::CheckTx(self.check_tx(r))),
             Rq::Commit(_) => self.commit().map(Rs::Commit),
-            Rq::ListSnapshots(_) => Ok(Rs::ListSnapshots(Default::default())),
-            Rq::OfferSnapshot(_) => Ok(Rs::OfferSnapshot(Default::default())),
-            Rq::LoadSnapshotChunk(_) => Ok(Rs::LoadSnapshotChunk(Default::default())),
-            Rq::ApplySnapshotChunk(_) => Ok(Rs::ApplySnapshotChunk(Default::default())),
+            Rq::ListSnapshots(_) => self.list_snapshots().map(Rs::ListSnapshots),
+            Rq::OfferSnapshot(r) => self.offer_snapshot(r).map(Rs::OfferSnapshot),
+            Rq::LoadSnapshotChunk(r) => self.load_snapshot_chunk(r).map(Rs::LoadSnapshotChunk),
+            Rq::ApplySnapshotChunk(r) => self.apply_snapshot_chunk(r).map(Rs::ApplySnapshotChunk),
             Rq::PrepareProposal(r) => self.prepare_proposal(r).map(Rs::PrepareProposal),
             Rq::ProcessProposal(r) => self.process_proposal(r).map(Rs::ProcessProposal),
             Rq::ExtendVote(_) => Ok(Rs::ExtendVote(Default::default())),
@@ -181,7 +197,7 @@ impl Node {
             // CometBFT repeats InitChain while the app reports height 0.
             if init.chain_id != chain_id || init.genesis.app_state_hash != hash || app.committed_height != 0 {
                 return Err(format!(
-                    "InitChain for chain {} with app_state hash {} does not match the journal's genesis \
+                    "InitChain for chain {} with app_state hash {} does not match the store's genesis \
                      (chain {}, app_state hash {}, committed height {})",
                     chain_id.as_str(),
                     hex::encode(hash),
@@ -194,24 +210,25 @@ impl Node {
             // Everything is checked before anything is written: a bad
             // genesis leaves the data directory as it was.
             let genesis = genesis_state(&request.app_state_bytes).map_err(|e| format!("invalid genesis: {e}"))?;
-            let record = GenesisRecord {
-                chain_id: chain_id.as_str().to_string(),
-                app_state_hash: hash,
-                state_root: genesis.state.root(),
+            let state_root = genesis.state.root();
+            let origin = StoreOrigin::AppState(AppStateGenesis {
+                chain_id: chain_id.clone(),
                 app_state: request.app_state_bytes.to_vec(),
-            };
-            app.journal.append_genesis(&record)?;
+            });
+            let store = BlockStore::create(app.data_dir()?, app.config.store()?, origin, &genesis.state)
+                .map_err(|e| format!("InitChain: creating the store: {e}"))?;
             info!(
                 chain_id = chain_id.as_str(),
                 genesis_hash = %hex::encode(hash),
                 accounts = genesis.accounts,
                 supply = genesis.supply,
-                state_root = %hex::encode(record.state_root),
+                state_root = %hex::encode(state_root),
                 "genesis initialized from app_state"
             );
             self.metrics.genesis_accounts.store(genesis.accounts, Relaxed);
             let identity = GenesisIdentity { app_state_hash: hash, accounts: genesis.accounts };
-            app.init = Some(Initialized::new(genesis.state, chain_id, identity, &app.config, &app.programs)?);
+            let chain = Chain::new(genesis.state, app.programs.clone(), app.config.executor()?);
+            app.init = Some(Initialized { chain, chain_id, genesis: identity, store });
         }
         let root = app.init.as_ref().map(|init| init.chain.state.root()).unwrap_or_default();
         Ok(ResponseInitChain { app_hash: root.to_vec().into(), ..Default::default() })
@@ -329,10 +346,18 @@ impl Node {
             return Err(format!("FinalizeBlock height {height}, expected {}", init.chain.height + 1));
         }
         let txs: Vec<Vec<u8>> = request.txs.into_iter().map(|tx| tx.to_vec()).collect();
-        let tx_results = execute_block(init, &txs)?;
+        let block = execute_block(init, &txs)?;
+        let tx_results = block.results;
         let app_hash = init.chain.state.root();
+        debug_assert_eq!(block.executed.header.state_root, app_hash);
         let failed = tx_results.iter().filter(|r| r.code != 0).count() as u64;
-        app.finalized = Some(Finalized { record: BlockRecord { height, app_hash, txs }, failed_txs: failed });
+        app.finalized = Some(Finalized {
+            header: block.executed.header,
+            executed: block.executed,
+            accepted: block.accepted,
+            txs: txs.len(),
+            failed_txs: failed,
+        });
         self.metrics.finalize_txs_total.fetch_add(tx_results.len() as u64, Relaxed);
         self.metrics.finalize_txs_failed_total.fetch_add(failed, Relaxed);
         self.metrics.finalize.observe(start.elapsed());
@@ -342,26 +367,175 @@ impl Node {
     fn commit(&self) -> HandlerResult<ResponseCommit> {
         let start = Instant::now();
         let mut app = self.lock()?;
-        let Finalized { record: block, failed_txs } = app.finalized.take().ok_or("Commit without FinalizeBlock")?;
-        app.journal.append_block(&block)?;
-        assert_eq!(block.height, app.committed_height + 1, "commits are consecutive");
-        app.committed_height = block.height;
-        app.committed_app_hash = block.app_hash;
+        let block = app.finalized.take().ok_or("Commit without FinalizeBlock")?;
+        let header = block.header;
+        let init = app.init.as_mut().ok_or("Commit before InitChain")?;
+        let outcome = &block.executed.outcome;
+        init.store
+            .commit(&header, &block.accepted, &outcome.receipts, &outcome.delta)
+            .map_err(|e| format!("Commit at height {}: {e}", header.height))?;
+        let snapshot_written = self.snapshot_if_due(init)?;
+        assert_eq!(header.height, app.committed_height + 1, "commits are consecutive");
+        app.committed_height = header.height;
+        app.committed_app_hash = header.state_root;
         app.pending.reset();
-        self.metrics.committed_height.store(block.height, Relaxed);
+        self.metrics.committed_height.store(header.height, Relaxed);
         self.metrics.mempool_pending_txs.store(0, Relaxed);
         self.metrics.mempool_signers.store(0, Relaxed);
         let elapsed = start.elapsed();
         self.metrics.commit.observe(elapsed);
         info!(
-            height = block.height,
-            txs = block.txs.len(),
-            failed = failed_txs,
-            app_hash = %hex::encode(block.app_hash),
+            height = header.height,
+            txs = block.txs,
+            failed = block.failed_txs,
+            app_hash = %hex::encode(header.state_root),
             commit_us = elapsed.as_micros() as u64,
+            snapshot = snapshot_written,
             "committed block"
         );
         Ok(ResponseCommit { retain_height: 0 })
+    }
+
+    /// Writes a snapshot after a block whose height is a multiple of the
+    /// interval. It holds Commit for the time it takes (a sort and a write
+    /// of every account), which is why it comes only every N blocks.
+    fn snapshot_if_due(&self, init: &mut Initialized) -> HandlerResult<bool> {
+        if !init.store.snapshot_due() {
+            return Ok(false);
+        }
+        let start = Instant::now();
+        init.store
+            .write_snapshot(&init.chain.state)
+            .map_err(|e| format!("snapshot at height {}: {e}", init.chain.height))?;
+        self.metrics.snapshot_write.observe(start.elapsed());
+        info!(
+            height = init.chain.height,
+            accounts = init.chain.state.len(),
+            write_ms = start.elapsed().as_millis() as u64,
+            "snapshot written"
+        );
+        Ok(true)
+    }
+
+    fn list_snapshots(&self) -> HandlerResult<ResponseListSnapshots> {
+        let mut app = self.lock()?;
+        let App { init, snapshot_server, .. } = &mut *app;
+        let Some(init) = init else {
+            return Ok(ResponseListSnapshots::default());
+        };
+        let identity = ChainIdentity { chain_id: init.chain_id.clone(), app_state_hash: init.genesis.app_state_hash };
+        Ok(ResponseListSnapshots { snapshots: snapshot_server.list(&init.store, &identity) })
+    }
+
+    fn load_snapshot_chunk(&self, request: RequestLoadSnapshotChunk) -> HandlerResult<ResponseLoadSnapshotChunk> {
+        let mut app = self.lock()?;
+        let App { init, snapshot_server, .. } = &mut *app;
+        let Some(init) = init else {
+            return Ok(ResponseLoadSnapshotChunk::default());
+        };
+        let chunk = snapshot_server.chunk(&init.store, request.height, request.format, request.chunk);
+        if !chunk.is_empty() {
+            self.metrics.snapshot_chunks_served_total.fetch_add(1, Relaxed);
+        }
+        Ok(ResponseLoadSnapshotChunk { chunk: chunk.into() })
+    }
+
+    /// Accepts an offered snapshot to restore, if this node has no chain
+    /// yet (CometBFT state-syncs only a node at height 0).
+    fn offer_snapshot(&self, request: RequestOfferSnapshot) -> HandlerResult<ResponseOfferSnapshot> {
+        let mut app = self.lock()?;
+        let answer = |result: OfferResult| Ok(ResponseOfferSnapshot { result: result as i32 });
+        if app.init.is_some() {
+            warn!(height = app.committed_height, "state sync offered a snapshot, but this node already holds a chain");
+            return answer(OfferResult::Abort);
+        }
+        let Some(snapshot) = request.snapshot else {
+            return answer(OfferResult::Reject);
+        };
+        match Restore::offer(&snapshot, &request.app_hash) {
+            Ok(restore) => {
+                info!(height = snapshot.height, chunks = snapshot.chunks, "state sync: restoring an offered snapshot");
+                app.restore = Some(restore);
+                answer(OfferResult::Accept)
+            }
+            Err((result, reason)) => {
+                warn!(height = snapshot.height, %reason, "state sync: refused an offered snapshot");
+                answer(result)
+            }
+        }
+    }
+
+    fn apply_snapshot_chunk(&self, request: RequestApplySnapshotChunk) -> HandlerResult<ResponseApplySnapshotChunk> {
+        let mut app = self.lock()?;
+        let Some(restore) = app.restore.as_mut() else {
+            // No snapshot was accepted: nothing to apply this chunk to.
+            let result = tendermint_proto::v0_38::abci::response_apply_snapshot_chunk::Result::RejectSnapshot;
+            return Ok(ResponseApplySnapshotChunk { result: result as i32, ..Default::default() });
+        };
+        let verdict = restore.apply(request.index, request.chunk.to_vec());
+        let mut response = ResponseApplySnapshotChunk { result: apply_result(&verdict) as i32, ..Default::default() };
+        match verdict {
+            ChunkVerdict::Accepted => {}
+            ChunkVerdict::Refetch { index, reason } => {
+                self.metrics.snapshot_chunks_rejected_total.fetch_add(1, Relaxed);
+                warn!(index, sender = %request.sender, %reason, "state sync: refetching a chunk");
+                response.refetch_chunks = vec![index];
+                if !request.sender.is_empty() {
+                    response.reject_senders = vec![request.sender];
+                }
+            }
+            ChunkVerdict::Reject(reason) => {
+                self.metrics.snapshot_chunks_rejected_total.fetch_add(1, Relaxed);
+                warn!(%reason, "state sync: rejected the snapshot");
+                app.restore = None;
+            }
+            ChunkVerdict::Complete(restored) => {
+                let restore = app.restore.take().expect("restoring");
+                self.install_restored(&mut app, restore, *restored)?;
+            }
+        }
+        Ok(response)
+    }
+
+    /// Makes a whole, checked snapshot this node's chain: the store begins
+    /// at it, and the node answers Info at its height.
+    fn install_restored(
+        &self,
+        app: &mut App,
+        restore: Restore,
+        restored: super::statesync::RestoredSnapshot,
+    ) -> HandlerResult<()> {
+        let base = RestoredBase {
+            chain_id: restore.metadata.chain_id.clone(),
+            app_state_hash: restore.metadata.app_state_hash,
+            height: restored.height,
+            block_hash: restored.block_hash,
+        };
+        let root = restored.state.root();
+        let store = BlockStore::create_restored(app.data_dir()?, app.config.store()?, base, &restored.bytes, root)
+            .map_err(|e| format!("state sync: creating the store: {e}"))?;
+        let chain = Chain::resume(
+            restored.state,
+            app.programs.clone(),
+            app.config.executor()?,
+            restored.height,
+            restored.block_hash,
+        );
+        let accounts = chain.state.len();
+        let genesis = GenesisIdentity { app_state_hash: restore.metadata.app_state_hash, accounts: 0 };
+        app.init = Some(Initialized { chain, chain_id: restore.metadata.chain_id, genesis, store });
+        app.committed_height = restored.height;
+        app.committed_app_hash = root;
+        self.metrics.committed_height.store(restored.height, Relaxed);
+        self.metrics.statesync_restored_height.store(restored.height, Relaxed);
+        info!(
+            height = restored.height,
+            app_hash = %hex::encode(root),
+            accounts,
+            chain_id = app.init.as_ref().map_or("", |init| init.chain_id.as_str()),
+            "state sync restored a snapshot"
+        );
+        Ok(())
     }
 
     fn chain_id(&self) -> HandlerResult<ChainId> {
@@ -371,59 +545,79 @@ impl Node {
 }
 
 impl App {
-    /// Opens the journal and replays it: rebuilds the genesis state from
-    /// the app state the journal holds, checking its hash and root, then
-    /// re-executes every committed block and checks each reproduces its
-    /// recorded app hash. `programs` must be the chain's programs, the same
-    /// on every validator and across restarts.
+    /// Opens the node's store and rebuilds state from it: the newest
+    /// snapshot that agrees with the log, plus the deltas of the blocks
+    /// after it, each checked against its state root. Nothing is
+    /// re-executed. A data directory with no chain yet waits for InitChain
+    /// or state sync. `programs` must be the chain's programs, the same on
+    /// every validator and across restarts.
     pub fn open(config: NodeConfig, programs: ProgramRegistry) -> Result<App, String> {
         let data = config.storage.data.clone().ok_or("no data directory")?;
-        let journal = Journal::open(&data, config.durability()?)?;
+        refuse_journal(&data)?;
         let pending = PendingState::new(config.mempool.signers_max, config.mempool.pending_txs_max);
+        let opened =
+            BlockStore::open_existing(&data, config.store()?).map_err(|e| format!("{}: {e}", data.display()))?;
         let mut app = App {
-            journal,
             init: None,
             committed_height: 0,
             committed_app_hash: [0; 32],
             finalized: None,
             pending,
+            startup: None,
+            snapshot_server: SnapshotServer::default(),
+            restore: None,
             config,
             programs,
         };
-        let Some(record) = app.journal.genesis()? else {
+        let Some((store, resumed, origin)) = opened else {
             return Ok(app);
         };
-        let genesis = genesis_state(&record.app_state).map_err(|e| format!("journal genesis: {e}"))?;
-        if genesis.state.root() != record.state_root {
-            return Err(format!(
-                "journal genesis: app_state {} builds state root {}, not the recorded {}",
-                hex::encode(record.app_state_hash),
-                hex::encode(genesis.state.root()),
-                hex::encode(record.state_root)
-            ));
-        }
-        let chain_id = ChainId::new(&record.chain_id)?;
-        let identity = GenesisIdentity { app_state_hash: record.app_state_hash, accounts: genesis.accounts };
-        let mut init = Initialized::new(genesis.state, chain_id, identity, &app.config, &app.programs)?;
-        for block in app.journal.blocks() {
-            let block = block?;
-            if block.height != init.chain.height + 1 {
-                return Err(format!("journal: block {} follows height {}", block.height, init.chain.height));
+        let genesis = match &origin {
+            StoreOrigin::AppState(genesis) => GenesisIdentity {
+                app_state_hash: app_state_hash(&genesis.app_state),
+                accounts: AppState::from_bytes(&genesis.app_state).map_or(0, |state| state.count()),
+            },
+            StoreOrigin::Restored(base) => GenesisIdentity { app_state_hash: base.app_state_hash, accounts: 0 },
+            StoreOrigin::Seeded(_) => {
+                return Err(format!(
+                    "{}: written by `sluice run` (a seeded benchmark chain), not by a node; give the node its own data directory",
+                    data.display()
+                ))
             }
-            execute_block(&mut init, &block.txs)?;
-            if init.chain.state.root() != block.app_hash {
-                return Err(format!("journal: replaying height {} does not reproduce its app hash", block.height));
-            }
-            app.committed_height = block.height;
-            app.committed_app_hash = block.app_hash;
-        }
-        app.init = Some(init);
+        };
+        let chain_id = origin.chain_id().clone();
+        let (height, app_hash) = (resumed.height, resumed.state.root());
+        let chain =
+            Chain::resume(resumed.state, app.programs.clone(), app.config.executor()?, height, resumed.last_hash);
+        app.init = Some(Initialized { chain, chain_id, genesis, store });
+        app.committed_height = height;
+        app.committed_app_hash = app_hash;
+        app.startup = Some(resumed.report);
         Ok(app)
     }
 
     pub fn committed(&self) -> (u64, [u8; 32]) {
         (self.committed_height, self.committed_app_hash)
     }
+
+    fn data_dir(&self) -> Result<std::path::PathBuf, String> {
+        self.config.storage.data.clone().ok_or_else(|| "no data directory".to_string())
+    }
+}
+
+/// Data directories of earlier versions hold a journal (`DATA/chain`) that
+/// this version does not read; starting beside it would silently begin a
+/// second chain.
+fn refuse_journal(data: &std::path::Path) -> Result<(), String> {
+    let journal = data.join("chain");
+    if journal.is_dir() {
+        return Err(format!(
+            "{}: holds the journal of an earlier sluice (chain/), which this version does not read; \
+             start this node in a new data directory, by state sync or from genesis (docs/operations.md, \"Run a chain\")",
+            data.display()
+        ));
+    }
+    Ok(())
 }
 
 /// What the startup line says about the node.
@@ -434,36 +628,28 @@ pub struct NodeDescription {
     pub app_hash: [u8; 32],
     /// `name(id)` of every program the chain runs.
     pub programs: String,
-}
-
-impl Initialized {
-    fn new(
-        state: State,
-        chain_id: ChainId,
-        genesis: GenesisIdentity,
-        config: &NodeConfig,
-        programs: &ProgramRegistry,
-    ) -> Result<Initialized, String> {
-        let chain = Chain::new(state, programs.clone(), config.executor()?);
-        Ok(Initialized { chain, chain_id, genesis })
-    }
+    /// How the store was opened: the snapshot used and the blocks whose
+    /// deltas were applied; `None` when it held no chain yet.
+    pub startup: Option<ResumeReport>,
 }
 
 /// FinalizeBlock's and replay's one definition of a block: verify every
 /// transaction, execute those that verified, and give each input its
 /// result. Deterministic: the same bytes give the same state on every
 /// validator (executors are deterministic, verification is pure).
-fn execute_block(init: &mut Initialized, txs: &[Vec<u8>]) -> Result<Vec<ExecTxResult>, String> {
+fn execute_block(init: &mut Initialized, txs: &[Vec<u8>]) -> Result<BlockExecution, String> {
     if txs.len() > BLOCK_TXS_MAX {
         return Err(format!("block of {} txs exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
     }
     let verdicts = verify_batch(txs, &init.chain_id);
     let mut results: Vec<Option<ExecTxResult>> = Vec::with_capacity(txs.len());
     let mut accepted = Vec::with_capacity(txs.len());
-    for verdict in verdicts {
+    let mut accepted_bytes = Vec::with_capacity(txs.len());
+    for (raw, verdict) in txs.iter().zip(verdicts) {
         match verdict {
             Ok(tx) => {
                 accepted.push(tx);
+                accepted_bytes.push(raw.clone());
                 results.push(None);
             }
             Err(rejection) => results.push(Some(ExecTxResult {
@@ -475,7 +661,7 @@ fn execute_block(init: &mut Initialized, txs: &[Vec<u8>]) -> Result<Vec<ExecTxRe
     }
     let executed = init.chain.execute_block(&accepted)?;
     assert_eq!(executed.outcome.receipts.len(), accepted.len());
-    let mut receipts = accepted.iter().zip(executed.outcome.receipts);
+    let mut receipts = accepted.iter().zip(&executed.outcome.receipts);
     let results = results
         .into_iter()
         .map(|slot| {
@@ -486,10 +672,17 @@ fn execute_block(init: &mut Initialized, txs: &[Vec<u8>]) -> Result<Vec<ExecTxRe
         })
         .collect();
     assert!(receipts.next().is_none(), "every receipt was used");
-    Ok(results)
+    Ok(BlockExecution { results, executed, accepted: accepted_bytes })
 }
 
-fn exec_result(tx: &crate::tx::Transaction, receipt: crate::exec::Receipt) -> ExecTxResult {
+/// One block's execution: a result per input, and what the store records.
+struct BlockExecution {
+    results: Vec<ExecTxResult>,
+    executed: ExecutedBlock,
+    accepted: Vec<Vec<u8>>,
+}
+
+fn exec_result(tx: &crate::tx::Transaction, receipt: &crate::exec::Receipt) -> ExecTxResult {
     match receipt.status {
         TxStatus::Ok => ExecTxResult { code: 0, events: transfer_events(tx), ..Default::default() },
         TxStatus::Failed { error, instruction } => ExecTxResult {

@@ -25,6 +25,8 @@
 //! [storage]
 //! data = "/var/lib/sluice"      # --data overrides
 //! durability = "sync"           # none | batch | sync
+//! snapshot_interval_blocks = 100 # a snapshot after every block whose height is a multiple
+//! snapshots_kept = 3            # 1..=64; also what state sync can serve
 //! ```
 //!
 //! Unknown keys are errors: a misspelt limit must not silently fall back
@@ -36,7 +38,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use sluice_storage::SNAPSHOTS_KEPT_MAX;
+
 use crate::exec::ExecutorKind;
+use crate::persist::store::{SNAPSHOTS_KEPT_DEFAULT, SNAPSHOT_INTERVAL_BLOCKS_DEFAULT};
+use crate::persist::StoreConfig;
 
 /// Default ABCI address: CometBFT's default `proxy_app`.
 pub const ABCI_LISTEN_DEFAULT: &str = "127.0.0.1:26658";
@@ -58,6 +64,9 @@ pub const MEMPOOL_PENDING_TXS_MAX_DEFAULT: u32 = 1_000_000;
 pub const MEMPOOL_LIMIT: u32 = 100_000_000;
 /// Rayon threads beyond this only add scheduling overhead.
 pub const THREADS_MAX: u32 = 1024;
+/// A snapshot at least every million blocks: beyond that a restart would
+/// apply more deltas than a snapshot costs to load.
+pub const SNAPSHOT_INTERVAL_BLOCKS_LIMIT: u64 = 1_000_000;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -160,11 +169,20 @@ impl Default for MempoolConfig {
 pub struct StorageConfig {
     pub data: Option<PathBuf>,
     pub durability: String,
+    /// Restart cost is the newest snapshot plus the deltas of at most this
+    /// many blocks; state sync serves these snapshots.
+    pub snapshot_interval_blocks: u64,
+    pub snapshots_kept: usize,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data: None, durability: "sync".to_string() }
+        StorageConfig {
+            data: None,
+            durability: "sync".to_string(),
+            snapshot_interval_blocks: SNAPSHOT_INTERVAL_BLOCKS_DEFAULT,
+            snapshots_kept: SNAPSHOTS_KEPT_DEFAULT,
+        }
     }
 }
 
@@ -245,6 +263,12 @@ impl NodeConfig {
             }
         }
         self.durability()?;
+        if !(1..=SNAPSHOT_INTERVAL_BLOCKS_LIMIT).contains(&self.storage.snapshot_interval_blocks) {
+            return Err(format!("storage.snapshot_interval_blocks must be 1..={SNAPSHOT_INTERVAL_BLOCKS_LIMIT}"));
+        }
+        if !(1..=SNAPSHOTS_KEPT_MAX).contains(&self.storage.snapshots_kept) {
+            return Err(format!("storage.snapshots_kept must be 1..={SNAPSHOTS_KEPT_MAX}"));
+        }
         if self.storage.data.is_none() {
             return Err("a data directory is required: --data DIR or [storage] data".to_string());
         }
@@ -257,6 +281,15 @@ impl NodeConfig {
 
     pub fn durability(&self) -> Result<sluice_storage::Durability, String> {
         self.storage.durability.parse().map_err(|e| format!("storage.durability: {e}"))
+    }
+
+    /// How the node's `BlockStore` is opened.
+    pub fn store(&self) -> Result<StoreConfig, String> {
+        Ok(StoreConfig {
+            snapshot_interval_blocks: self.storage.snapshot_interval_blocks,
+            snapshots_kept: self.storage.snapshots_kept,
+            ..StoreConfig::new(self.durability()?)
+        })
     }
 }
 
@@ -293,6 +326,12 @@ mod tests {
         let mut bad = config.clone();
         bad.mempool.signers_max = 0;
         assert!(bad.validate().is_err());
+        let mut bad_interval = config.clone();
+        bad_interval.storage.snapshot_interval_blocks = 0;
+        assert!(bad_interval.validate().unwrap_err().contains("snapshot_interval_blocks"));
+        let mut bad_kept = config.clone();
+        bad_kept.storage.snapshots_kept = SNAPSHOTS_KEPT_MAX + 1;
+        assert!(bad_kept.validate().unwrap_err().contains("snapshots_kept"));
         let mut no_data = config;
         no_data.storage.data = None;
         assert!(no_data.validate().is_err());

@@ -69,6 +69,16 @@ pub struct Metrics {
     pub genesis_accounts: AtomicU64,
     /// Programs the chain runs, native ones included.
     pub programs: AtomicU64,
+    /// Height of the snapshot the node's state was rebuilt from at startup; 0: none.
+    pub startup_snapshot_height: AtomicU64,
+    /// Blocks whose deltas were applied at startup after that snapshot.
+    pub startup_blocks_replayed: AtomicU64,
+    pub snapshot_write: Stage,
+    pub snapshot_chunks_served_total: AtomicU64,
+    /// Chunks that did not match their hash, and snapshots that did not check out.
+    pub snapshot_chunks_rejected_total: AtomicU64,
+    /// Height of the snapshot state sync restored; 0: none.
+    pub statesync_restored_height: AtomicU64,
 }
 
 impl Metrics {
@@ -82,6 +92,7 @@ impl Metrics {
         self.checktx.render(&mut out, "sluice_checktx", "CheckTx latency");
         self.finalize.render(&mut out, "sluice_finalize_block", "FinalizeBlock latency");
         self.commit.render(&mut out, "sluice_commit", "Commit latency, including the durable write");
+        self.snapshot_write.render(&mut out, "sluice_snapshot_write", "writing a state snapshot, inside Commit");
         let counters = [
             (
                 "sluice_checktx_rejected_total",
@@ -96,6 +107,16 @@ impl Metrics {
             ),
             ("sluice_abci_exceptions_total", "ABCI requests answered with an exception", &self.abci_exceptions_total),
             ("sluice_queries_total", "ABCI Query requests (abci_query)", &self.queries_total),
+            (
+                "sluice_snapshot_chunks_served_total",
+                "snapshot chunks served to state-syncing peers",
+                &self.snapshot_chunks_served_total,
+            ),
+            (
+                "sluice_snapshot_chunks_rejected_total",
+                "state sync chunks refetched for a bad hash, and snapshots rejected",
+                &self.snapshot_chunks_rejected_total,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
@@ -114,6 +135,21 @@ impl Metrics {
                 &self.genesis_accounts,
             ),
             ("sluice_programs", "programs the chain runs, native ones included", &self.programs),
+            (
+                "sluice_startup_snapshot_height",
+                "height of the snapshot state was rebuilt from at startup (0: none)",
+                &self.startup_snapshot_height,
+            ),
+            (
+                "sluice_startup_blocks_replayed",
+                "blocks whose deltas were applied at startup after that snapshot",
+                &self.startup_blocks_replayed,
+            ),
+            (
+                "sluice_statesync_restored_height",
+                "height of the snapshot state sync restored (0: none)",
+                &self.statesync_restored_height,
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", value.load(Relaxed));

@@ -9,7 +9,7 @@
 //! | [`app`] | one handler per ABCI call over the engine's `Chain` |
 //! | [`query`] | the Query paths and the account JSON they answer |
 //! | [`mempool`] | CheckTx's pending per-signer nonce and balance |
-//! | [`journal`] | the durable record Commit writes and restart replays |
+//! | [`statesync`] | snapshots served to peers in chunks, and restored from them |
 //! | [`metrics`] | Prometheus counters and latencies, and their HTTP endpoint |
 //! | [`config`] | the TOML configuration and its limits |
 //!
@@ -36,11 +36,11 @@
 
 pub mod app;
 pub mod config;
-pub mod journal;
 pub mod mempool;
 pub mod metrics;
 pub mod query;
 pub mod server;
+pub mod statesync;
 
 use std::sync::Arc;
 
@@ -85,8 +85,9 @@ fn verified_cache() -> &'static VerifiedCache {
     CACHE.get_or_init(VerifiedCache::new)
 }
 
-/// Runs the node until the process is killed: starts logging, opens (and
-/// replays) the journal, starts metrics, then serves ABCI.
+/// Runs the node until the process is killed: starts logging, opens the
+/// store (rebuilding state from its newest snapshot and the deltas after
+/// it), starts metrics, then serves ABCI.
 ///
 /// `programs` are the chain's programs: `ProgramRegistry::native()` for
 /// `sluice node`, plus its own for a chain that registers some. Every
@@ -101,7 +102,9 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
             .build_global()
             .map_err(|e| format!("cannot start worker threads: {e}"))?;
     }
+    let open_start = std::time::Instant::now();
     let app = app::App::open(config.clone(), programs)?;
+    let open_elapsed = open_start.elapsed();
     let metrics = Arc::new(metrics::Metrics::default());
     let node = Arc::new(app::Node::new(app, metrics.clone()));
     let metrics_addr = match &config.metrics.listen {
@@ -112,7 +115,8 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
     let server =
         server::Server::bind(&config.abci.listen, node, config.abci.connections_max, config.abci.request_bytes_max)?;
     let data = config.storage.data.as_deref().map(|d| d.display().to_string()).unwrap_or_default();
-    let unknown = || "unknown until InitChain".to_string();
+    let unknown = || "unknown until InitChain or state sync".to_string();
+    let startup = description.startup.unwrap_or_default();
     info!(
         version = env!("CARGO_PKG_VERSION"),
         abci = %server.local_addr()?,
@@ -124,6 +128,10 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         height = description.height,
         app_hash = %hex::encode(description.app_hash),
         programs = %description.programs,
+        snapshot_height = %startup.snapshot_height.map_or("none".to_string(), |h| h.to_string()),
+        blocks_replayed = startup.blocks_replayed,
+        txs_replayed = startup.txs_replayed,
+        open_ms = open_elapsed.as_millis() as u64,
         "sluice node serving CometBFT over ABCI"
     );
     server.serve()

@@ -28,8 +28,13 @@ const CHAIN: &str = "sluice-test";
 const APP_STATE: &str = r#"{"seeded":{"seed":"1","accounts":10,"balance":"1000000000000"}}"#;
 
 fn open(dir: &std::path::Path) -> (NodeConfig, Arc<Node>) {
+    open_with_interval(dir, crate::persist::store::SNAPSHOT_INTERVAL_BLOCKS_DEFAULT)
+}
+
+fn open_with_interval(dir: &std::path::Path, snapshot_interval_blocks: u64) -> (NodeConfig, Arc<Node>) {
     let mut config = NodeConfig::default();
     config.storage.data = Some(dir.to_path_buf());
+    config.storage.snapshot_interval_blocks = snapshot_interval_blocks;
     config.abci.listen = "127.0.0.1:0".into();
     let node = Arc::new(Node::new(
         App::open(config.clone(), ProgramRegistry::native()).unwrap(),
@@ -182,11 +187,11 @@ fn abci_calls_follow_the_contract_and_state_survives_reopen() {
         // Commit reset the pending state: nonce 1 is next again, from committed state.
         assert_eq!(check(&mut client, transfer(0, 1, 1)).0, 0);
     }
-    // Reopen the same directory: the journal replays to the same state.
+    // Reopen the same directory: the store rebuilds the same state.
     let mut client = Client::connect(start(dir.path()));
     let response::Value::Info(info) = client.call(request::Value::Info(RequestInfo::default())) else { panic!() };
     assert_eq!((info.last_block_height, info.last_block_app_hash.to_vec()), (1, app_hash));
-    // InitChain again with another genesis is refused: the journal has one.
+    // InitChain again with another genesis is refused: the store has one.
     let other = r#"{"seeded":{"seed":"2","accounts":10,"balance":"1000000000000"}}"#;
     assert!(matches!(client.call(init_chain_with(other)), response::Value::Exception(_)));
     let query = |client: &mut Client, path: String| match client
@@ -222,9 +227,198 @@ fn a_bad_genesis_is_refused_by_json_path_and_writes_nothing() {
         }
         assert_eq!(check(&mut client, transfer(0, 1, 0)).0, CODE_NOT_INITIALIZED, "no genesis was adopted");
     }
-    // Nothing was journaled: the directory reopens uninitialised, and a
+    // Nothing was written: the directory reopens uninitialised, and a
     // good genesis is still accepted.
     let mut client = Client::direct(open(dir.path()).1);
     assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
     assert_eq!(check(&mut client, transfer(0, 1, 0)).0, 0);
+}
+
+/// Finalizes and commits one block of `txs` at `height`; returns the app hash.
+fn commit_block(client: &mut Client, height: i64, txs: Vec<Vec<u8>>) -> Vec<u8> {
+    let finalize =
+        RequestFinalizeBlock { txs: txs.into_iter().map(Into::into).collect(), height, ..Default::default() };
+    let response::Value::FinalizeBlock(block) = client.call(request::Value::FinalizeBlock(finalize)) else { panic!() };
+    assert!(block.tx_results.iter().all(|r| r.code == 0), "{:?}", block.tx_results);
+    assert!(matches!(client.call(request::Value::Commit(Default::default())), response::Value::Commit(_)));
+    block.app_hash.to_vec()
+}
+
+/// A chain of `blocks` blocks of two transfers each, committed with a
+/// snapshot every 2 blocks; returns the app hash after each block.
+fn build_chain(client: &mut Client, blocks: u64) -> Vec<Vec<u8>> {
+    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    (1..=blocks)
+        .map(|height| commit_block(client, height as i64, vec![transfer(0, 1, height - 1), transfer(2, 3, height - 1)]))
+        .collect()
+}
+
+fn info(client: &mut Client) -> (i64, Vec<u8>) {
+    let response::Value::Info(info) = client.call(request::Value::Info(RequestInfo::default())) else { panic!() };
+    (info.last_block_height, info.last_block_app_hash.to_vec())
+}
+
+#[test]
+fn restart_rebuilds_from_the_newest_snapshot_without_re_executing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hashes = build_chain(&mut Client::direct(open_with_interval(dir.path(), 2).1), 5);
+    let (_, node) = open_with_interval(dir.path(), 2);
+    let startup = node.describe().unwrap().startup.expect("the store held a chain");
+    assert_eq!(startup.snapshot_height, Some(4), "the snapshot after block 4 is the newest");
+    assert_eq!((startup.blocks_replayed, startup.txs_replayed), (1, 2), "only block 5's delta is applied");
+    assert_eq!(node.metrics.startup_snapshot_height.load(std::sync::atomic::Ordering::Relaxed), 4);
+    let mut client = Client::direct(node);
+    assert_eq!(info(&mut client), (5, hashes[4].clone()));
+    // The chain goes on from there, and the store is whole for the audits.
+    commit_block(&mut client, 6, vec![transfer(0, 1, 5)]);
+    drop(client);
+    let verified = crate::persist::verify_store(dir.path()).unwrap();
+    assert_eq!((verified.height, verified.txs), (6, 11));
+    assert!(matches!(verified.origin, crate::persist::StoreOrigin::AppState(_)));
+    let replayed =
+        crate::persist::replay_reexecute(dir.path(), crate::exec::ExecutorKind::Serial, &ProgramRegistry::native())
+            .unwrap();
+    assert_eq!((replayed.height, replayed.start_height), (6, 0));
+}
+
+#[test]
+fn a_journal_of_an_earlier_version_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("chain")).unwrap();
+    let mut config = NodeConfig::default();
+    config.storage.data = Some(dir.path().to_path_buf());
+    let error = App::open(config, ProgramRegistry::native()).err().expect("refused");
+    assert!(error.contains("journal of an earlier sluice") && error.contains("new data directory"), "{error}");
+}
+
+mod statesync {
+    use tendermint_proto::v0_38::abci::{
+        response_apply_snapshot_chunk::Result as ApplyResult, response_offer_snapshot::Result as OfferResult,
+        RequestApplySnapshotChunk, RequestListSnapshots, RequestLoadSnapshotChunk, RequestOfferSnapshot, Snapshot,
+    };
+
+    use super::*;
+
+    fn list(client: &mut Client) -> Vec<Snapshot> {
+        match client.call(request::Value::ListSnapshots(RequestListSnapshots {})) {
+            response::Value::ListSnapshots(r) => r.snapshots,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn offer(client: &mut Client, snapshot: &Snapshot, app_hash: &[u8]) -> i32 {
+        let request = RequestOfferSnapshot { snapshot: Some(snapshot.clone()), app_hash: app_hash.to_vec().into() };
+        match client.call(request::Value::OfferSnapshot(request)) {
+            response::Value::OfferSnapshot(r) => r.result,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn load(client: &mut Client, snapshot: &Snapshot, chunk: u32) -> Vec<u8> {
+        let request = RequestLoadSnapshotChunk { height: snapshot.height, format: snapshot.format, chunk };
+        match client.call(request::Value::LoadSnapshotChunk(request)) {
+            response::Value::LoadSnapshotChunk(r) => r.chunk.to_vec(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn apply(
+        client: &mut Client,
+        index: u32,
+        chunk: Vec<u8>,
+    ) -> tendermint_proto::v0_38::abci::ResponseApplySnapshotChunk {
+        let request = RequestApplySnapshotChunk { index, chunk: chunk.into(), sender: "peer-a".into() };
+        match client.call(request::Value::ApplySnapshotChunk(request)) {
+            response::Value::ApplySnapshotChunk(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_node_restores_a_served_snapshot_and_follows_the_chain() {
+        let served = tempfile::tempdir().unwrap();
+        let mut server = Client::direct(open_with_interval(served.path(), 2).1);
+        let hashes = build_chain(&mut server, 5);
+        let snapshots = list(&mut server);
+        assert_eq!(snapshots.iter().map(|s| s.height).collect::<Vec<_>>(), vec![4, 2], "newest first");
+        let snapshot = &snapshots[0];
+        assert_eq!((snapshot.format, snapshot.chunks), (super::super::statesync::SNAPSHOT_FORMAT, 1));
+
+        let fresh = tempfile::tempdir().unwrap();
+        let mut joiner = Client::direct(open_with_interval(fresh.path(), 2).1);
+        assert_eq!(offer(&mut joiner, snapshot, &hashes[2]), OfferResult::Reject as i32, "not the trusted hash");
+        assert_eq!(offer(&mut joiner, snapshot, &hashes[3]), OfferResult::Accept as i32);
+        let chunk = load(&mut server, snapshot, 0);
+        assert!(load(&mut server, snapshot, 1).is_empty(), "no such chunk");
+
+        // A corrupted chunk is refetched from someone else, never applied.
+        let mut corrupted = chunk.clone();
+        corrupted[chunk.len() / 2] ^= 0x40;
+        let response = apply(&mut joiner, 0, corrupted);
+        assert_eq!(response.result, ApplyResult::Retry as i32);
+        assert_eq!((response.refetch_chunks, response.reject_senders), (vec![0], vec!["peer-a".to_string()]));
+        assert_eq!(info(&mut joiner), (0, Vec::new()), "nothing restored yet");
+
+        assert_eq!(apply(&mut joiner, 0, chunk).result, ApplyResult::Accept as i32);
+        assert_eq!(info(&mut joiner), (4, hashes[3].clone()), "what CometBFT checks after the restore");
+        assert_eq!(offer(&mut joiner, snapshot, &hashes[3]), OfferResult::Abort as i32, "holds a chain now");
+
+        // Block 5 on the joiner gives the chain's app hash; it survives a restart.
+        let block5 = vec![transfer(0, 1, 4), transfer(2, 3, 4)];
+        assert_eq!(commit_block(&mut joiner, 5, block5), hashes[4]);
+        drop(joiner);
+        let (_, node) = open_with_interval(fresh.path(), 2);
+        let startup = node.describe().unwrap().startup.unwrap();
+        assert_eq!((startup.snapshot_height, startup.blocks_replayed), (Some(4), 1));
+        let mut joiner = Client::direct(node);
+        assert_eq!(info(&mut joiner), (5, hashes[4].clone()));
+        drop(joiner);
+
+        // The audits work on a restored store: they start at its base.
+        let verified = crate::persist::verify_store(fresh.path()).unwrap();
+        assert_eq!((verified.height, verified.txs), (5, 2));
+        assert!(matches!(verified.origin, crate::persist::StoreOrigin::Restored(ref base) if base.height == 4));
+        let replayed = crate::persist::replay_reexecute(
+            fresh.path(),
+            crate::exec::ExecutorKind::Serial,
+            &ProgramRegistry::native(),
+        )
+        .unwrap();
+        assert_eq!((replayed.start_height, replayed.height, replayed.blocks), (4, 5, 1));
+        let deltas = crate::persist::replay_from_deltas(fresh.path(), Default::default()).unwrap();
+        assert_eq!(deltas.state_root.to_vec(), hashes[4]);
+    }
+
+    #[test]
+    fn a_snapshot_whose_state_is_not_the_trusted_one_is_rejected_whole() {
+        let served = tempfile::tempdir().unwrap();
+        let mut server = Client::direct(open_with_interval(served.path(), 2).1);
+        let hashes = build_chain(&mut server, 2);
+        let snapshot = list(&mut server).remove(0);
+        let mut chunk = load(&mut server, &snapshot, 0);
+        // A lying server: one balance changed, and the metadata and hash
+        // recomputed to match it, so only the state root can tell.
+        let balance_at = chunk.len() - 20; // in the last account: id 32, then balance
+        chunk[balance_at] ^= 1;
+        let mut metadata = super::super::statesync::SnapshotMetadata::decode(&snapshot.metadata).unwrap();
+        metadata.chunk_hashes = vec![*blake3::hash(&chunk).as_bytes()];
+        let forged = Snapshot {
+            hash: blake3::hash(&chunk).as_bytes().to_vec().into(),
+            metadata: metadata.encode().into(),
+            ..snapshot.clone()
+        };
+        let fresh = tempfile::tempdir().unwrap();
+        let mut joiner = Client::direct(open_with_interval(fresh.path(), 2).1);
+        assert_eq!(offer(&mut joiner, &forged, &hashes[1]), OfferResult::Accept as i32);
+        assert_eq!(apply(&mut joiner, 0, chunk).result, ApplyResult::RejectSnapshot as i32);
+        assert_eq!(info(&mut joiner), (0, Vec::new()));
+        assert!(!fresh.path().join("log").exists(), "nothing is written for a rejected snapshot");
+        // A chunk with no offer in progress is refused, not applied.
+        assert_eq!(apply(&mut joiner, 0, vec![1, 2, 3]).result, ApplyResult::RejectSnapshot as i32);
+        // Garbage metadata and a foreign format are refused by the offer.
+        let garbage = Snapshot { metadata: vec![1, 2, 3].into(), ..snapshot.clone() };
+        assert_eq!(offer(&mut joiner, &garbage, &hashes[1]), OfferResult::Reject as i32);
+        let foreign = Snapshot { format: 7, ..snapshot };
+        assert_eq!(offer(&mut joiner, &foreign, &hashes[1]), OfferResult::RejectFormat as i32);
+    }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use sluice_storage::{LogReader, SnapshotStore};
 
-use super::codec::{BlockRecord, GenesisParams};
-use super::store::{check_follows, read_genesis, rebuild, OpenTimings, ResumeReport};
+use super::codec::{BlockRecord, StoreOrigin};
+use super::store::{check_follows, origin_state, read_origin, rebuild, OpenTimings, ResumeReport};
 use super::{PersistError, LOG_DIR_NAME, SNAPSHOTS_DIR_NAME};
 use crate::block::receipts_root;
 use crate::exec::ExecutorKind;
@@ -23,7 +23,8 @@ use crate::tx;
 /// What `verify_store` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreVerifyReport {
-    pub genesis: GenesisParams,
+    /// What the chain starts from: genesis, or a snapshot state sync restored.
+    pub origin: StoreOrigin,
     pub segments: u64,
     /// Records in the log, the genesis record included.
     pub records: u64,
@@ -31,7 +32,7 @@ pub struct StoreVerifyReport {
     pub height: u64,
     /// Hash of the last block; zeros if there is none yet.
     pub block_hash: [u8; 32],
-    /// State root in the last block's header (the genesis root before any block).
+    /// State root in the last block's header (the origin's root before any block).
     pub state_root: [u8; 32],
     pub txs: u64,
     /// Bytes after the last whole record that the next `open` will cut.
@@ -45,18 +46,18 @@ pub struct StoreVerifyReport {
 /// State roots are checked by replay, not here.
 pub fn verify_store(dir: &Path) -> Result<StoreVerifyReport, PersistError> {
     let reader = open_log(dir)?;
-    let genesis = read_genesis(reader.records())?;
+    let origin = read_origin(reader.records())?;
     let mut report = StoreVerifyReport {
-        genesis: genesis.params.clone(),
+        origin: origin.origin.clone(),
         segments: reader.report().segments,
         records: reader.report().records,
-        height: 0,
-        block_hash: [0; 32],
-        state_root: genesis.state_root,
+        height: origin.origin.height(),
+        block_hash: origin.origin.block_hash(),
+        state_root: origin.state_root,
         txs: 0,
         torn_tail_bytes: reader.report().torn_tail_bytes,
     };
-    for_each_block(&reader, |block| {
+    for_each_block(&reader, &origin.origin, |block| {
         report.height = block.header.height;
         report.block_hash = block.header.hash();
         report.state_root = block.header.state_root;
@@ -66,15 +67,16 @@ pub fn verify_store(dir: &Path) -> Result<StoreVerifyReport, PersistError> {
     Ok(report)
 }
 
-/// Decodes every block record after genesis in order, checking the chain,
-/// and hands each to `visit`.
+/// Decodes every block record after the origin in order, checking the
+/// chain, and hands each to `visit`.
 fn for_each_block(
     reader: &LogReader,
+    origin: &StoreOrigin,
     mut visit: impl FnMut(BlockRecord) -> Result<(), PersistError>,
 ) -> Result<(), PersistError> {
-    let mut height = 0;
-    let mut last_hash = [0u8; 32];
-    for record in reader.records_from_height(0) {
+    let mut height = origin.height();
+    let mut last_hash = origin.block_hash();
+    for record in reader.records_from_height(height) {
         let record = record?;
         let meta = record.meta;
         let block = super::store::block_of_record(&record)?;
@@ -84,6 +86,15 @@ fn for_each_block(
         visit(block)?;
     }
     Ok(())
+}
+
+/// The store's snapshots, read-only; `None` if it has no snapshot directory.
+fn open_snapshots(dir: &Path) -> Result<Option<SnapshotStore>, PersistError> {
+    let snapshots_dir = dir.join(SNAPSHOTS_DIR_NAME);
+    match snapshots_dir.is_dir() {
+        true => Ok(Some(SnapshotStore::open_read_only(snapshots_dir)?)),
+        false => Ok(None),
+    }
 }
 
 fn open_log(dir: &Path) -> Result<LogReader, PersistError> {
@@ -135,17 +146,13 @@ pub fn replay_from_deltas(dir: &Path, options: ReplayOptions) -> Result<ReplayRe
     let start = Instant::now();
     let reader = open_log(dir)?;
     let log_scan = start.elapsed();
-    let genesis = read_genesis(reader.records())?;
-    let snapshots_dir = dir.join(SNAPSHOTS_DIR_NAME);
-    let snapshots = match options.from_genesis || !snapshots_dir.is_dir() {
-        true => None,
-        false => Some(SnapshotStore::open_read_only(snapshots_dir)?),
-    };
+    let origin = read_origin(reader.records())?;
+    let snapshots = open_snapshots(dir)?;
+    // From genesis: no snapshot but a restored store's base, which is its origin.
+    let tried = if options.from_genesis { None } else { snapshots.as_ref() };
     let last_height = reader.report().last.map_or(0, |meta| meta.height);
-    let genesis_state = || genesis.params.state();
-    let resumed = rebuild(&genesis, &genesis_state, snapshots.as_ref(), last_height, |height| {
-        reader.records_from_height(height)
-    })?;
+    let base_state = || origin_state(&origin.origin, snapshots.as_ref());
+    let resumed = rebuild(&origin, &base_state, tried, last_height, |height| reader.records_from_height(height))?;
     let ResumeReport { snapshot_height, blocks_replayed, txs_replayed, snapshots_skipped, timings, .. } =
         resumed.report;
     Ok(ReplayReport {
@@ -176,24 +183,28 @@ pub fn replay_reexecute(
     let start = Instant::now();
     let reader = open_log(dir)?;
     let log_scan = start.elapsed();
-    let genesis = read_genesis(reader.records())?;
+    let origin = read_origin(reader.records())?;
+    let chain_id = origin.origin.chain_id().clone();
     let genesis_start = Instant::now();
-    let mut state = genesis.params.state().map_err(|reason| PersistError::Genesis { reason })?;
+    let snapshots = open_snapshots(dir)?;
+    let mut state =
+        origin_state(&origin.origin, snapshots.as_ref()).map_err(|reason| PersistError::Genesis { reason })?;
     let genesis_state = genesis_start.elapsed();
-    if state.root() != genesis.state_root {
+    let start_height = origin.origin.height();
+    if state.root() != origin.state_root {
         let computed = state.root();
         return Err(PersistError::RootMismatch {
-            height: 0,
-            root: "genesis state",
-            header: genesis.state_root,
+            height: start_height,
+            root: if start_height == 0 { "genesis state" } else { "restored base state" },
+            header: origin.state_root,
             computed,
         });
     }
     let mut report = ReplayReport {
-        height: 0,
-        block_hash: [0; 32],
+        height: start_height,
+        block_hash: origin.origin.block_hash(),
         state_root: state.root(),
-        start_height: 0,
+        start_height,
         blocks: 0,
         txs: 0,
         elapsed: Duration::ZERO,
@@ -201,13 +212,11 @@ pub fn replay_reexecute(
         snapshots_skipped: Vec::new(),
         timings: OpenTimings { log_scan, genesis_state, ..OpenTimings::default() },
     };
-    for_each_block(&reader, |block| {
+    for_each_block(&reader, &origin.origin, |block| {
         let height = block.header.height;
         let failed = |reason: String| PersistError::Reexecute { height, reason };
         let mut txs = Vec::with_capacity(block.txs.len());
-        for (index, verdict) in
-            ingest::verify_transactions(&block.txs, &genesis.params.chain_id).into_iter().enumerate()
-        {
+        for (index, verdict) in ingest::verify_transactions(&block.txs, &chain_id).into_iter().enumerate() {
             let tx = verdict.map_err(|rejection| failed(format!("transaction {index}: {}", rejection.reason())))?;
             txs.push(tx);
         }

@@ -15,6 +15,7 @@ use std::fmt;
 use crate::account::{Account, AccountId, ProgramId, ACCOUNT_DATA_BYTES_MAX};
 use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_HEADER_BYTES, BLOCK_TXS_MAX};
 use crate::exec::{Receipt, RECEIPT_BYTES};
+use crate::genesis::GENESIS_APP_STATE_BYTES_MAX;
 use crate::state::{State, StateDelta, GENESIS_ACCOUNTS_MAX};
 use crate::tx::{tx_hash, ChainId, ACCOUNTS_PER_TX_MAX, CHAIN_ID_BYTES_MAX, TX_BYTES_MAX, TX_BYTES_MIN};
 
@@ -92,6 +93,16 @@ pub enum RecordErrorKind {
     GenesisAccounts {
         accounts: u32,
     },
+    /// The genesis app state is over `GENESIS_APP_STATE_BYTES_MAX`.
+    AppStateTooLarge {
+        len: u32,
+    },
+    /// The genesis app state does not hash to the hash stored beside it.
+    AppStateHashMismatch,
+    /// The first record's kind is none of the origin kinds (1, 3, 4).
+    NotAnOrigin {
+        kind: u8,
+    },
     TrailingBytes {
         count: usize,
     },
@@ -116,6 +127,9 @@ impl RecordErrorKind {
             RecordErrorKind::ReceiptsRootMismatch => "receipts_root_mismatch",
             RecordErrorKind::InvalidChainId => "invalid_chain_id",
             RecordErrorKind::GenesisAccounts { .. } => "genesis_accounts",
+            RecordErrorKind::AppStateTooLarge { .. } => "app_state_too_large",
+            RecordErrorKind::AppStateHashMismatch => "app_state_hash_mismatch",
+            RecordErrorKind::NotAnOrigin { .. } => "not_an_origin",
             RecordErrorKind::TrailingBytes { .. } => "trailing_bytes",
         }
     }
@@ -139,6 +153,8 @@ impl fmt::Display for RecordError {
             }
             RecordErrorKind::AccountDataTooLarge { index, len } => write!(f, " (account {index}: {len} bytes)"),
             RecordErrorKind::GenesisAccounts { accounts } => write!(f, " ({accounts})"),
+            RecordErrorKind::AppStateTooLarge { len } => write!(f, " ({len} bytes > {GENESIS_APP_STATE_BYTES_MAX})"),
+            RecordErrorKind::NotAnOrigin { kind } => write!(f, " (record kind {kind})"),
             RecordErrorKind::TrailingBytes { count } => write!(f, " ({count} bytes)"),
             _ => Ok(()),
         }
@@ -218,6 +234,15 @@ impl<'a> Reader<'a> {
             return Err(self.error(RecordErrorKind::CountExceedsBytes { field, count }));
         }
         Ok(())
+    }
+
+    /// `len u8 ‖ chain id`, valid as `ChainId::new` defines it.
+    fn chain_id(&mut self) -> Result<ChainId, RecordError> {
+        let at = self.offset;
+        let len = self.u8("chain id length")?;
+        let chain = self.take(usize::from(len), "chain id")?;
+        let invalid = RecordError { offset: at, kind: RecordErrorKind::InvalidChainId };
+        std::str::from_utf8(chain).ok().and_then(|text| ChainId::new(text).ok()).ok_or(invalid)
     }
 
     fn finish(&self) -> Result<(), RecordError> {
@@ -450,45 +475,198 @@ impl fmt::Display for GenesisParams {
     }
 }
 
-/// The genesis record: its parameters and the genesis state root.
+/// What a store's log starts from: its first record. A chain either
+/// begins at genesis (height 0) or, for a node that joined by state sync,
+/// at a restored snapshot (height H, with no blocks below it).
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct GenesisRecord {
-    pub params: GenesisParams,
+pub enum StoreOrigin {
+    /// Genesis derived from a seed (`sluice run`): record kind 1.
+    Seeded(GenesisParams),
+    /// Genesis built from CometBFT's `app_state` (`sluice node`): record kind 3.
+    AppState(AppStateGenesis),
+    /// A snapshot restored by state sync (`sluice node`): record kind 4.
+    Restored(RestoredBase),
+}
+
+/// InitChain's genesis: the chain id and the `app_state` bytes exactly as
+/// CometBFT passed them, so a data directory restarts without genesis.json.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AppStateGenesis {
+    pub chain_id: ChainId,
+    pub app_state: Vec<u8>,
+}
+
+/// Where a state-synced store begins: the restored snapshot's position. The
+/// state itself is the snapshot at `height` in the snapshot store; the log
+/// holds only the blocks after it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RestoredBase {
+    pub chain_id: ChainId,
+    /// `blake3(app_state)` of the chain's genesis, as the snapshot's
+    /// provider reported it: identifies the chain, not checked by the root.
+    pub app_state_hash: [u8; 32],
+    pub height: u64,
+    /// Hash of the Sluice block at `height`: the parent of the next block.
+    pub block_hash: [u8; 32],
+}
+
+impl StoreOrigin {
+    pub fn chain_id(&self) -> &ChainId {
+        match self {
+            StoreOrigin::Seeded(params) => &params.chain_id,
+            StoreOrigin::AppState(genesis) => &genesis.chain_id,
+            StoreOrigin::Restored(base) => &base.chain_id,
+        }
+    }
+
+    /// Height of the origin: 0 for genesis, the snapshot's for a restore.
+    pub fn height(&self) -> u64 {
+        match self {
+            StoreOrigin::Restored(base) => base.height,
+            _ => 0,
+        }
+    }
+
+    /// Hash of the block at `height()`: zeros at genesis.
+    pub fn block_hash(&self) -> [u8; 32] {
+        match self {
+            StoreOrigin::Restored(base) => base.block_hash,
+            _ => [0; 32],
+        }
+    }
+
+    /// The record kind that holds this origin.
+    pub fn record_kind(&self) -> u8 {
+        match self {
+            StoreOrigin::Seeded(_) => super::RECORD_KIND_GENESIS,
+            StoreOrigin::AppState(_) => super::RECORD_KIND_GENESIS_APP_STATE,
+            StoreOrigin::Restored(_) => super::RECORD_KIND_RESTORED,
+        }
+    }
+
+    /// Builds the genesis state; `None` for a restored store, whose state
+    /// is its base snapshot.
+    pub fn genesis_state(&self) -> Option<Result<State, String>> {
+        match self {
+            StoreOrigin::Seeded(params) => Some(params.state()),
+            StoreOrigin::AppState(genesis) => Some(
+                crate::genesis::genesis_state(&genesis.app_state)
+                    .map(|built| built.state)
+                    .map_err(|e| format!("app_state: {e}")),
+            ),
+            StoreOrigin::Restored(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for StoreOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreOrigin::Seeded(params) => write!(f, "{params}"),
+            StoreOrigin::AppState(genesis) => write!(
+                f,
+                "chain id {}, app_state hash {} ({} bytes)",
+                genesis.chain_id.as_str(),
+                hex::encode(crate::genesis::app_state_hash(&genesis.app_state)),
+                genesis.app_state.len()
+            ),
+            StoreOrigin::Restored(base) => write!(
+                f,
+                "chain id {}, app_state hash {}, restored by state sync at height {}",
+                base.chain_id.as_str(),
+                hex::encode(base.app_state_hash),
+                base.height
+            ),
+        }
+    }
+}
+
+/// A store's first record: its origin and the state root there.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OriginRecord {
+    pub origin: StoreOrigin,
     pub state_root: [u8; 32],
 }
 
-impl GenesisRecord {
+impl OriginRecord {
+    /// The payload; the record kind is `origin.record_kind()` and the
+    /// record height `origin.height()`.
     pub fn encode(&self) -> Vec<u8> {
-        let chain = self.params.chain_id.as_str().as_bytes();
-        assert!(!chain.is_empty() && chain.len() <= CHAIN_ID_BYTES_MAX, "ChainId::new enforces the length");
-        let mut out = Vec::with_capacity(1 + 8 + 4 + 1 + chain.len() + 32);
-        out.push(PERSIST_FORMAT_VERSION);
-        out.extend_from_slice(&self.params.seed.to_le_bytes());
-        out.extend_from_slice(&self.params.accounts.to_le_bytes());
-        out.push(chain.len() as u8);
-        out.extend_from_slice(chain);
+        let mut out = vec![PERSIST_FORMAT_VERSION];
+        match &self.origin {
+            StoreOrigin::Seeded(params) => {
+                out.extend_from_slice(&params.seed.to_le_bytes());
+                out.extend_from_slice(&params.accounts.to_le_bytes());
+                encode_chain_id(&params.chain_id, &mut out);
+            }
+            StoreOrigin::AppState(genesis) => {
+                assert!(genesis.app_state.len() <= GENESIS_APP_STATE_BYTES_MAX, "InitChain checks the size");
+                encode_chain_id(&genesis.chain_id, &mut out);
+                out.extend_from_slice(&crate::genesis::app_state_hash(&genesis.app_state));
+                out.extend_from_slice(&(genesis.app_state.len() as u32).to_le_bytes());
+                out.extend_from_slice(&genesis.app_state);
+            }
+            StoreOrigin::Restored(base) => {
+                encode_chain_id(&base.chain_id, &mut out);
+                out.extend_from_slice(&base.app_state_hash);
+                out.extend_from_slice(&base.height.to_le_bytes());
+                out.extend_from_slice(&base.block_hash);
+            }
+        }
         out.extend_from_slice(&self.state_root);
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<GenesisRecord, RecordError> {
+    /// Decodes the payload of a record of `kind` (1, 3 or 4).
+    pub fn decode(kind: u8, bytes: &[u8]) -> Result<OriginRecord, RecordError> {
         let mut reader = Reader::new(bytes);
         reader.version()?;
-        let seed = reader.u64("seed")?;
-        let accounts_at = reader.offset;
-        let accounts = reader.u32("accounts")?;
-        if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
-            return Err(RecordError { offset: accounts_at, kind: RecordErrorKind::GenesisAccounts { accounts } });
-        }
-        let chain_at = reader.offset;
-        let len = reader.u8("chain id length")?;
-        let chain = reader.take(usize::from(len), "chain id")?;
-        let invalid = RecordError { offset: chain_at, kind: RecordErrorKind::InvalidChainId };
-        let chain_id = std::str::from_utf8(chain).ok().and_then(|text| ChainId::new(text).ok()).ok_or(invalid)?;
-        let state_root = reader.array("genesis state root")?;
+        let origin = match kind {
+            super::RECORD_KIND_GENESIS => {
+                let seed = reader.u64("seed")?;
+                let accounts_at = reader.offset;
+                let accounts = reader.u32("accounts")?;
+                if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
+                    let kind = RecordErrorKind::GenesisAccounts { accounts };
+                    return Err(RecordError { offset: accounts_at, kind });
+                }
+                let chain_id = reader.chain_id()?;
+                StoreOrigin::Seeded(GenesisParams { chain_id, seed, accounts })
+            }
+            super::RECORD_KIND_GENESIS_APP_STATE => {
+                let chain_id = reader.chain_id()?;
+                let hash: [u8; 32] = reader.array("app_state hash")?;
+                let len_at = reader.offset;
+                let len = reader.u32("app_state length")?;
+                if len as usize > GENESIS_APP_STATE_BYTES_MAX {
+                    return Err(RecordError { offset: len_at, kind: RecordErrorKind::AppStateTooLarge { len } });
+                }
+                let app_state = reader.take(len as usize, "app_state")?.to_vec();
+                if crate::genesis::app_state_hash(&app_state) != hash {
+                    return Err(RecordError { offset: len_at, kind: RecordErrorKind::AppStateHashMismatch });
+                }
+                StoreOrigin::AppState(AppStateGenesis { chain_id, app_state })
+            }
+            super::RECORD_KIND_RESTORED => {
+                let chain_id = reader.chain_id()?;
+                let app_state_hash = reader.array("app_state hash")?;
+                let height = reader.u64("height")?;
+                let block_hash = reader.array("block hash")?;
+                StoreOrigin::Restored(RestoredBase { chain_id, app_state_hash, height, block_hash })
+            }
+            other => return Err(RecordError { offset: 0, kind: RecordErrorKind::NotAnOrigin { kind: other } }),
+        };
+        let state_root = reader.array("state root")?;
         reader.finish()?;
-        Ok(GenesisRecord { params: GenesisParams { chain_id, seed, accounts }, state_root })
+        Ok(OriginRecord { origin, state_root })
     }
+}
+
+fn encode_chain_id(chain_id: &ChainId, out: &mut Vec<u8>) {
+    let chain = chain_id.as_str().as_bytes();
+    assert!(!chain.is_empty() && chain.len() <= CHAIN_ID_BYTES_MAX, "ChainId::new enforces the length");
+    out.push(chain.len() as u8);
+    out.extend_from_slice(chain);
 }
 
 /// What a snapshot holds: the position it was taken at and every account.

@@ -5,7 +5,7 @@
 //! A store directory holds two things:
 //!
 //! ```text
-//! DIR/log/        sluice-storage CommitLog: genesis record, then one block record per block
+//! DIR/log/        sluice-storage CommitLog: origin record (genesis, or a state-sync restore), then one block record per block
 //! DIR/snapshots/  sluice-storage SnapshotStore: full state every N blocks
 //! ```
 //!
@@ -31,15 +31,19 @@ pub mod store;
 
 pub use audit::{replay_from_deltas, replay_reexecute, verify_store, ReplayOptions, ReplayReport, StoreVerifyReport};
 pub use codec::{
-    decode_block_record, decode_snapshot, encode_snapshot, BlockRecord, BlockRecordRef, GenesisParams, GenesisRecord,
-    RecordError, RecordErrorKind, SnapshotContents,
+    decode_block_record, decode_snapshot, encode_snapshot, AppStateGenesis, BlockRecord, BlockRecordRef, GenesisParams,
+    OriginRecord, RecordError, RecordErrorKind, RestoredBase, SnapshotContents, StoreOrigin,
 };
 pub use store::{BlockStore, OpenTimings, ResumeReport, Resumed, StoreConfig};
 
-/// Record kind of the genesis record: the first record of every store log, at height 0.
+/// Record kind of a seeded genesis record (`sluice run`): the first record of its log, at height 0.
 pub const RECORD_KIND_GENESIS: u8 = 1;
 /// Record kind of a block record, at the block's height.
 pub const RECORD_KIND_BLOCK: u8 = 2;
+/// Record kind of an app-state genesis record (`sluice node` after InitChain), at height 0.
+pub const RECORD_KIND_GENESIS_APP_STATE: u8 = 3;
+/// Record kind of a restored base (`sluice node` after state sync), at the snapshot's height.
+pub const RECORD_KIND_RESTORED: u8 = 4;
 
 /// Subdirectory of a store holding the commit log.
 pub const LOG_DIR_NAME: &str = "log";
@@ -65,7 +69,7 @@ pub enum PersistError {
     /// The log does not start with a valid genesis record.
     Genesis { reason: String },
     /// The store was created with other genesis parameters.
-    GenesisMismatch { stored: GenesisParams, given: GenesisParams },
+    GenesisMismatch { stored: Box<StoreOrigin>, given: GenesisParams },
     /// `commit` or `write_snapshot` was called with inconsistent data.
     InvalidBlock { reason: String },
     /// Re-executing a block did not reproduce it.

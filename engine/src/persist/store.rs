@@ -20,9 +20,13 @@ use std::time::{Duration, Instant};
 use sluice_storage::{CommitLog, Durability, LogConfig, RecordIter, RecordMeta, SnapshotStore};
 
 use super::codec::{
-    decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams, GenesisRecord,
+    decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams, OriginRecord, RestoredBase,
+    StoreOrigin,
 };
-use super::{PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, SNAPSHOTS_DIR_NAME};
+use super::{
+    PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, RECORD_KIND_GENESIS_APP_STATE,
+    RECORD_KIND_RESTORED, SNAPSHOTS_DIR_NAME,
+};
 use crate::block::BlockHeader;
 use crate::exec::Receipt;
 use crate::state::{GenesisKeys, State, StateDelta};
@@ -37,8 +41,16 @@ pub const SNAPSHOTS_KEPT_DEFAULT: usize = 3;
 /// Largest block record. A block of `BLOCK_TXS_MAX` system transfers with its
 /// delta is about 28 MB; 32 MiB admits it.
 pub const BLOCK_RECORD_BYTES_MAX: u64 = 32 * 1024 * 1024;
-/// Default log segment size: twice the largest record, so a record always fits.
+/// Largest origin record: an app-state genesis record holds `app_state`
+/// itself (up to `GENESIS_APP_STATE_BYTES_MAX`) beside its chain id, hash
+/// and root.
+pub const ORIGIN_RECORD_BYTES_MAX: u64 = crate::genesis::GENESIS_APP_STATE_BYTES_MAX as u64 + 512;
+/// Default log segment size: twice the largest block record, so any record fits.
 pub const STORE_SEGMENT_SIZE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// The log's record limit: whichever of the two record limits is larger.
+const STORE_RECORD_BYTES_MAX: u64 =
+    if ORIGIN_RECORD_BYTES_MAX > BLOCK_RECORD_BYTES_MAX { ORIGIN_RECORD_BYTES_MAX } else { BLOCK_RECORD_BYTES_MAX };
+const _: () = assert!(STORE_RECORD_BYTES_MAX + 192 <= STORE_SEGMENT_SIZE_BYTES_DEFAULT, "a record fits a segment");
 
 /// How a store is opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +80,7 @@ impl StoreConfig {
         config.segment_size_bytes = self.segment_size_bytes;
         // Room for the segment and record headers, rounded down to 8.
         let fits = self.segment_size_bytes.saturating_sub(64 + 128) / 8 * 8;
-        config.record_size_max = BLOCK_RECORD_BYTES_MAX.min(fits);
+        config.record_size_max = STORE_RECORD_BYTES_MAX.min(fits);
         config
     }
 }
@@ -197,37 +209,116 @@ impl BlockStore {
         genesis: &GenesisParams,
         genesis_state: GenesisStateFn<'_>,
     ) -> Result<(BlockStore, Resumed), PersistError> {
-        if config.snapshot_interval_blocks == 0 {
-            return Err(PersistError::InvalidBlock { reason: "snapshot interval must be at least 1 block".into() });
-        }
-        let scan_start = Instant::now();
-        let (mut log, recovery) = CommitLog::open(config.log_config(&dir.join(LOG_DIR_NAME)))?;
-        let log_scan = scan_start.elapsed();
-        let snapshots = SnapshotStore::open(dir.join(SNAPSHOTS_DIR_NAME), config.snapshots_kept)?;
-        let mut resumed = if recovery.records == 0 {
-            create(&mut log, genesis, genesis_state)?
+        let mut opened = OpenedLog::open(&dir, &config)?;
+        let resumed = if opened.records == 0 {
+            let start = Instant::now();
+            let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
+            let genesis_time = start.elapsed();
+            let origin = OriginRecord { origin: StoreOrigin::Seeded(genesis.clone()), state_root: state.root() };
+            append_origin(&mut opened.log, &origin)?;
+            let timings = OpenTimings { genesis_state: genesis_time, ..OpenTimings::default() };
+            let report = ResumeReport { created: true, timings, ..ResumeReport::default() };
+            Resumed { state, height: 0, last_hash: [0; 32], report }
         } else {
-            let stored = read_genesis(log.records())?;
-            if stored.params != *genesis {
-                return Err(PersistError::GenesisMismatch { stored: stored.params, given: genesis.clone() });
+            let stored = read_origin(opened.log.records())?;
+            if stored.origin != StoreOrigin::Seeded(genesis.clone()) {
+                return Err(PersistError::GenesisMismatch { stored: Box::new(stored.origin), given: genesis.clone() });
             }
-            let last_height = log.last().map_or(0, |meta| meta.height);
-            rebuild(&stored, genesis_state, Some(&snapshots), last_height, |height| log.records_from_height(height))?
+            opened.rebuild(&stored, genesis_state)?
         };
-        resumed.report.torn_tail_bytes = recovery.torn_tail.as_ref().map_or(0, |torn| torn.bytes);
-        resumed.report.timings.log_scan = log_scan;
-        let store = BlockStore {
+        Ok(BlockStore::resumed(dir, config, opened, resumed))
+    }
+
+    /// Opens the store in `dir` if it holds a chain, rebuilding state from
+    /// the origin its log starts with (genesis or a restored snapshot) and
+    /// the blocks after it; `None` if `dir` holds no chain yet. Creates
+    /// nothing when `dir` has no log: `sluice node` creates its store only
+    /// once InitChain or state sync says what the chain is.
+    pub fn open_existing(
+        dir: impl Into<PathBuf>,
+        config: StoreConfig,
+    ) -> Result<Option<(BlockStore, Resumed, StoreOrigin)>, PersistError> {
+        let dir = dir.into();
+        if !dir.join(LOG_DIR_NAME).is_dir() {
+            return Ok(None);
+        }
+        let opened = OpenedLog::open(&dir, &config)?;
+        if opened.records == 0 {
+            return Ok(None);
+        }
+        let stored = read_origin(opened.log.records())?;
+        let base_state = || origin_state(&stored.origin, Some(&opened.snapshots));
+        let resumed = opened.rebuild(&stored, &base_state)?;
+        let (store, resumed) = BlockStore::resumed(dir, config, opened, resumed);
+        Ok(Some((store, resumed, stored.origin)))
+    }
+
+    /// Creates a store whose chain begins at genesis `origin` (not a
+    /// restore), whose state `state` is. Refuses a directory that already
+    /// holds a chain. The origin record is durable when this returns.
+    pub fn create(
+        dir: impl Into<PathBuf>,
+        config: StoreConfig,
+        origin: StoreOrigin,
+        state: &State,
+    ) -> Result<BlockStore, PersistError> {
+        assert!(!matches!(origin, StoreOrigin::Restored(_)), "create_restored writes a restored store");
+        let dir = dir.into();
+        let mut opened = OpenedLog::open_empty(&dir, &config)?;
+        append_origin(&mut opened.log, &OriginRecord { origin, state_root: state.root() })?;
+        Ok(BlockStore::assemble(dir, config, opened.log, opened.snapshots, (0, [0; 32], state.root())))
+    }
+
+    /// Creates a store whose chain begins at a snapshot restored by state
+    /// sync: `snapshot` is the snapshot's bytes (as `encode_snapshot`
+    /// writes them), already checked by the caller against the root it
+    /// trusts, which is `state_root`. The snapshot is written before the
+    /// log names it, so the log never refers to a snapshot that is not
+    /// there; both are durable when this returns.
+    pub fn create_restored(
+        dir: impl Into<PathBuf>,
+        config: StoreConfig,
+        base: RestoredBase,
+        snapshot: &[u8],
+        state_root: [u8; 32],
+    ) -> Result<BlockStore, PersistError> {
+        assert!(base.height > 0, "a restored store starts above genesis");
+        let dir = dir.into();
+        let mut opened = OpenedLog::open_empty(&dir, &config)?;
+        opened.snapshots.write(base.height, snapshot)?;
+        let tip = (base.height, base.block_hash, state_root);
+        append_origin(&mut opened.log, &OriginRecord { origin: StoreOrigin::Restored(base), state_root })?;
+        Ok(BlockStore::assemble(dir, config, opened.log, opened.snapshots, tip))
+    }
+
+    /// The store after `open` rebuilt `resumed` from `opened`.
+    fn resumed(dir: PathBuf, config: StoreConfig, opened: OpenedLog, mut resumed: Resumed) -> (BlockStore, Resumed) {
+        resumed.report.torn_tail_bytes = opened.torn_tail_bytes;
+        resumed.report.timings.log_scan = opened.log_scan;
+        let tip = (resumed.height, resumed.last_hash, resumed.state.root());
+        (BlockStore::assemble(dir, config, opened.log, opened.snapshots, tip), resumed)
+    }
+
+    /// `tip`: height, hash and state root of the last block (or the origin).
+    fn assemble(
+        dir: PathBuf,
+        config: StoreConfig,
+        log: CommitLog,
+        snapshots: SnapshotStore,
+        tip: (u64, [u8; 32], [u8; 32]),
+    ) -> BlockStore {
+        let (height, last_hash, last_state_root) = tip;
+        BlockStore {
             dir,
             config,
             log,
             snapshots,
-            height: resumed.height,
-            last_hash: resumed.last_hash,
-            last_state_root: resumed.state.root(),
+            height,
+            last_hash,
+            last_state_root,
             scratch: Vec::new(),
             appended_bytes: 0,
-        };
-        Ok((store, resumed))
+        }
     }
 
     /// Appends block `header` with its accepted transactions' bytes, their
@@ -299,6 +390,16 @@ impl BlockStore {
         Ok(())
     }
 
+    /// Heights of the snapshots present, ascending (intact or not).
+    pub fn snapshot_heights(&self) -> Result<Vec<u64>, PersistError> {
+        Ok(self.snapshots.heights()?)
+    }
+
+    /// The bytes of snapshot `height`, checked against their checksum.
+    pub fn read_snapshot(&self, height: u64) -> Result<Vec<u8>, PersistError> {
+        Ok(self.snapshots.read(height)?)
+    }
+
     /// Makes every committed block durable, whatever the mode.
     pub fn sync(&mut self) -> Result<(), PersistError> {
         Ok(self.log.sync()?)
@@ -331,45 +432,103 @@ impl BlockStore {
 /// decides where it comes from (see `BlockStore::open_with_genesis_keys`).
 pub(crate) type GenesisStateFn<'a> = &'a dyn Fn() -> Result<State, String>;
 
-fn create(
-    log: &mut CommitLog,
-    genesis: &GenesisParams,
-    genesis_state: GenesisStateFn<'_>,
-) -> Result<Resumed, PersistError> {
-    let start = Instant::now();
-    let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
-    let genesis_time = start.elapsed();
-    let record = GenesisRecord { params: genesis.clone(), state_root: state.root() };
-    log.append(RECORD_KIND_GENESIS, 0, &record.encode())?;
-    // The genesis record is made durable whatever the mode: a store whose
-    // first record vanished would be re-created, possibly differently.
-    log.sync()?;
-    let timings = OpenTimings { genesis_state: genesis_time, ..OpenTimings::default() };
-    let report = ResumeReport { created: true, timings, ..ResumeReport::default() };
-    Ok(Resumed { state, height: 0, last_hash: [0; 32], report })
+/// A store's log and snapshot store, opened (the log recovered) but not yet read.
+struct OpenedLog {
+    log: CommitLog,
+    snapshots: SnapshotStore,
+    records: u64,
+    torn_tail_bytes: u64,
+    log_scan: std::time::Duration,
 }
 
-/// Reads the first record, which must be the genesis record.
-pub(crate) fn read_genesis(mut records: RecordIter<'_>) -> Result<GenesisRecord, PersistError> {
+impl OpenedLog {
+    fn open(dir: &Path, config: &StoreConfig) -> Result<OpenedLog, PersistError> {
+        if config.snapshot_interval_blocks == 0 {
+            return Err(PersistError::InvalidBlock { reason: "snapshot interval must be at least 1 block".into() });
+        }
+        let scan_start = Instant::now();
+        let (log, recovery) = CommitLog::open(config.log_config(&dir.join(LOG_DIR_NAME)))?;
+        let log_scan = scan_start.elapsed();
+        let snapshots = SnapshotStore::open(dir.join(SNAPSHOTS_DIR_NAME), config.snapshots_kept)?;
+        let torn_tail_bytes = recovery.torn_tail.as_ref().map_or(0, |torn| torn.bytes);
+        Ok(OpenedLog { log, snapshots, records: recovery.records, torn_tail_bytes, log_scan })
+    }
+
+    /// Opens a log that must hold no chain yet.
+    fn open_empty(dir: &Path, config: &StoreConfig) -> Result<OpenedLog, PersistError> {
+        let opened = OpenedLog::open(dir, config)?;
+        if opened.records != 0 {
+            return Err(PersistError::Genesis {
+                reason: format!("{} already holds a chain of {} records", dir.display(), opened.records),
+            });
+        }
+        Ok(opened)
+    }
+
+    fn rebuild(&self, stored: &OriginRecord, base_state: GenesisStateFn<'_>) -> Result<Resumed, PersistError> {
+        let last_height = self.log.last().map_or(0, |meta| meta.height);
+        rebuild(stored, base_state, Some(&self.snapshots), last_height, |height| self.log.records_from_height(height))
+    }
+}
+
+/// Appends a store's first record and makes it durable whatever the mode:
+/// a store whose first record vanished would be created again, possibly
+/// differently.
+fn append_origin(log: &mut CommitLog, record: &OriginRecord) -> Result<(), PersistError> {
+    let payload = record.encode();
+    debug_assert_eq!(OriginRecord::decode(record.origin.record_kind(), &payload).as_ref(), Ok(record));
+    log.append(record.origin.record_kind(), record.origin.height(), &payload)?;
+    log.sync()?;
+    Ok(())
+}
+
+/// Reads the first record, which must be an origin record: a genesis
+/// (kind 1 or 3, at height 0) or a restored base (kind 4).
+pub(crate) fn read_origin(mut records: RecordIter<'_>) -> Result<OriginRecord, PersistError> {
     let record = match records.next() {
         None => return Err(PersistError::Genesis { reason: "the log is empty".into() }),
         Some(record) => record?,
     };
     let meta = record.meta;
-    if meta.kind != RECORD_KIND_GENESIS || meta.height != 0 {
+    let is_genesis = matches!(meta.kind, RECORD_KIND_GENESIS | RECORD_KIND_GENESIS_APP_STATE) && meta.height == 0;
+    if !is_genesis && meta.kind != RECORD_KIND_RESTORED {
         return Err(PersistError::Genesis {
             reason: format!(
-                "the first record has kind {} at height {}, not the genesis record",
+                "the first record has kind {} at height {}, not a genesis or restored-base record",
                 meta.kind, meta.height
             ),
         });
     }
-    GenesisRecord::decode(&record.payload).map_err(|error| PersistError::Record {
-        height: 0,
+    let decoded = OriginRecord::decode(meta.kind, &record.payload).map_err(|error| PersistError::Record {
+        height: meta.height,
         segment: meta.segment,
         offset: meta.offset,
         error,
-    })
+    })?;
+    if decoded.origin.height() != meta.height {
+        return Err(PersistError::Genesis {
+            reason: format!("the origin record names height {} but sits at {}", decoded.origin.height(), meta.height),
+        });
+    }
+    Ok(decoded)
+}
+
+/// The state at a store's origin: genesis built from its record, or, for a
+/// restored store, its base snapshot (which must be in `snapshots` and sit
+/// at the base's height and block). The caller checks the root.
+pub(crate) fn origin_state(origin: &StoreOrigin, snapshots: Option<&SnapshotStore>) -> Result<State, String> {
+    if let Some(state) = origin.genesis_state() {
+        return state;
+    }
+    let height = origin.height();
+    let missing = || format!("restored by state sync at height {height}, and its base snapshot is not readable");
+    let snapshots = snapshots.ok_or_else(missing)?;
+    let bytes = snapshots.read(height).map_err(|e| format!("{}: {e}", missing()))?;
+    let contents = decode_snapshot(&bytes).map_err(|e| format!("base snapshot {height}: {e}"))?;
+    if contents.height != height || contents.block_hash != origin.block_hash() {
+        return Err(format!("base snapshot {height} holds height {} and another block", contents.height));
+    }
+    Ok(State::from_accounts(contents.accounts))
 }
 
 /// Rebuilds state after the last block in the log: from the newest snapshot
@@ -378,15 +537,16 @@ pub(crate) fn read_genesis(mut records: RecordIter<'_>) -> Result<GenesisRecord,
 /// then applies every later block's delta. `records_after(h)` yields the
 /// records above height h.
 pub(crate) fn rebuild<'a>(
-    genesis: &GenesisRecord,
-    genesis_state: GenesisStateFn<'_>,
+    origin: &OriginRecord,
+    base_state: GenesisStateFn<'_>,
     snapshots: Option<&SnapshotStore>,
     last_height: u64,
     records_after: impl Fn(u64) -> RecordIter<'a>,
 ) -> Result<Resumed, PersistError> {
     let mut report = ResumeReport::default();
     if let Some(snapshots) = snapshots {
-        for height in snapshots.heights()?.into_iter().rev() {
+        // The base of a restored store is not tried here: it is the origin's state below.
+        for height in snapshots.heights()?.into_iter().rev().filter(|h| *h > origin.origin.height()) {
             let start = Instant::now();
             let loaded = load_snapshot(snapshots, height, last_height, &records_after);
             report.timings.snapshot_load += start.elapsed();
@@ -400,18 +560,22 @@ pub(crate) fn rebuild<'a>(
         }
     }
     let start = Instant::now();
-    let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
+    let state = base_state().map_err(|reason| PersistError::Genesis { reason })?;
     report.timings.genesis_state = start.elapsed();
-    if state.root() != genesis.state_root {
+    let (height, last_hash) = (origin.origin.height(), origin.origin.block_hash());
+    if state.root() != origin.state_root {
         return Err(PersistError::RootMismatch {
-            height: 0,
-            root: "genesis state",
-            header: genesis.state_root,
+            height,
+            root: if height == 0 { "genesis state" } else { "restored base state" },
+            header: origin.state_root,
             computed: state.root(),
         });
     }
-    let base = Resumed { state, height: 0, last_hash: [0; 32], report: ResumeReport::default() };
-    apply_blocks(base, records_after(0), report)
+    if height > 0 {
+        report.snapshot_height = Some(height);
+    }
+    let base = Resumed { state, height, last_hash, report: ResumeReport::default() };
+    apply_blocks(base, records_after(height), report)
 }
 
 /// Loads snapshot `height` and checks it against block `height` in the log.

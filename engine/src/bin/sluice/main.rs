@@ -22,6 +22,7 @@ use sluice_engine::exec::ExecutorKind;
 use sluice_engine::memory::{MemoryReport, Rss, RssSampler, RSS_SAMPLE_INTERVAL_MS};
 use sluice_engine::persist::{
     self, BlockStore, GenesisParams, OpenTimings, ReplayOptions, ReplayReport, ResumeReport, Resumed, StoreConfig,
+    StoreOrigin,
 };
 use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineReport, StageMetrics};
 use sluice_engine::program::ProgramRegistry;
@@ -813,9 +814,8 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
             "segments": report.segments,
             "txs": report.txs,
             "torn_tail_bytes": report.torn_tail_bytes,
-            "chain_id": report.genesis.chain_id.as_str(),
-            "seed": report.genesis.seed,
-            "accounts": report.genesis.accounts,
+            "chain_id": report.origin.chain_id().as_str(),
+            "origin": origin_json(&report.origin),
             "elapsed_s": elapsed_s,
             "tps": tps,
         });
@@ -823,7 +823,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
         return Ok(());
     }
     println!("sluice verify: {} is intact", args.data.display());
-    println!("  genesis     {}", report.genesis);
+    println!("  origin      {}", report.origin);
     println!("  records     {} in {} segments", report.records, report.segments);
     println!("  height      {} ({} txs)", report.height, report.txs);
     println!("  block_hash  {}", hex::encode(report.block_hash));
@@ -833,6 +833,24 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
         println!("  torn tail   {} bytes after the last whole record (cut by the next run)", report.torn_tail_bytes);
     }
     Ok(())
+}
+
+/// What a store's chain starts from, for `verify --json`.
+fn origin_json(origin: &StoreOrigin) -> serde_json::Value {
+    match origin {
+        StoreOrigin::Seeded(params) => json!({"kind": "seeded", "seed": params.seed, "accounts": params.accounts}),
+        StoreOrigin::AppState(genesis) => json!({
+            "kind": "app_state",
+            "app_state_hash": hex::encode(sluice_engine::genesis::app_state_hash(&genesis.app_state)),
+            "app_state_bytes": genesis.app_state.len(),
+        }),
+        StoreOrigin::Restored(base) => json!({
+            "kind": "restored",
+            "app_state_hash": hex::encode(base.app_state_hash),
+            "height": base.height,
+            "block_hash": hex::encode(base.block_hash),
+        }),
+    }
 }
 
 fn replay(args: ReplayArgs) -> Result<(), String> {

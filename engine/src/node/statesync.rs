@@ -1,0 +1,313 @@
+//! State sync: serving the store's snapshots to CometBFT peers in chunks,
+//! and restoring one offered by a peer (ListSnapshots, LoadSnapshotChunk,
+//! OfferSnapshot, ApplySnapshotChunk).
+//!
+//! A served snapshot is exactly the bytes of a `BlockStore` snapshot
+//! (docs/format.md §8), cut into chunks of `SNAPSHOT_CHUNK_BYTES`. Nothing
+//! a peer sends is trusted except through CometBFT's light client, which
+//! vouches for one thing: the app hash at the snapshot's height. So:
+//!
+//! * the metadata names each chunk's blake3 hash, and a chunk that does not
+//!   match is refetched from another peer (`RETRY`, its sender rejected);
+//! * the assembled bytes must hash to the snapshot's `hash`, decode, sit at
+//!   the offered height, and rebuild a state whose root equals the trusted
+//!   app hash; anything else rejects the whole snapshot (`REJECT_SNAPSHOT`),
+//!   and CometBFT tries another.
+//!
+//! The chain id and genesis hash ride in the metadata and are not covered
+//! by the app hash (which is the state root alone). A snapshot that lies
+//! about them builds a node whose first block with a transaction computes
+//! another app hash than the chain's, which CometBFT detects and halts on;
+//! it cannot make the node accept a state the chain did not commit.
+//! Format: docs/format.md §14.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tendermint_proto::v0_38::abci::{
+    response_apply_snapshot_chunk::Result as ApplyResult, response_offer_snapshot::Result as OfferResult, Snapshot,
+};
+
+use crate::persist::{decode_snapshot, BlockStore, SnapshotContents};
+use crate::state::State;
+use crate::tx::{ChainId, CHAIN_ID_BYTES_MAX};
+use sluice_storage::SNAPSHOT_SIZE_BYTES_MAX;
+
+/// The snapshot format this node serves and restores.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+/// Bytes per chunk: under CometBFT 0.38's 16 MB chunk message (statesync
+/// `chunkMsgSize`), with room for the message's own fields.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 10 * 1024 * 1024;
+/// Chunks of the largest snapshot the store writes (`SNAPSHOT_SIZE_BYTES_MAX`):
+/// the metadata then holds at most 26 KiB of chunk hashes, far under
+/// CometBFT's 4 MB snapshot message, and a restore holds at most that
+/// many bytes in memory.
+pub const SNAPSHOT_CHUNKS_MAX: u32 = SNAPSHOT_SIZE_BYTES_MAX.div_ceil(SNAPSHOT_CHUNK_BYTES as u64) as u32;
+/// Version byte at offset 0 of the metadata.
+const METADATA_VERSION: u8 = 1;
+const METADATA_BYTES_MAX: usize = 1 + 1 + CHAIN_ID_BYTES_MAX + 32 + 32 + 4 + 32 * SNAPSHOT_CHUNKS_MAX as usize;
+const _: () = assert!(METADATA_BYTES_MAX < 4_000_000 / 2, "metadata fits CometBFT's snapshot message");
+const _: () = assert!(SNAPSHOT_CHUNK_BYTES + 1024 < 16_000_000, "a chunk fits CometBFT's chunk message");
+
+/// What a snapshot's metadata says: who the chain is, the root the state
+/// must rebuild, and the hash of every chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotMetadata {
+    pub chain_id: ChainId,
+    /// `blake3(app_state)` of the chain's genesis.
+    pub app_state_hash: [u8; 32],
+    pub state_root: [u8; 32],
+    pub chunk_hashes: Vec<[u8; 32]>,
+}
+
+impl SnapshotMetadata {
+    /// `version u8 | chain_id_len u8 | chain_id | app_state_hash [32] |
+    /// state_root [32] | chunks u32 | chunk_hash [32] × chunks`.
+    pub fn encode(&self) -> Vec<u8> {
+        let chain = self.chain_id.as_str().as_bytes();
+        let mut out = Vec::with_capacity(METADATA_BYTES_MAX.min(128 + 32 * self.chunk_hashes.len()));
+        out.push(METADATA_VERSION);
+        out.push(chain.len() as u8);
+        out.extend_from_slice(chain);
+        out.extend_from_slice(&self.app_state_hash);
+        out.extend_from_slice(&self.state_root);
+        out.extend_from_slice(&(self.chunk_hashes.len() as u32).to_le_bytes());
+        for hash in &self.chunk_hashes {
+            out.extend_from_slice(hash);
+        }
+        out
+    }
+
+    /// Total: any bytes give metadata or a reason, never a panic or an
+    /// allocation beyond the input's size.
+    pub fn decode(bytes: &[u8]) -> Result<SnapshotMetadata, String> {
+        if bytes.len() > METADATA_BYTES_MAX {
+            return Err(format!("metadata of {} bytes exceeds {METADATA_BYTES_MAX}", bytes.len()));
+        }
+        let mut at = 0usize;
+        let mut take = |len: usize, field: &str| -> Result<&[u8], String> {
+            let slice = bytes.get(at..at + len).ok_or_else(|| format!("metadata ends inside {field} at byte {at}"))?;
+            at += len;
+            Ok(slice)
+        };
+        if take(1, "version")?[0] != METADATA_VERSION {
+            return Err("metadata version is not 1".into());
+        }
+        let chain_len = take(1, "chain id length")?[0] as usize;
+        let chain = std::str::from_utf8(take(chain_len, "chain id")?).map_err(|_| "chain id is not UTF-8")?;
+        let chain_id = ChainId::new(chain).map_err(|e| format!("chain id: {e}"))?;
+        let app_state_hash = take(32, "app_state hash")?.try_into().expect("32 bytes");
+        let state_root = take(32, "state root")?.try_into().expect("32 bytes");
+        let count = u32::from_le_bytes(take(4, "chunk count")?.try_into().expect("4 bytes"));
+        if count == 0 || count > SNAPSHOT_CHUNKS_MAX {
+            return Err(format!("{count} chunks: must be 1..={SNAPSHOT_CHUNKS_MAX}"));
+        }
+        let hashes = take(32 * count as usize, "chunk hashes")?;
+        let chunk_hashes = hashes.chunks_exact(32).map(|hash| hash.try_into().expect("32 bytes")).collect();
+        if at != bytes.len() {
+            return Err(format!("{} trailing bytes after the chunk hashes", bytes.len() - at));
+        }
+        Ok(SnapshotMetadata { chain_id, app_state_hash, state_root, chunk_hashes })
+    }
+}
+
+/// Who the serving chain is, for the metadata.
+#[derive(Clone, Debug)]
+pub struct ChainIdentity {
+    pub chain_id: ChainId,
+    pub app_state_hash: [u8; 32],
+}
+
+/// The serving side: describes the store's snapshots and hands out their
+/// chunks. Describing a snapshot reads and hashes it whole, so each is
+/// described once and kept; the last one read is kept too, since peers
+/// fetch its chunks one after another.
+#[derive(Default)]
+pub struct SnapshotServer {
+    described: BTreeMap<u64, Snapshot>,
+    last_read: Option<(u64, Arc<Vec<u8>>)>,
+}
+
+impl SnapshotServer {
+    /// The store's snapshots that read back intact, newest first. A
+    /// damaged one is left out: it would only be rejected by the peer.
+    pub fn list(&mut self, store: &BlockStore, identity: &ChainIdentity) -> Vec<Snapshot> {
+        let heights = store.snapshot_heights().unwrap_or_default();
+        self.described.retain(|height, _| heights.contains(height));
+        let mut listed = Vec::with_capacity(heights.len());
+        for height in heights.into_iter().rev() {
+            if !self.described.contains_key(&height) {
+                let Ok(bytes) = self.read(store, height) else { continue };
+                let Some(snapshot) = describe(height, &bytes, identity) else { continue };
+                self.described.insert(height, snapshot);
+            }
+            listed.extend(self.described.get(&height).cloned());
+        }
+        listed
+    }
+
+    /// Chunk `index` of snapshot `height`; empty if there is no such chunk
+    /// (CometBFT then asks another peer).
+    pub fn chunk(&mut self, store: &BlockStore, height: u64, format: u32, index: u32) -> Vec<u8> {
+        if format != SNAPSHOT_FORMAT {
+            return Vec::new();
+        }
+        let Ok(bytes) = self.read(store, height) else { return Vec::new() };
+        let start = (index as usize).saturating_mul(SNAPSHOT_CHUNK_BYTES);
+        if start >= bytes.len() {
+            return Vec::new();
+        }
+        bytes[start..(start + SNAPSHOT_CHUNK_BYTES).min(bytes.len())].to_vec()
+    }
+
+    fn read(&mut self, store: &BlockStore, height: u64) -> Result<Arc<Vec<u8>>, String> {
+        if let Some((cached, bytes)) = &self.last_read {
+            if *cached == height {
+                return Ok(bytes.clone());
+            }
+        }
+        let bytes = Arc::new(store.read_snapshot(height).map_err(|e| e.to_string())?);
+        self.last_read = Some((height, bytes.clone()));
+        Ok(bytes)
+    }
+}
+
+/// The CometBFT description of snapshot bytes; `None` if they do not
+/// decode or are too large to serve.
+fn describe(height: u64, bytes: &[u8], identity: &ChainIdentity) -> Option<Snapshot> {
+    let chunks = bytes.len().div_ceil(SNAPSHOT_CHUNK_BYTES);
+    if chunks == 0 || chunks > SNAPSHOT_CHUNKS_MAX as usize {
+        return None;
+    }
+    let contents = decode_snapshot(bytes).ok()?;
+    let metadata = SnapshotMetadata {
+        chain_id: identity.chain_id.clone(),
+        app_state_hash: identity.app_state_hash,
+        state_root: contents.state_root,
+        chunk_hashes: bytes.chunks(SNAPSHOT_CHUNK_BYTES).map(|chunk| *blake3::hash(chunk).as_bytes()).collect(),
+    };
+    Some(Snapshot {
+        height,
+        format: SNAPSHOT_FORMAT,
+        chunks: chunks as u32,
+        hash: blake3::hash(bytes).as_bytes().to_vec().into(),
+        metadata: metadata.encode().into(),
+    })
+}
+
+/// A snapshot being restored: accepted by OfferSnapshot, filled by
+/// ApplySnapshotChunk.
+pub struct Restore {
+    pub height: u64,
+    hash: [u8; 32],
+    /// The app hash CometBFT's light client trusts at `height`.
+    pub trusted_app_hash: [u8; 32],
+    pub metadata: SnapshotMetadata,
+    chunks: Vec<Option<Vec<u8>>>,
+    received: usize,
+}
+
+/// What ApplySnapshotChunk should answer.
+pub enum ChunkVerdict {
+    /// Stored; more chunks to come.
+    Accepted,
+    /// The last chunk: the snapshot is whole, checked, and decoded.
+    Complete(Box<RestoredSnapshot>),
+    /// Bad chunk: fetch it again from someone else.
+    Refetch { index: u32, reason: String },
+    /// The snapshot as a whole is bad.
+    Reject(String),
+}
+
+/// A whole snapshot whose state rebuilt the trusted app hash.
+pub struct RestoredSnapshot {
+    /// The snapshot's bytes, as the store keeps them.
+    pub bytes: Vec<u8>,
+    pub height: u64,
+    /// Hash of the Sluice block at `height`, as the snapshot says.
+    pub block_hash: [u8; 32],
+    pub state: State,
+}
+
+impl Restore {
+    /// Checks an offer: our format, a sane chunk count, metadata that
+    /// decodes and names the same chunk count and the trusted root.
+    pub fn offer(snapshot: &Snapshot, app_hash: &[u8]) -> Result<Restore, (OfferResult, String)> {
+        if snapshot.format != SNAPSHOT_FORMAT {
+            return Err((OfferResult::RejectFormat, format!("format {} is not {SNAPSHOT_FORMAT}", snapshot.format)));
+        }
+        let reject = |reason: String| (OfferResult::Reject, reason);
+        let trusted_app_hash: [u8; 32] =
+            app_hash.try_into().map_err(|_| reject(format!("trusted app hash has {} bytes", app_hash.len())))?;
+        let hash: [u8; 32] =
+            snapshot.hash.as_ref().try_into().map_err(|_| reject("snapshot hash is not 32 bytes".into()))?;
+        if snapshot.height == 0 {
+            return Err(reject("height 0".into()));
+        }
+        let metadata = SnapshotMetadata::decode(&snapshot.metadata).map_err(reject)?;
+        if metadata.chunk_hashes.len() != snapshot.chunks as usize {
+            let reason = format!("{} chunks offered, metadata hashes {}", snapshot.chunks, metadata.chunk_hashes.len());
+            return Err(reject(reason));
+        }
+        if metadata.state_root != trusted_app_hash {
+            return Err(reject("the metadata's state root is not the trusted app hash".into()));
+        }
+        let chunks = vec![None; metadata.chunk_hashes.len()];
+        Ok(Restore { height: snapshot.height, hash, trusted_app_hash, metadata, chunks, received: 0 })
+    }
+
+    /// Takes chunk `index`. A chunk already held is accepted again without
+    /// change (CometBFT may re-deliver one it refetched).
+    pub fn apply(&mut self, index: u32, chunk: Vec<u8>) -> ChunkVerdict {
+        let Some(expected) = self.metadata.chunk_hashes.get(index as usize) else {
+            return ChunkVerdict::Reject(format!("chunk {index} of {} does not exist", self.chunks.len()));
+        };
+        if chunk.len() > SNAPSHOT_CHUNK_BYTES || blake3::hash(&chunk).as_bytes() != expected {
+            let reason = format!("chunk {index} ({} bytes) does not match its hash in the metadata", chunk.len());
+            return ChunkVerdict::Refetch { index, reason };
+        }
+        let slot = &mut self.chunks[index as usize];
+        if slot.is_none() {
+            *slot = Some(chunk);
+            self.received += 1;
+        }
+        if self.received < self.chunks.len() {
+            return ChunkVerdict::Accepted;
+        }
+        match self.assemble() {
+            Ok(restored) => ChunkVerdict::Complete(Box::new(restored)),
+            Err(reason) => ChunkVerdict::Reject(reason),
+        }
+    }
+
+    fn assemble(&mut self) -> Result<RestoredSnapshot, String> {
+        let total: usize = self.chunks.iter().flatten().map(Vec::len).sum();
+        let mut bytes = Vec::with_capacity(total);
+        for chunk in self.chunks.drain(..).flatten() {
+            bytes.extend_from_slice(&chunk);
+        }
+        if *blake3::hash(&bytes).as_bytes() != self.hash {
+            return Err("the assembled snapshot does not match its hash".into());
+        }
+        let contents = decode_snapshot(&bytes).map_err(|e| format!("the snapshot does not decode: {e}"))?;
+        if contents.height != self.height {
+            return Err(format!("the snapshot holds height {}, offered as {}", contents.height, self.height));
+        }
+        let SnapshotContents { height, block_hash, state_root, accounts } = contents;
+        let state = State::from_accounts(accounts);
+        if state_root != self.trusted_app_hash || state.root() != self.trusted_app_hash {
+            return Err("the snapshot's state does not rebuild the trusted app hash".into());
+        }
+        Ok(RestoredSnapshot { bytes, height, block_hash, state })
+    }
+}
+
+/// The answer to ApplySnapshotChunk for a verdict: a bad chunk is
+/// refetched and its sender rejected, so CometBFT asks another peer.
+pub fn apply_result(verdict: &ChunkVerdict) -> ApplyResult {
+    match verdict {
+        ChunkVerdict::Accepted | ChunkVerdict::Complete(_) => ApplyResult::Accept,
+        ChunkVerdict::Refetch { .. } => ApplyResult::Retry,
+        ChunkVerdict::Reject(_) => ApplyResult::RejectSnapshot,
+    }
+}

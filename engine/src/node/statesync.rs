@@ -311,3 +311,96 @@ pub fn apply_result(verdict: &ChunkVerdict) -> ApplyResult {
         ChunkVerdict::Reject(_) => ApplyResult::RejectSnapshot,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn metadata(chunks: usize) -> SnapshotMetadata {
+        SnapshotMetadata {
+            chain_id: ChainId::new("statesync-test").unwrap(),
+            app_state_hash: [1; 32],
+            state_root: [2; 32],
+            chunk_hashes: (0..chunks).map(|i| [i as u8; 32]).collect(),
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_and_every_truncation_is_named() {
+        let original = metadata(3);
+        let bytes = original.encode();
+        assert_eq!(SnapshotMetadata::decode(&bytes).unwrap(), original);
+        for len in 0..bytes.len() {
+            assert!(SnapshotMetadata::decode(&bytes[..len]).is_err(), "cut at {len}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(SnapshotMetadata::decode(&trailing).unwrap_err().contains("trailing"));
+        assert!(SnapshotMetadata::decode(&metadata(0).encode()).unwrap_err().contains("0 chunks"));
+        let too_many = metadata(SNAPSHOT_CHUNKS_MAX as usize + 1).encode();
+        assert!(SnapshotMetadata::decode(&too_many).is_err());
+    }
+
+    #[test]
+    fn offers_are_checked_before_anything_is_kept() {
+        let meta = metadata(2);
+        let snapshot = Snapshot {
+            height: 7,
+            format: SNAPSHOT_FORMAT,
+            chunks: 2,
+            hash: vec![0; 32].into(),
+            metadata: meta.encode().into(),
+        };
+        assert!(Restore::offer(&snapshot, &meta.state_root).is_ok());
+        let refused = |snapshot: &Snapshot, app_hash: &[u8]| Restore::offer(snapshot, app_hash).err().unwrap().0;
+        assert_eq!(refused(&snapshot, &[9; 32]), OfferResult::Reject, "not the trusted root");
+        assert_eq!(refused(&snapshot, &[2; 31]), OfferResult::Reject, "app hash length");
+        assert_eq!(refused(&Snapshot { chunks: 3, ..snapshot.clone() }, &[2; 32]), OfferResult::Reject);
+        assert_eq!(refused(&Snapshot { height: 0, ..snapshot.clone() }, &[2; 32]), OfferResult::Reject);
+        assert_eq!(refused(&Snapshot { hash: vec![0; 5].into(), ..snapshot.clone() }, &[2; 32]), OfferResult::Reject);
+        assert_eq!(refused(&Snapshot { format: 2, ..snapshot }, &[2; 32]), OfferResult::RejectFormat);
+    }
+
+    #[test]
+    fn a_bad_chunk_is_refetched_and_a_missing_index_rejects() {
+        let chunk = vec![5u8; 100];
+        let meta = SnapshotMetadata { chunk_hashes: vec![*blake3::hash(&chunk).as_bytes(); 2], ..metadata(2) };
+        let snapshot = Snapshot {
+            height: 7,
+            format: SNAPSHOT_FORMAT,
+            chunks: 2,
+            hash: vec![0; 32].into(),
+            metadata: meta.encode().into(),
+        };
+        let mut restore = Restore::offer(&snapshot, &meta.state_root).unwrap();
+        assert!(matches!(restore.apply(0, vec![6u8; 100]), ChunkVerdict::Refetch { index: 0, .. }));
+        assert!(matches!(restore.apply(0, chunk.clone()), ChunkVerdict::Accepted));
+        assert!(matches!(restore.apply(0, chunk.clone()), ChunkVerdict::Accepted), "a repeat changes nothing");
+        assert!(matches!(restore.apply(2, chunk.clone()), ChunkVerdict::Reject(_)));
+        // The last chunk completes it, but the whole does not hash to the
+        // snapshot's hash (zeros here): rejected whole.
+        assert!(matches!(restore.apply(1, chunk), ChunkVerdict::Reject(reason) if reason.contains("hash")));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_metadata_and_chunks_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            index in 0u32..4,
+        ) {
+            let _ = SnapshotMetadata::decode(&bytes);
+            let meta = metadata(3);
+            let snapshot = Snapshot {
+                height: 1,
+                format: SNAPSHOT_FORMAT,
+                chunks: 3,
+                hash: blake3::hash(&bytes).as_bytes().to_vec().into(),
+                metadata: meta.encode().into(),
+            };
+            let mut restore = Restore::offer(&snapshot, &meta.state_root).unwrap();
+            let _ = restore.apply(index, bytes);
+        }
+    }
+}

@@ -18,7 +18,12 @@
 #
 # Needs `cometbft` and `sluice` on PATH (or SLUICE_BIN=/path/to/sluice).
 # Environment (optional): TIMEOUT_COMMIT (default 200ms), MEMPOOL_SIZE
-# (default 10000), SLUICE_SEED (1), SLUICE_ACCOUNTS (1000), CMT_LOG_LEVEL (info).
+# (default 10000), SLUICE_SEED (1), SLUICE_ACCOUNTS (1000), CMT_LOG_LEVEL (info),
+# SNAPSHOT_INTERVAL (unset): when set, every node's sluice.toml gets
+# `snapshot_interval_blocks = $SNAPSHOT_INTERVAL` in [storage], so that the
+# nodes take snapshots that scripts/cometbft-statesync-join.sh can sync from;
+# SNAPSHOTS_KEPT (unset) likewise sets `snapshots_kept`. Unset, neither line
+# is written and the node's defaults apply.
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -38,12 +43,12 @@ if [[ -e $dir/node0 ]]; then
   echo "$dir/node0 exists; refusing to overwrite a network" >&2
   exit 1
 fi
-timeout_commit=${TIMEOUT_COMMIT:-200ms}
-mempool_size=${MEMPOOL_SIZE:-10000}
 seed=${SLUICE_SEED:-1}
 accounts=${SLUICE_ACCOUNTS:-1000}
-log_level=${CMT_LOG_LEVEL:-info}
 sluice=${SLUICE_BIN:-sluice}
+# TIMEOUT_COMMIT, MEMPOOL_SIZE, CMT_LOG_LEVEL, SNAPSHOT_INTERVAL, SNAPSHOTS_KEPT;
+# configure_node, print_start_commands.
+source "$(dirname "${BASH_SOURCE[0]}")/cometbft-node-config.sh"
 
 mkdir -p "$dir"
 if (( n == 1 )); then
@@ -77,28 +82,6 @@ for ((i = 0; i < n; i++)); do
     (( j != i )) && others+=("${peers[j]}")
   done
   persistent=$(IFS=,; echo "${others[*]:-}")
-  sed -i -E \
-    -e "s|^proxy_app = .*|proxy_app = \"tcp://127.0.0.1:$abci\"|" \
-    -e "s|^log_level = .*|log_level = \"$log_level\"|" \
-    -e "/^\[rpc\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:$rpc\"|" \
-    -e "/^\[p2p\]/,/^\[/ s|^laddr = .*|laddr = \"tcp://127.0.0.1:$p2p\"|" \
-    -e "s|^persistent_peers = .*|persistent_peers = \"$persistent\"|" \
-    -e "s|^addr_book_strict = .*|addr_book_strict = false|" \
-    -e "s|^allow_duplicate_ip = .*|allow_duplicate_ip = true|" \
-    -e "s|^timeout_commit = .*|timeout_commit = \"$timeout_commit\"|" \
-    -e "/^\[mempool\]/,/^\[/ s|^size = .*|size = $mempool_size|" \
-    "$home/config/config.toml"
-  cat >"$home/sluice.toml" <<TOML
-[abci]
-listen = "127.0.0.1:$abci"
-
-[metrics]
-listen = "127.0.0.1:$metrics"
-
-[storage]
-data = "$home/sluice"
-durability = "sync"
-TOML
-  echo "node$i: sluice node --config $home/sluice.toml"
-  echo "node$i: cometbft start --home $home"
+  configure_node "$home" "$p2p" "$rpc" "$abci" "$metrics" "$persistent"
+  print_start_commands "node$i" "$home"
 done

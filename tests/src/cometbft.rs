@@ -1,11 +1,13 @@
 //! Support for the chain-node tests: a local CometBFT network driven by
-//! `scripts/cometbft-localnet.sh`, its processes, and its RPC (through
-//! the client library, `sluice_engine::client::CometRpc`).
+//! `scripts/cometbft-localnet.sh` (and full nodes joined to it by
+//! `scripts/cometbft-statesync-join.sh`), its processes, and its RPC
+//! (through the client library, `sluice_engine::client::CometRpc`).
 //!
 //! Everything is bounded: every wait has a deadline, every HTTP call a
 //! timeout, and every process started here is killed when its handle
 //! drops, so a failing test leaves nothing running.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +24,9 @@ use sluice_engine::workload;
 /// Genesis of the networks the script creates (its defaults).
 pub const GENESIS_SEED: u64 = 1;
 pub const GENESIS_ACCOUNTS: u32 = 1000;
+/// Bounds a node's start, and one block.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+const INCLUDE_TIMEOUT: Duration = Duration::from_secs(120);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -108,7 +113,8 @@ pub fn kill_app_then_cometbft(app: Proc, mut cometbft: Proc) {
     cometbft.kill();
 }
 
-/// One validator: its home directory and its two processes.
+/// One node (a validator, or a full node joined by
+/// [`Localnet::join_statesync`]): its home directory and its two processes.
 pub struct Validator {
     pub home: PathBuf,
     pub rpc_port: u16,
@@ -118,6 +124,10 @@ pub struct Validator {
 }
 
 impl Validator {
+    fn new(home: PathBuf, rpc_port: u16, cometbft_bin: &Path) -> Validator {
+        Validator { home, rpc_port, sluice: None, cometbft: None, cometbft_bin: cometbft_bin.to_path_buf() }
+    }
+
     /// `sluice node --config HOME/sluice.toml`, as the script prints.
     pub fn start_sluice(&mut self) {
         assert!(self.sluice.is_none());
@@ -176,43 +186,63 @@ impl Validator {
 pub struct Localnet {
     pub validators: Vec<Validator>,
     pub chain_id: ChainId,
+    cometbft_bin: PathBuf,
+    /// The environment the network was made with, given to joined nodes too.
+    env: Vec<(String, String)>,
     // Dropped last: the processes above die before their directory goes.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Localnet {
     pub fn create(cometbft_bin: &Path, validators: usize, base_port: u16) -> Localnet {
+        Localnet::create_with_env(cometbft_bin, validators, base_port, &[])
+    }
+
+    /// [`Localnet::create`] with environment variables for the script, such
+    /// as `("SNAPSHOT_INTERVAL", "5")`.
+    pub fn create_with_env(cometbft_bin: &Path, validators: usize, base_port: u16, env: &[(&str, &str)]) -> Localnet {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bin_dir = cometbft_bin.parent().expect("cometbft has a directory");
-        let path = std::env::join_paths(
-            std::iter::once(bin_dir.to_path_buf())
-                .chain(std::env::var_os("PATH").iter().flat_map(std::env::split_paths)),
-        )
-        .expect("PATH");
-        let out = Command::new(repo_root().join("scripts/cometbft-localnet.sh"))
-            .arg(dir.path())
-            .arg(validators.to_string())
-            .arg(base_port.to_string())
-            .env("PATH", path)
-            .env("SLUICE_BIN", crate::sluice_bin())
-            .output()
-            .expect("run scripts/cometbft-localnet.sh");
-        assert!(out.status.success(), "cometbft-localnet.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        run_script(
+            cometbft_bin,
+            "cometbft-localnet.sh",
+            &[dir.path().into(), validators.to_string().into(), base_port.to_string().into()],
+            &env,
+        );
         let genesis: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("node0/config/genesis.json")).expect("genesis.json"),
         )
         .expect("genesis.json is JSON");
         let chain_id = ChainId::new(genesis["chain_id"].as_str().expect("chain_id")).expect("valid chain id");
         let validators = (0..validators)
-            .map(|i| Validator {
-                home: dir.path().join(format!("node{i}")),
-                rpc_port: base_port + 10 * i as u16 + 1,
-                sluice: None,
-                cometbft: None,
-                cometbft_bin: cometbft_bin.to_path_buf(),
-            })
+            .map(|i| Validator::new(dir.path().join(format!("node{i}")), base_port + 10 * i as u16 + 1, cometbft_bin))
             .collect();
-        Localnet { validators, chain_id, _dir: dir }
+        Localnet { validators, chain_id, cometbft_bin: cometbft_bin.to_path_buf(), env, dir }
+    }
+
+    /// A full node `name` on ports from `base_port`, made by
+    /// `scripts/cometbft-statesync-join.sh` to join by state sync, trusting
+    /// node0's latest block: node0 must be running. Not started; the
+    /// caller owns it (declare it after the network, so that it stops first).
+    pub fn join_statesync(&self, name: &str, base_port: u16) -> Validator {
+        run_script(
+            &self.cometbft_bin,
+            "cometbft-statesync-join.sh",
+            &[self.dir.path().into(), name.into(), base_port.to_string().into()],
+            &self.env,
+        );
+        Validator::new(self.dir.path().join(name), base_port + 1, &self.cometbft_bin)
+    }
+
+    /// Starts every validator and waits until each reports height 2.
+    pub fn start_all(&mut self) {
+        for validator in &mut self.validators {
+            validator.start();
+        }
+        for validator in &self.validators {
+            wait_for("the chain to reach height 2", START_TIMEOUT, || validator.height().filter(|h| *h >= 2))
+                .unwrap_or_else(|e| panic!("{e}\n{}", validator.logs()));
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -226,6 +256,24 @@ impl Drop for Localnet {
             validator.stop();
         }
     }
+}
+
+/// Runs `scripts/<script> args` with `env`, `cometbft`'s directory first on
+/// PATH and SLUICE_BIN set; panics with its stderr unless it succeeds.
+fn run_script(cometbft_bin: &Path, script: &str, args: &[OsString], env: &[(String, String)]) {
+    let bin_dir = cometbft_bin.parent().expect("cometbft has a directory");
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.to_path_buf()).chain(std::env::var_os("PATH").iter().flat_map(std::env::split_paths)),
+    )
+    .expect("PATH");
+    let out = Command::new(repo_root().join("scripts").join(script))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("PATH", path)
+        .env("SLUICE_BIN", crate::sluice_bin())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
+    assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Polls `probe` until it gives a value or `timeout` passes.
@@ -276,6 +324,46 @@ pub fn query_account(port: u16, id: &AccountId) -> Result<(u64, u64), String> {
 pub fn block(port: u16, height: u64) -> Result<(Vec<Vec<u8>>, String), String> {
     let block = rpc(port).block(height).map_err(|e| e.to_string())?;
     Ok((block.txs, block.app_hash))
+}
+
+/// [`submit_rounds`] sends from genesis accounts 0..SIGNERS to any account.
+pub const SIGNERS: u32 = 200;
+
+/// Submits `rounds` transfers from each signer, starting at `nonces`,
+/// through node `port`; every CheckTx must accept. Returns the next nonces.
+pub fn submit_rounds(localnet: &Localnet, port: u16, nonces: &mut [u64], rounds: u64) -> u64 {
+    let mut sent = 0;
+    for _ in 0..rounds {
+        for signer in 0..SIGNERS {
+            let nonce = nonces[signer as usize];
+            // Never the signer itself: a transfer declares two distinct accounts.
+            let to = (signer + 1 + (signer * 7 + nonce as u32 * 13) % (GENESIS_ACCOUNTS - 1)) % GENESIS_ACCOUNTS;
+            let tx = signed_transfer(&localnet.chain_id, signer, to, nonce, 1 + nonce % 50);
+            let (code, log) = broadcast(port, &tx).unwrap_or_else(|e| panic!("broadcast: {e}\n{}", localnet.logs()));
+            assert_eq!(code, 0, "CheckTx rejected signer {signer} nonce {nonce}: {log}");
+            nonces[signer as usize] += 1;
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// Waits until every signer's committed nonce reaches `nonces`. Signers
+/// are probed in order from the first not yet done, so each poll is cheap.
+pub fn wait_included(localnet: &Localnet, port: u16, nonces: &[u64]) {
+    let mut done = 0usize;
+    wait_for("every signer's transactions to commit", INCLUDE_TIMEOUT, || {
+        while done < nonces.len() {
+            let (_, nonce) = query_account(port, &account_id(done as u32)).ok()?;
+            assert!(nonce <= nonces[done], "signer {done} has nonce {nonce} past {}", nonces[done]);
+            if nonce < nonces[done] {
+                return None;
+            }
+            done += 1;
+        }
+        Some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", localnet.logs()));
 }
 
 /// The serial reference: replays blocks 1..=last from node `port` through

@@ -11,55 +11,14 @@
 //! No assertion depends on timing: deadlines only bound the waits.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use sluice_tests::cometbft::{
-    account_id, broadcast, cometbft_or_skip, query_account, replay_reference, signed_transfer, wait_for, Localnet,
-    GENESIS_ACCOUNTS,
+    account_id, cometbft_or_skip, query_account, replay_reference, submit_rounds, wait_for, wait_included, Localnet,
+    GENESIS_ACCOUNTS, SIGNERS, START_TIMEOUT,
 };
+use sluice_tests::sluice_json;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const INCLUDE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Senders are genesis accounts 0..SIGNERS; receivers are any account.
-const SIGNERS: u32 = 200;
-
-/// Submits `rounds` transfers from each signer, starting at `nonces`,
-/// through node `port`; every CheckTx must accept. Returns the next nonces.
-fn submit_rounds(localnet: &Localnet, port: u16, nonces: &mut [u64], rounds: u64) -> u64 {
-    let mut sent = 0;
-    for _ in 0..rounds {
-        for signer in 0..SIGNERS {
-            let nonce = nonces[signer as usize];
-            // Never the signer itself: a transfer declares two distinct accounts.
-            let to = (signer + 1 + (signer * 7 + nonce as u32 * 13) % (GENESIS_ACCOUNTS - 1)) % GENESIS_ACCOUNTS;
-            let tx = signed_transfer(&localnet.chain_id, signer, to, nonce, 1 + nonce % 50);
-            let (code, log) = broadcast(port, &tx).unwrap_or_else(|e| panic!("broadcast: {e}\n{}", localnet.logs()));
-            assert_eq!(code, 0, "CheckTx rejected signer {signer} nonce {nonce}: {log}");
-            nonces[signer as usize] += 1;
-            sent += 1;
-        }
-    }
-    sent
-}
-
-/// Waits until every signer's committed nonce reaches `nonces`. Signers
-/// are probed in order from the first not yet done, so each poll is cheap.
-fn wait_included(localnet: &Localnet, port: u16, nonces: &[u64]) {
-    let mut done = 0usize;
-    wait_for("every signer's transactions to commit", INCLUDE_TIMEOUT, || {
-        while done < nonces.len() {
-            let (_, nonce) = query_account(port, &account_id(done as u32)).ok()?;
-            assert!(nonce <= nonces[done], "signer {done} has nonce {nonce} past {}", nonces[done]);
-            if nonce < nonces[done] {
-                return None;
-            }
-            done += 1;
-        }
-        Some(())
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", localnet.logs()));
-}
 
 /// Every account's balance and nonce via `abci_query` equals the serial
 /// reference replay of the chain's own blocks, whose app hashes must
@@ -78,22 +37,12 @@ fn check_against_reference(localnet: &Localnet, port: u16) -> u64 {
     height
 }
 
-fn start_all(localnet: &mut Localnet) {
-    for validator in &mut localnet.validators {
-        validator.start();
-    }
-    for validator in &localnet.validators {
-        wait_for("the chain to reach height 2", START_TIMEOUT, || validator.height().filter(|h| *h >= 2))
-            .unwrap_or_else(|e| panic!("{e}\n{}", validator.logs()));
-    }
-}
-
 #[test]
 fn single_validator_commits_transfers_matching_the_serial_reference() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(cometbft) = cometbft_or_skip("single_validator") else { return };
     let mut localnet = Localnet::create(&cometbft, 1, 21100);
-    start_all(&mut localnet);
+    localnet.start_all();
     let port = localnet.validators[0].rpc_port;
     let mut nonces = vec![0u64; SIGNERS as usize];
     let sent = submit_rounds(&localnet, port, &mut nonces, 6);
@@ -107,7 +56,7 @@ fn killed_node_restarts_through_handshake_replay() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(cometbft) = cometbft_or_skip("restart") else { return };
     let mut localnet = Localnet::create(&cometbft, 1, 21200);
-    start_all(&mut localnet);
+    localnet.start_all();
     let port = localnet.validators[0].rpc_port;
     let mut nonces = vec![0u64; SIGNERS as usize];
     submit_rounds(&localnet, port, &mut nonces, 2);
@@ -136,7 +85,7 @@ fn four_validators_agree_and_survive_one_stopping() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let Some(cometbft) = cometbft_or_skip("four_validators") else { return };
     let mut localnet = Localnet::create(&cometbft, 4, 21300);
-    start_all(&mut localnet);
+    localnet.start_all();
     let ports: Vec<u16> = localnet.validators.iter().map(|v| v.rpc_port).collect();
     let mut nonces = vec![0u64; SIGNERS as usize];
     submit_rounds(&localnet, ports[0], &mut nonces, 3);
@@ -175,71 +124,17 @@ fn four_validators_agree_and_survive_one_stopping() {
     }
     for validator in &localnet.validators {
         let data = validator.home.join("sluice");
-        let verified = audit(&["verify", "--json", "--data"], &data);
+        let data = data.to_str().expect("UTF-8 path");
+        let verified = sluice_json(&["verify", "--json", "--data", data]);
         assert!(verified["height"].as_u64().is_some_and(|h| h >= 1), "{verified}");
         assert_eq!(verified["origin"]["kind"], "app_state", "{verified}");
-        let replayed = audit(&["replay", "--reexecute", "--json", "--data"], &data);
+        let replayed = sluice_json(&["replay", "--reexecute", "--json", "--data", data]);
         assert_eq!(replayed["height"], verified["height"], "{replayed}");
         assert_eq!(replayed["state_root"], verified["state_root"], "{replayed}");
-        let deltas = audit(&["replay", "--json", "--data"], &data);
+        let deltas = sluice_json(&["replay", "--json", "--data", data]);
         assert_eq!(deltas["state_root"], verified["state_root"], "{deltas}");
     }
-    let survivor = audit(&["verify", "--json", "--data"], &localnet.validators[0].home.join("sluice"));
+    let survivor = localnet.validators[0].home.join("sluice");
+    let survivor = sluice_json(&["verify", "--json", "--data", survivor.to_str().expect("UTF-8 path")]);
     assert!(survivor["height"].as_u64().is_some_and(|h| h >= last), "{survivor}");
-}
-
-/// Runs `sluice ARGS DATA`, which must succeed, and parses its JSON.
-fn audit(args: &[&str], data: &std::path::Path) -> serde_json::Value {
-    let out = std::process::Command::new(sluice_tests::sluice_bin()).args(args).arg(data).output().expect("run sluice");
-    assert!(out.status.success(), "sluice {args:?} {}: {}", data.display(), String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
-/// Committed transactions per second through consensus, for
-/// docs/benchmarks.md ("Chain node"). Ignored: it measures, it does not
-/// check. `SLUICE_BENCH_VALIDATORS` (default 1) and `SLUICE_BENCH_ROUNDS`
-/// (default 25, times 200 signers) pick the run; submitters are 4 threads
-/// with disjoint signers, each signer sending to one validator's RPC (signers spread over all).
-#[test]
-#[ignore = "benchmark: cargo test --release -p sluice-tests --test chain_node -- --ignored --nocapture"]
-fn throughput_through_consensus() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(cometbft) = cometbft_or_skip("throughput") else { return };
-    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let validators = env("SLUICE_BENCH_VALIDATORS", 1).clamp(1, 4) as usize;
-    let rounds = env("SLUICE_BENCH_ROUNDS", 25).clamp(1, 1000);
-    let mut localnet = Localnet::create(&cometbft, validators, 21400);
-    start_all(&mut localnet);
-    let ports: Vec<u16> = localnet.validators.iter().map(|v| v.rpc_port).collect();
-    let chain = localnet.chain_id.clone();
-    const SUBMITTERS: u32 = 4;
-    let start = std::time::Instant::now();
-    std::thread::scope(|scope| {
-        for submitter in 0..SUBMITTERS {
-            let (chain, ports) = (&chain, &ports);
-            scope.spawn(move || {
-                for nonce in 0..rounds {
-                    for signer in (submitter..SIGNERS).step_by(SUBMITTERS as usize) {
-                        let to =
-                            (signer + 1 + (signer * 7 + nonce as u32 * 13) % (GENESIS_ACCOUNTS - 1)) % GENESIS_ACCOUNTS;
-                        let tx = signed_transfer(chain, signer, to, nonce, 1);
-                        // One validator per signer: its nonces must arrive in order.
-                        let port = ports[signer as usize % ports.len()];
-                        let (code, log) = broadcast(port, &tx).expect("broadcast");
-                        assert_eq!(code, 0, "{log}");
-                    }
-                }
-            });
-        }
-    });
-    let submitted_s = start.elapsed().as_secs_f64();
-    let nonces = vec![rounds; SIGNERS as usize];
-    wait_included(&localnet, ports[0], &nonces);
-    let elapsed_s = start.elapsed().as_secs_f64();
-    let txs = rounds * u64::from(SIGNERS);
-    println!(
-        "chain node throughput: {validators} validator(s), {txs} transfers, submitted in {submitted_s:.2} s, \
-         committed in {elapsed_s:.2} s: {:.0} tx/s",
-        txs as f64 / elapsed_s
-    );
 }

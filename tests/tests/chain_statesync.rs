@@ -6,7 +6,7 @@
 //! its data directory passes `sluice verify`.
 //!
 //! The network is built by `scripts/cometbft-localnet.sh` with
-//! SNAPSHOT_INTERVAL=5 (and SNAPSHOTS_KEPT=100), the full node by `scripts/cometbft-statesync-join.sh`,
+//! SNAPSHOT_INTERVAL=5 (and SNAPSHOTS_KEPT=64), the full node by `scripts/cometbft-statesync-join.sh`,
 //! and both are started with the commands the scripts print. It skips,
 //! saying so, when no `cometbft` binary is found, unless
 //! `SLUICE_REQUIRE_COMETBFT` is set (CI sets it). Ports are below Linux's
@@ -29,7 +29,7 @@ const JOIN_HEIGHT: u64 = 12;
 /// picks is still served when it fetches the chunks. CometBFT picks from
 /// what it discovered during `discovery_time` (at least 5 s); with 3 kept
 /// at ~5 blocks/s, a snapshot would be pruned ~3 s after it was taken.
-const SNAPSHOTS: [(&str, &str); 2] = [("SNAPSHOT_INTERVAL", "5"), ("SNAPSHOTS_KEPT", "100")];
+const SNAPSHOTS: [(&str, &str); 2] = [("SNAPSHOT_INTERVAL", "5"), ("SNAPSHOTS_KEPT", "64")];
 
 /// The value of field `key` on a log line, in tracing's plain format
 /// (`... target: message key=value key=value`).

@@ -132,6 +132,9 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         blocks_replayed = startup.blocks_replayed,
         txs_replayed = startup.txs_replayed,
         open_ms = open_elapsed.as_millis() as u64,
+        log_scan_ms = startup.timings.log_scan.as_millis() as u64,
+        snapshot_load_ms = startup.timings.snapshot_load.as_millis() as u64,
+        delta_replay_ms = startup.timings.delta_replay.as_millis() as u64,
         "sluice node serving CometBFT over ABCI"
     );
     server.serve()

@@ -18,7 +18,11 @@
 # Start it with the two commands this script prints. The end-to-end test
 # tests/tests/chain_statesync.rs runs exactly this script and these commands.
 #
-# Needs `cometbft`, `curl` and `jq` on PATH. Environment (optional), as for
+# Its sluice.toml pins the chain a restored snapshot must be of
+# (`[statesync] chain_id` and `genesis_hash`, from the genesis it copies).
+#
+# Needs `cometbft`, `curl`, `jq` and `sluice` on PATH (or SLUICE_BIN=/path/to/sluice).
+# Environment (optional), as for
 # cometbft-localnet.sh: TIMEOUT_COMMIT (default 200ms), MEMPOOL_SIZE
 # (10000), CMT_LOG_LEVEL (info), SNAPSHOT_INTERVAL and SNAPSHOTS_KEPT
 # (unset: when set, this node takes snapshots too, with
@@ -48,7 +52,8 @@ if [[ -e $home ]]; then
   echo "$home exists; refusing to overwrite a node" >&2
   exit 1
 fi
-for tool in cometbft curl jq; do
+sluice=${SLUICE_BIN:-sluice}
+for tool in cometbft curl jq "$sluice"; do
   if ! command -v "$tool" >/dev/null; then
     echo "$tool is not on PATH" >&2
     exit 1
@@ -110,5 +115,18 @@ sed -i -E \
   -e "$statesync s|^discovery_time = .*|discovery_time = \"5s\"|" \
   -e "$statesync s|^chunk_request_timeout = .*|chunk_request_timeout = \"5s\"|" \
   "$home/config/config.toml"
+# Pin the chain the restored snapshot must be of: CometBFT's light client
+# vouches only for the state root, not for the chain id and genesis hash
+# the snapshot carries beside it (docs/format.md §14).
+if ! summary=$("$sluice" genesis validate --genesis "$home/config/genesis.json" --json); then
+  echo "sluice genesis validate failed on $home/config/genesis.json (is sluice on PATH, or SLUICE_BIN set?)" >&2
+  exit 1
+fi
+cat >>"$home/sluice.toml" <<TOML
+
+[statesync]
+chain_id = "$(jq -r .chain_id <<<"$summary")"
+genesis_hash = "$(jq -r .genesis_hash <<<"$summary")"
+TOML
 echo "$name: state sync trusts node0's block $trust_height ($trust_hash)"
 print_start_commands "$name" "$home"

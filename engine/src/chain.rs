@@ -60,15 +60,33 @@ impl Chain {
         tx_hashes: &[[u8; 32]],
         graph: Option<&ConflictGraph>,
     ) -> Result<ExecutedBlock, String> {
+        let outcome = self.outcome_scheduled(txs, graph)?;
+        Ok(self.apply_outcome(tx_hashes, outcome))
+    }
+
+    /// What the next block of `txs` would do, without doing it: the caller
+    /// may look at the outcome (its size, say) before `apply_outcome`.
+    pub fn outcome(&self, txs: &[Transaction]) -> Result<BlockOutcome, String> {
+        let graph = (self.executor == ExecutorKind::Parallel).then(|| ConflictGraph::build(txs));
+        self.outcome_scheduled(txs, graph.as_ref())
+    }
+
+    fn outcome_scheduled(&self, txs: &[Transaction], graph: Option<&ConflictGraph>) -> Result<BlockOutcome, String> {
         if txs.len() > BLOCK_TXS_MAX {
             return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
         }
-        assert_eq!(txs.len(), tx_hashes.len(), "one hash per transaction");
         let outcome = match graph {
             Some(graph) => execute_graph(&self.state, txs, &self.programs, graph),
             None => execute_block_serial(&self.state, txs, &self.programs),
         };
         assert_eq!(outcome.receipts.len(), txs.len(), "one receipt per transaction");
+        Ok(outcome)
+    }
+
+    /// Makes `outcome`, computed by `outcome` on this chain's current
+    /// state, the next block: applies its delta and links its header.
+    pub fn apply_outcome(&mut self, tx_hashes: &[[u8; 32]], outcome: BlockOutcome) -> ExecutedBlock {
+        assert_eq!(outcome.receipts.len(), tx_hashes.len(), "one hash per transaction");
         self.state.apply(&outcome.delta);
         let header = BlockHeader {
             height: self.height + 1,
@@ -76,10 +94,10 @@ impl Chain {
             tx_root: merkle_root(tx_hashes),
             receipts_root: receipts_root(&outcome.receipts),
             state_root: self.state.root(),
-            tx_count: txs.len() as u32,
+            tx_count: tx_hashes.len() as u32,
         };
         self.height = header.height;
         self.last_hash = header.hash();
-        Ok(ExecutedBlock { header, outcome })
+        ExecutedBlock { header, outcome }
     }
 }

@@ -35,7 +35,8 @@ use crate::state::{genesis_key, AccountMap, State, GENESIS_ACCOUNTS_MAX, GENESIS
 /// Largest `app_state` accepted, in bytes. Listed accounts cost about 100
 /// bytes each, so this holds some 300,000 of them; larger test sets use
 /// `seeded`. It fits the node's ABCI request limit (64 MiB by default),
-/// which must carry it in one InitChain, and the journal's record limit.
+/// which must carry it in one InitChain, and the store's origin record
+/// (`ORIGIN_RECORD_BYTES_MAX`).
 pub const GENESIS_APP_STATE_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// Largest genesis.json `GenesisFile` reads: the app state plus CometBFT's
 /// own fields (validators, consensus parameters) with room to spare.

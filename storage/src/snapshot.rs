@@ -44,6 +44,8 @@ pub struct SnapshotStore {
     kept_max: usize,
     /// Set by `open_read_only`: `write` refuses, nothing is created or removed.
     read_only: bool,
+    /// A height `prune` never removes (see `pin`).
+    pinned: Option<u64>,
 }
 
 /// Result of looking for the newest valid snapshot.
@@ -67,7 +69,7 @@ impl SnapshotStore {
             });
         }
         fs::create_dir_all(&dir).map_err(|e| LogError::io("create_dir", &dir, e))?;
-        let store = SnapshotStore { dir, kept_max, read_only: false };
+        let store = SnapshotStore { dir, kept_max, read_only: false, pinned: None };
         store.remove_temp_files()?;
         Ok(store)
     }
@@ -78,7 +80,7 @@ impl SnapshotStore {
     pub fn open_read_only(dir: impl Into<PathBuf>) -> Result<SnapshotStore, LogError> {
         let dir = dir.into();
         fs::metadata(&dir).map_err(|e| LogError::io("stat", &dir, e))?;
-        Ok(SnapshotStore { dir, kept_max: SNAPSHOTS_KEPT_MAX, read_only: true })
+        Ok(SnapshotStore { dir, kept_max: SNAPSHOTS_KEPT_MAX, read_only: true, pinned: None })
     }
 
     pub fn dir(&self) -> &Path {
@@ -154,6 +156,41 @@ impl SnapshotStore {
 
     /// Reads and checks the snapshot at `height`. Damage is `SnapshotCorrupt`.
     pub fn read(&self, height: u64) -> Result<Vec<u8>, LogError> {
+        let (mut file, state_len, checksum) = self.open_checked(height)?;
+        let path = self.path_for(height);
+        let corrupt = |reason: &str| LogError::SnapshotCorrupt { path: path.clone(), reason: reason.to_string() };
+        // Bounded: equals the bytes the file holds, and at most the max.
+        let mut state = vec![0u8; state_len as usize];
+        file.read_exact(&mut state).map_err(|e| LogError::io("read", &path, e))?;
+        if *blake3::hash(&state).as_bytes() != checksum {
+            return Err(corrupt("state checksum mismatch"));
+        }
+        Ok(state)
+    }
+
+    /// Bytes `offset..offset + len` of the state of snapshot `height`
+    /// (fewer at its end; none past it), after checking the header but not
+    /// the whole state's checksum: what serves one piece of a large
+    /// snapshot without reading all of it. The reader must check the piece
+    /// itself (state sync does, by a hash per chunk).
+    pub fn read_range(&self, height: u64, offset: u64, len: usize) -> Result<Vec<u8>, LogError> {
+        use std::os::unix::fs::FileExt;
+        let (file, state_len, _) = self.open_checked(height)?;
+        let end = offset.saturating_add(len as u64).min(state_len);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        // Bounded: at most `len`, and inside the state (offset < end ≤ state_len).
+        let mut piece = vec![0u8; (end - offset) as usize];
+        let path = self.path_for(height);
+        file.read_exact_at(&mut piece, HEADER_SIZE_BYTES as u64 + offset)
+            .map_err(|e| LogError::io("read", &path, e))?;
+        Ok(piece)
+    }
+
+    /// Opens snapshot `height` and checks its header against the file name
+    /// and length; the file is left positioned at the state's first byte.
+    fn open_checked(&self, height: u64) -> Result<(File, u64, [u8; 32]), LogError> {
         let path = self.path_for(height);
         let corrupt = |reason: &str| LogError::SnapshotCorrupt { path: path.clone(), reason: reason.to_string() };
         let mut file = File::open(&path).map_err(|e| LogError::io("open", &path, e))?;
@@ -170,17 +207,28 @@ impl SnapshotStore {
         if state_len != file_len - HEADER_SIZE_BYTES as u64 || state_len > SNAPSHOT_SIZE_BYTES_MAX {
             return Err(corrupt("state length does not match the file length"));
         }
-        // Bounded: equals the bytes the file holds, and at most the max.
-        let mut state = vec![0u8; state_len as usize];
-        file.read_exact(&mut state).map_err(|e| LogError::io("read", &path, e))?;
-        if *blake3::hash(&state).as_bytes() != checksum {
-            return Err(corrupt("state checksum mismatch"));
+        Ok((file, state_len, checksum))
+    }
+
+    /// Keeps the snapshot at `height` whatever `kept_max` says: it is the
+    /// base a store was restored from, which nothing else can rebuild.
+    /// It does not count against `kept_max`.
+    pub fn pin(&mut self, height: u64) {
+        self.pinned = Some(height);
+    }
+
+    /// Removes every snapshot file: for a store being created, whose
+    /// directory may hold leftovers of an earlier attempt.
+    pub fn clear(&self) -> Result<(), LogError> {
+        for height in self.heights()? {
+            let path = self.path_for(height);
+            fs::remove_file(&path).map_err(|e| LogError::io("remove", &path, e))?;
         }
-        Ok(state)
+        fsync_dir(&self.dir)
     }
 
     fn prune(&self) -> Result<(), LogError> {
-        let heights = self.heights()?;
+        let heights: Vec<u64> = self.heights()?.into_iter().filter(|h| Some(*h) != self.pinned).collect();
         let excess = heights.len().saturating_sub(self.kept_max);
         for &height in &heights[..excess] {
             let path = self.path_for(height);
@@ -281,6 +329,31 @@ mod tests {
             damaged[i] ^= 0x04;
             assert!(decode_header(&damaged).is_err(), "flip at {i} accepted");
         }
+    }
+
+    #[test]
+    fn ranges_read_back_the_state_and_stop_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 2).unwrap();
+        store.write(3, b"0123456789").unwrap();
+        assert_eq!(store.read_range(3, 2, 4).unwrap(), b"2345");
+        assert_eq!(store.read_range(3, 8, 4).unwrap(), b"89", "cut at the end");
+        assert!(store.read_range(3, 10, 4).unwrap().is_empty(), "past the end");
+        assert!(store.read_range(3, u64::MAX, 4).unwrap().is_empty());
+        assert!(store.read_range(4, 0, 4).is_err(), "no such snapshot");
+    }
+
+    #[test]
+    fn a_pinned_snapshot_survives_pruning_and_clear_removes_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SnapshotStore::open(dir.path(), 2).unwrap();
+        store.pin(1);
+        for height in 1..=5 {
+            store.write(height, b"state").unwrap();
+        }
+        assert_eq!(store.heights().unwrap(), vec![1, 4, 5], "the pinned one is kept and does not count");
+        store.clear().unwrap();
+        assert!(store.heights().unwrap().is_empty());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `counter_chain` example registers its counter program (300), serves
 //! CometBFT through the library's node, and is driven through the
 //! library's client, as docs/operations.md ("A chain with its own
-//! programs") shows. A `kill -9` and restart replays the journal with the
-//! same registry.
+//! programs") shows. A `kill -9` and restart rebuilds the counter from the
+//! store, and the chain goes on with the same registry.
 //!
 //! Skips, saying so, without a `cometbft` binary unless
 //! `SLUICE_REQUIRE_COMETBFT` is set (CI sets it).
@@ -89,7 +89,7 @@ fn a_chain_runs_its_own_program_through_cometbft() {
     assert_eq!(account["owner"].as_u64(), Some(300));
     assert_eq!(account["data"].as_str().map(|d| d[64..].to_string()), Some(hex::encode(42u64.to_le_bytes())));
 
-    // kill -9 and restart: the journal replays through the counter program.
+    // kill -9 and restart: the store rebuilds the counter's account from its deltas.
     let validator = &mut localnet.validators[0];
     let height_before = validator.height().expect("height");
     validator.kill_sluice();

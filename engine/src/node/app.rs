@@ -28,16 +28,18 @@ use tracing::{error, info, warn};
 use super::mempool::{system_transfers, PendingState};
 use super::metrics::Metrics;
 use super::query::{account_path_id, QueryError};
-use super::statesync::{apply_result, ChainIdentity, ChunkVerdict, Restore, SnapshotServer};
+use super::statesync::{apply_result, load_chunk, ChainIdentity, ChunkVerdict, Restore, SnapshotServer};
 use super::{
-    verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_DECODE, CODE_DUPLICATE, CODE_NOT_INITIALIZED,
+    verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_BLOCK_FULL, CODE_DECODE, CODE_DUPLICATE,
+    CODE_NOT_INITIALIZED,
 };
 use crate::block::{BlockHeader, BLOCK_TXS_MAX};
 use crate::chain::{Chain, ExecutedBlock};
 use crate::exec::TxStatus;
 use crate::genesis::{app_state_hash, genesis_state, AppState};
 use crate::ingest::Rejection;
-use crate::persist::{AppStateGenesis, BlockStore, RestoredBase, ResumeReport, StoreOrigin};
+use crate::persist::store::BLOCK_RECORD_BYTES_MAX;
+use crate::persist::{block_record_bytes, AppStateGenesis, BlockStore, RestoredBase, ResumeReport, StoreOrigin};
 use crate::program::ProgramRegistry;
 use crate::tx::ChainId;
 
@@ -53,6 +55,8 @@ struct Initialized {
     genesis: GenesisIdentity,
     /// Where every block is committed; its snapshots are what state sync serves.
     store: BlockStore,
+    /// Height of the store's origin: 0 for genesis, H after a state sync.
+    origin_height: u64,
 }
 
 /// What identifies the genesis a chain started from.
@@ -85,14 +89,19 @@ pub struct App {
     pending: PendingState,
     /// How opening the store rebuilt state; `None` for a node with no chain yet.
     startup: Option<ResumeReport>,
-    snapshot_server: SnapshotServer,
     /// A snapshot being restored by state sync.
     restore: Option<Restore>,
+    /// Largest block record FinalizeBlock lets a block make:
+    /// `BLOCK_RECORD_BYTES_MAX`, smaller only in tests.
+    record_bytes_max: u64,
 }
 
 /// Shared between the four ABCI connection threads.
 pub struct Node {
     app: Mutex<App>,
+    /// Apart from `app`, so serving snapshots to peers never waits on, or
+    /// holds up, the consensus connection.
+    snapshot_server: Mutex<SnapshotServer>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -112,7 +121,7 @@ impl Node {
         if let Some(init) = &app.init {
             metrics.genesis_accounts.store(init.genesis.accounts, Relaxed);
         }
-        Node { app: Mutex::new(app), metrics }
+        Node { app: Mutex::new(app), snapshot_server: Mutex::default(), metrics }
     }
 
     /// The genesis hash and chain id once known, and the committed height
@@ -228,7 +237,7 @@ impl Node {
             self.metrics.genesis_accounts.store(genesis.accounts, Relaxed);
             let identity = GenesisIdentity { app_state_hash: hash, accounts: genesis.accounts };
             let chain = Chain::new(genesis.state, app.programs.clone(), app.config.executor()?);
-            app.init = Some(Initialized { chain, chain_id, genesis: identity, store });
+            app.init = Some(Initialized { chain, chain_id, genesis: identity, store, origin_height: 0 });
         }
         let root = app.init.as_ref().map(|init| init.chain.state.root()).unwrap_or_default();
         Ok(ResponseInitChain { app_hash: root.to_vec().into(), ..Default::default() })
@@ -341,12 +350,13 @@ impl Node {
             return Err("FinalizeBlock twice without Commit".to_string());
         }
         let height = u64::try_from(request.height).map_err(|_| format!("negative height {}", request.height))?;
+        let record_bytes_max = app.record_bytes_max;
         let init = app.init.as_mut().ok_or("FinalizeBlock before InitChain")?;
         if height != init.chain.height + 1 {
             return Err(format!("FinalizeBlock height {height}, expected {}", init.chain.height + 1));
         }
         let txs: Vec<Vec<u8>> = request.txs.into_iter().map(|tx| tx.to_vec()).collect();
-        let block = execute_block(init, &txs)?;
+        let block = execute_block(init, &txs, record_bytes_max)?;
         let tx_results = block.results;
         let app_hash = init.chain.state.root();
         debug_assert_eq!(block.executed.header.state_root, app_hash);
@@ -374,7 +384,7 @@ impl Node {
         init.store
             .commit(&header, &block.accepted, &outcome.receipts, &outcome.delta)
             .map_err(|e| format!("Commit at height {}: {e}", header.height))?;
-        let snapshot_written = self.snapshot_if_due(init)?;
+        let snapshot_written = self.snapshot_if_due(init);
         assert_eq!(header.height, app.committed_height + 1, "commits are consecutive");
         app.committed_height = header.height;
         app.committed_app_hash = header.state_root;
@@ -398,46 +408,60 @@ impl Node {
 
     /// Writes a snapshot after a block whose height is a multiple of the
     /// interval. It holds Commit for the time it takes (a sort and a write
-    /// of every account), which is why it comes only every N blocks.
-    fn snapshot_if_due(&self, init: &mut Initialized) -> HandlerResult<bool> {
-        if !init.store.snapshot_due() {
-            return Ok(false);
-        }
+    /// of every account), which is why it comes only every N blocks. A
+    /// failure is logged and counted, not fatal: the block is already
+    /// durable and the log alone rebuilds state; a failure to sync the log
+    /// poisons it, and the next Commit fails on that.
+    fn snapshot_if_due(&self, init: &mut Initialized) -> bool {
         let start = Instant::now();
-        init.store
-            .write_snapshot(&init.chain.state)
-            .map_err(|e| format!("snapshot at height {}: {e}", init.chain.height))?;
-        self.metrics.snapshot_write.observe(start.elapsed());
-        info!(
-            height = init.chain.height,
-            accounts = init.chain.state.len(),
-            write_ms = start.elapsed().as_millis() as u64,
-            "snapshot written"
-        );
-        Ok(true)
+        match init.store.snapshot_if_due(&init.chain.state) {
+            Ok(false) => false,
+            Ok(true) => {
+                self.metrics.snapshot_write.observe(start.elapsed());
+                info!(
+                    height = init.chain.height,
+                    accounts = init.chain.state.len(),
+                    write_ms = start.elapsed().as_millis() as u64,
+                    "snapshot written"
+                );
+                true
+            }
+            Err(error) => {
+                self.metrics.snapshot_write_failed_total.fetch_add(1, Relaxed);
+                error!(height = init.chain.height, %error, "snapshot not written; restarts apply more deltas until the next one");
+                false
+            }
+        }
     }
 
     fn list_snapshots(&self) -> HandlerResult<ResponseListSnapshots> {
-        let mut app = self.lock()?;
-        let App { init, snapshot_server, .. } = &mut *app;
-        let Some(init) = init else {
+        let Some((dir, identity)) = self.serving()? else {
             return Ok(ResponseListSnapshots::default());
         };
-        let identity = ChainIdentity { chain_id: init.chain_id.clone(), app_state_hash: init.genesis.app_state_hash };
-        Ok(ResponseListSnapshots { snapshots: snapshot_server.list(&init.store, &identity) })
+        let mut server = self.snapshot_server.lock().map_err(|_| "snapshot server poisoned".to_string())?;
+        Ok(ResponseListSnapshots { snapshots: server.list(&dir, &identity) })
     }
 
     fn load_snapshot_chunk(&self, request: RequestLoadSnapshotChunk) -> HandlerResult<ResponseLoadSnapshotChunk> {
-        let mut app = self.lock()?;
-        let App { init, snapshot_server, .. } = &mut *app;
-        let Some(init) = init else {
+        let Some((dir, _)) = self.serving()? else {
             return Ok(ResponseLoadSnapshotChunk::default());
         };
-        let chunk = snapshot_server.chunk(&init.store, request.height, request.format, request.chunk);
+        let chunk = load_chunk(&dir, request.height, request.format, request.chunk);
         if !chunk.is_empty() {
             self.metrics.snapshot_chunks_served_total.fetch_add(1, Relaxed);
         }
         Ok(ResponseLoadSnapshotChunk { chunk: chunk.into() })
+    }
+
+    /// The snapshot directory and the chain's identity, taken under the
+    /// application lock and used after it is released.
+    fn serving(&self) -> HandlerResult<Option<(std::path::PathBuf, ChainIdentity)>> {
+        let app = self.lock()?;
+        Ok(app.init.as_ref().map(|init| {
+            let identity =
+                ChainIdentity { chain_id: init.chain_id.clone(), app_state_hash: init.genesis.app_state_hash };
+            (init.store.dir().join(crate::persist::SNAPSHOTS_DIR_NAME), identity)
+        }))
     }
 
     /// Accepts an offered snapshot to restore, if this node has no chain
@@ -445,14 +469,19 @@ impl Node {
     fn offer_snapshot(&self, request: RequestOfferSnapshot) -> HandlerResult<ResponseOfferSnapshot> {
         let mut app = self.lock()?;
         let answer = |result: OfferResult| Ok(ResponseOfferSnapshot { result: result as i32 });
-        if app.init.is_some() {
+        // A new offer ends any restore in progress (CometBFT moved on).
+        app.restore = None;
+        // A store with blocks after its origin is a chain this node runs.
+        // One with only its origin (a restore or InitChain whose node died
+        // before CometBFT recorded it) is replaced when a restore completes.
+        if app.init.as_ref().is_some_and(|init| init.chain.height > init.origin_height) {
             warn!(height = app.committed_height, "state sync offered a snapshot, but this node already holds a chain");
             return answer(OfferResult::Abort);
         }
         let Some(snapshot) = request.snapshot else {
             return answer(OfferResult::Reject);
         };
-        match Restore::offer(&snapshot, &request.app_hash) {
+        match Restore::offer(&snapshot, &request.app_hash, &app.config.statesync_pins()?) {
             Ok(restore) => {
                 info!(height = snapshot.height, chunks = snapshot.chunks, "state sync: restoring an offered snapshot");
                 app.restore = Some(restore);
@@ -512,7 +541,15 @@ impl Node {
             block_hash: restored.block_hash,
         };
         let root = restored.state.root();
-        let store = BlockStore::create_restored(app.data_dir()?, app.config.store()?, base, &restored.bytes, root)
+        let data = app.data_dir()?;
+        if let Some(replaced) = app.init.take() {
+            // Only an origin with no block after it (see offer_snapshot).
+            assert_eq!(replaced.chain.height, replaced.origin_height, "a store with blocks is never replaced");
+            warn!(height = replaced.origin_height, "state sync replaces a store that holds no block after its origin");
+            drop(replaced);
+            remove_store(&data)?;
+        }
+        let store = BlockStore::create_restored(&data, app.config.store()?, base, &restored.bytes, root)
             .map_err(|e| format!("state sync: creating the store: {e}"))?;
         let chain = Chain::resume(
             restored.state,
@@ -523,7 +560,8 @@ impl Node {
         );
         let accounts = chain.state.len();
         let genesis = GenesisIdentity { app_state_hash: restore.metadata.app_state_hash, accounts: 0 };
-        app.init = Some(Initialized { chain, chain_id: restore.metadata.chain_id, genesis, store });
+        let origin_height = restored.height;
+        app.init = Some(Initialized { chain, chain_id: restore.metadata.chain_id, genesis, store, origin_height });
         app.committed_height = restored.height;
         app.committed_app_hash = root;
         self.metrics.committed_height.store(restored.height, Relaxed);
@@ -536,6 +574,13 @@ impl Node {
             "state sync restored a snapshot"
         );
         Ok(())
+    }
+
+    /// Makes FinalizeBlock cut blocks whose record exceeds `bytes`, so a
+    /// test can reach the limit without a 32 MiB block.
+    #[cfg(test)]
+    pub(crate) fn limit_block_records(&self, bytes: u64) {
+        self.lock().expect("not poisoned").record_bytes_max = bytes;
     }
 
     fn chain_id(&self) -> HandlerResult<ChainId> {
@@ -564,8 +609,8 @@ impl App {
             finalized: None,
             pending,
             startup: None,
-            snapshot_server: SnapshotServer::default(),
             restore: None,
+            record_bytes_max: BLOCK_RECORD_BYTES_MAX,
             config,
             programs,
         };
@@ -589,7 +634,7 @@ impl App {
         let (height, app_hash) = (resumed.height, resumed.state.root());
         let chain =
             Chain::resume(resumed.state, app.programs.clone(), app.config.executor()?, height, resumed.last_hash);
-        app.init = Some(Initialized { chain, chain_id, genesis, store });
+        app.init = Some(Initialized { chain, chain_id, genesis, store, origin_height: origin.height() });
         app.committed_height = height;
         app.committed_app_hash = app_hash;
         app.startup = Some(resumed.report);
@@ -603,6 +648,18 @@ impl App {
     fn data_dir(&self) -> Result<std::path::PathBuf, String> {
         self.config.storage.data.clone().ok_or_else(|| "no data directory".to_string())
     }
+}
+
+/// Removes a store's log and snapshots, for a restore that replaces a
+/// store with no block after its origin.
+fn remove_store(data: &std::path::Path) -> HandlerResult<()> {
+    for dir in [crate::persist::LOG_DIR_NAME, crate::persist::SNAPSHOTS_DIR_NAME] {
+        let path = data.join(dir);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|e| format!("state sync: removing {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Data directories of earlier versions hold a journal (`DATA/chain`) that
@@ -637,7 +694,7 @@ pub struct NodeDescription {
 /// transaction, execute those that verified, and give each input its
 /// result. Deterministic: the same bytes give the same state on every
 /// validator (executors are deterministic, verification is pure).
-fn execute_block(init: &mut Initialized, txs: &[Vec<u8>]) -> Result<BlockExecution, String> {
+fn execute_block(init: &mut Initialized, txs: &[Vec<u8>], record_bytes_max: u64) -> Result<BlockExecution, String> {
     if txs.len() > BLOCK_TXS_MAX {
         return Err(format!("block of {} txs exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
     }
@@ -659,20 +716,52 @@ fn execute_block(init: &mut Initialized, txs: &[Vec<u8>]) -> Result<BlockExecuti
             })),
         }
     }
-    let executed = init.chain.execute_block(&accepted)?;
-    assert_eq!(executed.outcome.receipts.len(), accepted.len());
-    let mut receipts = accepted.iter().zip(&executed.outcome.receipts);
+    let (outcome, executed_count) = outcome_that_fits(init, &accepted, &accepted_bytes, record_bytes_max)?;
+    accepted_bytes.truncate(executed_count);
+    let hashes: Vec<[u8; 32]> = accepted_bytes.iter().map(|raw| crate::tx::tx_hash(raw)).collect();
+    let executed = init.chain.apply_outcome(&hashes, outcome);
+    // Inputs that verified take, in order, a receipt while the executed
+    // prefix lasts, then `block_full`.
+    let mut receipts = executed.outcome.receipts.iter();
+    let mut verified = accepted.iter().enumerate();
     let results = results
         .into_iter()
         .map(|slot| {
             slot.unwrap_or_else(|| {
-                let (tx, receipt) = receipts.next().expect("one receipt per accepted tx");
-                exec_result(tx, receipt)
+                let (index, tx) = verified.next().expect("one slot per verified tx");
+                match index < executed_count {
+                    true => exec_result(tx, receipts.next().expect("one receipt per executed tx")),
+                    false => ExecTxResult { code: CODE_BLOCK_FULL, log: BLOCK_FULL_LOG.into(), ..Default::default() },
+                }
             })
         })
         .collect();
     assert!(receipts.next().is_none(), "every receipt was used");
     Ok(BlockExecution { results, executed, accepted: accepted_bytes })
+}
+
+const BLOCK_FULL_LOG: &str = "block_full: the block's record would exceed BLOCK_RECORD_BYTES_MAX; send it again";
+
+/// The outcome of the longest prefix of `txs` (halving from all of them)
+/// whose block record fits `record_bytes_max`, and that prefix's length.
+/// A block CometBFT decided must commit whatever it holds: rather than
+/// fail Commit on every validator, the transactions past the prefix are
+/// answered `block_full` and change nothing. Deterministic: every
+/// validator computes the same outcomes and so cuts at the same place.
+fn outcome_that_fits(
+    init: &Initialized,
+    txs: &[crate::tx::Transaction],
+    raw: &[Vec<u8>],
+    record_bytes_max: u64,
+) -> Result<(crate::exec::BlockOutcome, usize), String> {
+    let mut count = txs.len();
+    loop {
+        let outcome = init.chain.outcome(&txs[..count])?;
+        if count == 0 || block_record_bytes(&raw[..count], &outcome.delta) as u64 <= record_bytes_max {
+            return Ok((outcome, count));
+        }
+        count /= 2;
+    }
 }
 
 /// One block's execution: a result per input, and what the store records.

@@ -27,6 +27,10 @@
 //! durability = "sync"           # none | batch | sync
 //! snapshot_interval_blocks = 100 # a snapshot after every block whose height is a multiple
 //! snapshots_kept = 3            # 1..=64; also what state sync can serve
+//!
+//! [statesync]                   # what a snapshot restored by state sync must say
+//! chain_id = "my-chain"         # absent: taken from the snapshot unchecked
+//! genesis_hash = "4f2c…"        # blake3 of app_state (`sluice genesis validate`); absent: unchecked
 //! ```
 //!
 //! Unknown keys are errors: a misspelt limit must not silently fall back
@@ -43,6 +47,7 @@ use sluice_storage::SNAPSHOTS_KEPT_MAX;
 use crate::exec::ExecutorKind;
 use crate::persist::store::{SNAPSHOTS_KEPT_DEFAULT, SNAPSHOT_INTERVAL_BLOCKS_DEFAULT};
 use crate::persist::StoreConfig;
+use crate::tx::ChainId;
 
 /// Default ABCI address: CometBFT's default `proxy_app`.
 pub const ABCI_LISTEN_DEFAULT: &str = "127.0.0.1:26658";
@@ -77,6 +82,18 @@ pub struct NodeConfig {
     pub execution: ExecutionConfig,
     pub mempool: MempoolConfig,
     pub storage: StorageConfig,
+    pub statesync: StateSyncConfig,
+}
+
+/// The chain a node joining by state sync must restore. CometBFT's light
+/// client vouches only for the state root; these pin what the snapshot's
+/// metadata says beside it (docs/format.md §14).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSyncConfig {
+    pub chain_id: Option<String>,
+    /// 64 hex digits: `blake3(app_state)`, as `sluice genesis validate` prints it.
+    pub genesis_hash: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -269,6 +286,7 @@ impl NodeConfig {
         if !(1..=SNAPSHOTS_KEPT_MAX).contains(&self.storage.snapshots_kept) {
             return Err(format!("storage.snapshots_kept must be 1..={SNAPSHOTS_KEPT_MAX}"));
         }
+        self.statesync_pins()?;
         if self.storage.data.is_none() {
             return Err("a data directory is required: --data DIR or [storage] data".to_string());
         }
@@ -281,6 +299,24 @@ impl NodeConfig {
 
     pub fn durability(&self) -> Result<sluice_storage::Durability, String> {
         self.storage.durability.parse().map_err(|e| format!("storage.durability: {e}"))
+    }
+
+    /// What `[statesync]` pins, checked.
+    pub fn statesync_pins(&self) -> Result<crate::node::statesync::TrustedIdentity, String> {
+        let chain_id = match &self.statesync.chain_id {
+            Some(id) => Some(ChainId::new(id).map_err(|e| format!("statesync.chain_id: {e}"))?),
+            None => None,
+        };
+        let app_state_hash = match &self.statesync.genesis_hash {
+            Some(text) => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(text, &mut hash)
+                    .map_err(|_| format!("statesync.genesis_hash: expected 64 hex digits, got {text:?}"))?;
+                Some(hash)
+            }
+            None => None,
+        };
+        Ok(crate::node::statesync::TrustedIdentity { chain_id, app_state_hash })
     }
 
     /// How the node's `BlockStore` is opened.
@@ -329,6 +365,11 @@ mod tests {
         let mut bad_interval = config.clone();
         bad_interval.storage.snapshot_interval_blocks = 0;
         assert!(bad_interval.validate().unwrap_err().contains("snapshot_interval_blocks"));
+        let mut bad_pin = config.clone();
+        bad_pin.statesync.genesis_hash = Some("abc".into());
+        assert!(bad_pin.validate().unwrap_err().contains("statesync.genesis_hash"));
+        bad_pin.statesync = StateSyncConfig { chain_id: Some("has space".into()), genesis_hash: None };
+        assert!(bad_pin.validate().unwrap_err().contains("statesync.chain_id"));
         let mut bad_kept = config.clone();
         bad_kept.storage.snapshots_kept = SNAPSHOTS_KEPT_MAX + 1;
         assert!(bad_kept.validate().unwrap_err().contains("snapshots_kept"));

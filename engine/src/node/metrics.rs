@@ -74,6 +74,8 @@ pub struct Metrics {
     /// Blocks whose deltas were applied at startup after that snapshot.
     pub startup_blocks_replayed: AtomicU64,
     pub snapshot_write: Stage,
+    /// Snapshots that failed to write (the block was committed regardless).
+    pub snapshot_write_failed_total: AtomicU64,
     pub snapshot_chunks_served_total: AtomicU64,
     /// Chunks that did not match their hash, and snapshots that did not check out.
     pub snapshot_chunks_rejected_total: AtomicU64,
@@ -107,6 +109,11 @@ impl Metrics {
             ),
             ("sluice_abci_exceptions_total", "ABCI requests answered with an exception", &self.abci_exceptions_total),
             ("sluice_queries_total", "ABCI Query requests (abci_query)", &self.queries_total),
+            (
+                "sluice_snapshot_write_failed_total",
+                "snapshots that failed to write (the block was committed regardless)",
+                &self.snapshot_write_failed_total,
+            ),
             (
                 "sluice_snapshot_chunks_served_total",
                 "snapshot chunks served to state-syncing peers",

@@ -31,6 +31,8 @@
 //! | 102 | `signature.<kind>` | the signature does not verify for this chain id |
 //! | 103 | `mempool_full` | a CheckTx limit (`signers_max`, `pending_txs_max`) is reached |
 //! | 104 | `not_initialized` | InitChain has not run |
+//! | 105 | `duplicate` | the same signature bytes within the replay window |
+//! | 106 | `block_full` | past the part of its block whose record fits `BLOCK_RECORD_BYTES_MAX`: not executed, send it again |
 //! | 110 | `bad_path` | Query path is not `/account/<hex id>` |
 //! | 111 | `bad_account_id` | the id is not 64 hex digits |
 
@@ -58,6 +60,9 @@ pub const CODE_BAD_SIGNATURE: u32 = 102;
 pub const CODE_MEMPOOL_FULL: u32 = 103;
 pub const CODE_NOT_INITIALIZED: u32 = 104;
 pub const CODE_DUPLICATE: u32 = 105;
+/// The block's record would exceed `BLOCK_RECORD_BYTES_MAX`: this
+/// transaction, past the part of the block that fits, was not executed.
+pub const CODE_BLOCK_FULL: u32 = 106;
 pub const CODE_QUERY_BAD_PATH: u32 = 110;
 pub const CODE_QUERY_BAD_ID: u32 = 111;
 
@@ -134,6 +139,7 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         open_ms = open_elapsed.as_millis() as u64,
         log_scan_ms = startup.timings.log_scan.as_millis() as u64,
         snapshot_load_ms = startup.timings.snapshot_load.as_millis() as u64,
+        genesis_state_ms = startup.timings.genesis_state.as_millis() as u64,
         delta_replay_ms = startup.timings.delta_replay.as_millis() as u64,
         "sluice node serving CometBFT over ABCI"
     );

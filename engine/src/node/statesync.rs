@@ -21,17 +21,17 @@
 //! it cannot make the node accept a state the chain did not commit.
 //! Format: docs/format.md §14.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::btree_map::{BTreeMap, Entry};
+use std::path::Path;
 
 use tendermint_proto::v0_38::abci::{
     response_apply_snapshot_chunk::Result as ApplyResult, response_offer_snapshot::Result as OfferResult, Snapshot,
 };
 
-use crate::persist::{decode_snapshot, BlockStore, SnapshotContents};
+use crate::persist::{decode_snapshot, SnapshotContents};
 use crate::state::State;
 use crate::tx::{ChainId, CHAIN_ID_BYTES_MAX};
-use sluice_storage::SNAPSHOT_SIZE_BYTES_MAX;
+use sluice_storage::{SnapshotStore, SNAPSHOT_SIZE_BYTES_MAX};
 
 /// The snapshot format this node serves and restores.
 pub const SNAPSHOT_FORMAT: u32 = 1;
@@ -111,6 +111,14 @@ impl SnapshotMetadata {
     }
 }
 
+/// What a restored snapshot must say about its chain, when the operator
+/// pinned it (`[statesync]` in sluice.toml); `None`: taken on trust.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedIdentity {
+    pub chain_id: Option<ChainId>,
+    pub app_state_hash: Option<[u8; 32]>,
+}
+
 /// Who the serving chain is, for the metadata.
 #[derive(Clone, Debug)]
 pub struct ChainIdentity {
@@ -118,58 +126,47 @@ pub struct ChainIdentity {
     pub app_state_hash: [u8; 32],
 }
 
-/// The serving side: describes the store's snapshots and hands out their
-/// chunks. Describing a snapshot reads and hashes it whole, so each is
-/// described once and kept; the last one read is kept too, since peers
-/// fetch its chunks one after another.
+/// The serving side: describes a store's snapshots and hands out their
+/// chunks. It reads the snapshot directory itself, so the node serves
+/// peers without holding the application's lock: a peer asking for
+/// chunks never stalls FinalizeBlock. Describing a snapshot reads and
+/// hashes it whole, so each is described once and kept; a chunk is read
+/// alone, from its offset.
 #[derive(Default)]
 pub struct SnapshotServer {
     described: BTreeMap<u64, Snapshot>,
-    last_read: Option<(u64, Arc<Vec<u8>>)>,
 }
 
 impl SnapshotServer {
-    /// The store's snapshots that read back intact, newest first. A
+    /// The snapshots in `dir` that read back intact, newest first. A
     /// damaged one is left out: it would only be rejected by the peer.
-    pub fn list(&mut self, store: &BlockStore, identity: &ChainIdentity) -> Vec<Snapshot> {
-        let heights = store.snapshot_heights().unwrap_or_default();
+    pub fn list(&mut self, dir: &Path, identity: &ChainIdentity) -> Vec<Snapshot> {
+        let Ok(snapshots) = SnapshotStore::open_read_only(dir) else { return Vec::new() };
+        let heights = snapshots.heights().unwrap_or_default();
         self.described.retain(|height, _| heights.contains(height));
         let mut listed = Vec::with_capacity(heights.len());
         for height in heights.into_iter().rev() {
-            if !self.described.contains_key(&height) {
-                let Ok(bytes) = self.read(store, height) else { continue };
+            if let Entry::Vacant(slot) = self.described.entry(height) {
+                let Ok(bytes) = snapshots.read(height) else { continue };
                 let Some(snapshot) = describe(height, &bytes, identity) else { continue };
-                self.described.insert(height, snapshot);
+                slot.insert(snapshot);
             }
             listed.extend(self.described.get(&height).cloned());
         }
         listed
     }
+}
 
-    /// Chunk `index` of snapshot `height`; empty if there is no such chunk
-    /// (CometBFT then asks another peer).
-    pub fn chunk(&mut self, store: &BlockStore, height: u64, format: u32, index: u32) -> Vec<u8> {
-        if format != SNAPSHOT_FORMAT {
-            return Vec::new();
-        }
-        let Ok(bytes) = self.read(store, height) else { return Vec::new() };
-        let start = (index as usize).saturating_mul(SNAPSHOT_CHUNK_BYTES);
-        if start >= bytes.len() {
-            return Vec::new();
-        }
-        bytes[start..(start + SNAPSHOT_CHUNK_BYTES).min(bytes.len())].to_vec()
+/// Chunk `index` of snapshot `height` in `dir`; empty if there is no such
+/// chunk (CometBFT then asks another peer).
+pub fn load_chunk(dir: &Path, height: u64, format: u32, index: u32) -> Vec<u8> {
+    if format != SNAPSHOT_FORMAT || index >= SNAPSHOT_CHUNKS_MAX {
+        return Vec::new();
     }
-
-    fn read(&mut self, store: &BlockStore, height: u64) -> Result<Arc<Vec<u8>>, String> {
-        if let Some((cached, bytes)) = &self.last_read {
-            if *cached == height {
-                return Ok(bytes.clone());
-            }
-        }
-        let bytes = Arc::new(store.read_snapshot(height).map_err(|e| e.to_string())?);
-        self.last_read = Some((height, bytes.clone()));
-        Ok(bytes)
-    }
+    let offset = u64::from(index) * SNAPSHOT_CHUNK_BYTES as u64;
+    SnapshotStore::open_read_only(dir)
+        .and_then(|snapshots| snapshots.read_range(height, offset, SNAPSHOT_CHUNK_BYTES))
+        .unwrap_or_default()
 }
 
 /// The CometBFT description of snapshot bytes; `None` if they do not
@@ -232,7 +229,11 @@ pub struct RestoredSnapshot {
 impl Restore {
     /// Checks an offer: our format, a sane chunk count, metadata that
     /// decodes and names the same chunk count and the trusted root.
-    pub fn offer(snapshot: &Snapshot, app_hash: &[u8]) -> Result<Restore, (OfferResult, String)> {
+    pub fn offer(
+        snapshot: &Snapshot,
+        app_hash: &[u8],
+        trusted: &TrustedIdentity,
+    ) -> Result<Restore, (OfferResult, String)> {
         if snapshot.format != SNAPSHOT_FORMAT {
             return Err((OfferResult::RejectFormat, format!("format {} is not {SNAPSHOT_FORMAT}", snapshot.format)));
         }
@@ -251,6 +252,13 @@ impl Restore {
         }
         if metadata.state_root != trusted_app_hash {
             return Err(reject("the metadata's state root is not the trusted app hash".into()));
+        }
+        if trusted.chain_id.as_ref().is_some_and(|chain_id| *chain_id != metadata.chain_id) {
+            return Err(reject(format!("chain id {:?} is not statesync.chain_id", metadata.chain_id.as_str())));
+        }
+        if trusted.app_state_hash.is_some_and(|hash| hash != metadata.app_state_hash) {
+            let hash = hex::encode(metadata.app_state_hash);
+            return Err(reject(format!("genesis hash {hash} is not statesync.genesis_hash")));
         }
         let chunks = vec![None; metadata.chunk_hashes.len()];
         Ok(Restore { height: snapshot.height, hash, trusted_app_hash, metadata, chunks, received: 0 })
@@ -353,14 +361,27 @@ mod tests {
             hash: vec![0; 32].into(),
             metadata: meta.encode().into(),
         };
-        assert!(Restore::offer(&snapshot, &meta.state_root).is_ok());
-        let refused = |snapshot: &Snapshot, app_hash: &[u8]| Restore::offer(snapshot, app_hash).err().unwrap().0;
+        assert!(Restore::offer(&snapshot, &meta.state_root, &TrustedIdentity::default()).is_ok());
+        let refused = |snapshot: &Snapshot, app_hash: &[u8]| {
+            Restore::offer(snapshot, app_hash, &TrustedIdentity::default()).err().unwrap().0
+        };
         assert_eq!(refused(&snapshot, &[9; 32]), OfferResult::Reject, "not the trusted root");
         assert_eq!(refused(&snapshot, &[2; 31]), OfferResult::Reject, "app hash length");
         assert_eq!(refused(&Snapshot { chunks: 3, ..snapshot.clone() }, &[2; 32]), OfferResult::Reject);
         assert_eq!(refused(&Snapshot { height: 0, ..snapshot.clone() }, &[2; 32]), OfferResult::Reject);
         assert_eq!(refused(&Snapshot { hash: vec![0; 5].into(), ..snapshot.clone() }, &[2; 32]), OfferResult::Reject);
-        assert_eq!(refused(&Snapshot { format: 2, ..snapshot }, &[2; 32]), OfferResult::RejectFormat);
+        assert_eq!(refused(&Snapshot { format: 2, ..snapshot.clone() }, &[2; 32]), OfferResult::RejectFormat);
+        // Pinned by the operator: another chain id or genesis is refused.
+        let pinned = |chain: &str, hash: [u8; 32]| TrustedIdentity {
+            chain_id: Some(ChainId::new(chain).unwrap()),
+            app_state_hash: Some(hash),
+        };
+        assert!(Restore::offer(&snapshot, &meta.state_root, &pinned("statesync-test", [1; 32])).is_ok());
+        for trusted in [pinned("other-chain", [1; 32]), pinned("statesync-test", [7; 32])] {
+            let (result, reason) = Restore::offer(&snapshot, &meta.state_root, &trusted).err().unwrap();
+            assert_eq!(result, OfferResult::Reject, "{reason}");
+            assert!(reason.contains("statesync."), "{reason}");
+        }
     }
 
     #[test]
@@ -374,7 +395,7 @@ mod tests {
             hash: vec![0; 32].into(),
             metadata: meta.encode().into(),
         };
-        let mut restore = Restore::offer(&snapshot, &meta.state_root).unwrap();
+        let mut restore = Restore::offer(&snapshot, &meta.state_root, &TrustedIdentity::default()).unwrap();
         assert!(matches!(restore.apply(0, vec![6u8; 100]), ChunkVerdict::Refetch { index: 0, .. }));
         assert!(matches!(restore.apply(0, chunk.clone()), ChunkVerdict::Accepted));
         assert!(matches!(restore.apply(0, chunk.clone()), ChunkVerdict::Accepted), "a repeat changes nothing");
@@ -399,7 +420,7 @@ mod tests {
                 hash: blake3::hash(&bytes).as_bytes().to_vec().into(),
                 metadata: meta.encode().into(),
             };
-            let mut restore = Restore::offer(&snapshot, &meta.state_root).unwrap();
+            let mut restore = Restore::offer(&snapshot, &meta.state_root, &TrustedIdentity::default()).unwrap();
             let _ = restore.apply(index, bytes);
         }
     }

@@ -359,13 +359,18 @@ mod statesync {
         assert_eq!((response.refetch_chunks, response.reject_senders), (vec![0], vec!["peer-a".to_string()]));
         assert_eq!(info(&mut joiner), (0, Vec::new()), "nothing restored yet");
 
-        assert_eq!(apply(&mut joiner, 0, chunk).result, ApplyResult::Accept as i32);
+        assert_eq!(apply(&mut joiner, 0, chunk.clone()).result, ApplyResult::Accept as i32);
         assert_eq!(info(&mut joiner), (4, hashes[3].clone()), "what CometBFT checks after the restore");
-        assert_eq!(offer(&mut joiner, snapshot, &hashes[3]), OfferResult::Abort as i32, "holds a chain now");
+        // Only an origin so far: had the node died before CometBFT recorded
+        // the restore, CometBFT would state-sync again, and may.
+        assert_eq!(offer(&mut joiner, snapshot, &hashes[3]), OfferResult::Accept as i32, "an origin alone");
+        assert_eq!(apply(&mut joiner, 0, chunk).result, ApplyResult::Accept as i32, "the store is replaced");
+        assert_eq!(info(&mut joiner), (4, hashes[3].clone()));
 
         // Block 5 on the joiner gives the chain's app hash; it survives a restart.
         let block5 = vec![transfer(0, 1, 4), transfer(2, 3, 4)];
         assert_eq!(commit_block(&mut joiner, 5, block5), hashes[4]);
+        assert_eq!(offer(&mut joiner, snapshot, &hashes[3]), OfferResult::Abort as i32, "holds blocks now");
         drop(joiner);
         let (_, node) = open_with_interval(fresh.path(), 2);
         let startup = node.describe().unwrap().startup.unwrap();
@@ -421,4 +426,29 @@ mod statesync {
         let foreign = Snapshot { format: 7, ..snapshot };
         assert_eq!(offer(&mut joiner, &foreign, &hashes[1]), OfferResult::RejectFormat as i32);
     }
+}
+
+#[test]
+fn a_block_whose_record_would_not_fit_commits_its_prefix_and_names_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, node) = open(dir.path());
+    let mut client = Client::direct(node.clone());
+    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    // Room for about two transfers with their delta (3 accounts of 52 bytes
+    // for the first, 2 more for the second) but not four.
+    let one_transfer = crate::persist::block_record_bytes(&[transfer(0, 1, 0)], &Vec::new()) as u64;
+    node.limit_block_records(one_transfer * 2 + 5 * 52);
+    let txs = vec![transfer(0, 1, 0), transfer(2, 3, 0), transfer(4, 5, 0), transfer(6, 7, 0)];
+    let finalize =
+        RequestFinalizeBlock { txs: txs.into_iter().map(Into::into).collect(), height: 1, ..Default::default() };
+    let response::Value::FinalizeBlock(block) = client.call(request::Value::FinalizeBlock(finalize)) else { panic!() };
+    let codes: Vec<u32> = block.tx_results.iter().map(|r| r.code).collect();
+    assert_eq!(codes, vec![0, 0, CODE_BLOCK_FULL, CODE_BLOCK_FULL], "halved once: the first two fit");
+    assert!(block.tx_results[2].log.starts_with("block_full"));
+    assert!(matches!(client.call(request::Value::Commit(Default::default())), response::Value::Commit(_)));
+    // The cut transactions changed nothing: signer 4 can still send nonce 0.
+    assert_eq!(check(&mut client, transfer(4, 5, 0)).0, 0);
+    drop(client);
+    let verified = crate::persist::verify_store(dir.path()).unwrap();
+    assert_eq!((verified.height, verified.txs), (1, 2));
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sluice_storage::{LogReader, SnapshotStore};
 
 use super::codec::{BlockRecord, StoreOrigin};
-use super::store::{check_follows, origin_state, read_origin, rebuild, OpenTimings, ResumeReport};
+use super::store::{check_follows, check_origin_root, origin_state, read_origin, rebuild, OpenTimings, ResumeReport};
 use super::{PersistError, LOG_DIR_NAME, SNAPSHOTS_DIR_NAME};
 use crate::block::receipts_root;
 use crate::exec::ExecutorKind;
@@ -26,7 +26,7 @@ pub struct StoreVerifyReport {
     /// What the chain starts from: genesis, or a snapshot state sync restored.
     pub origin: StoreOrigin,
     pub segments: u64,
-    /// Records in the log, the genesis record included.
+    /// Records in the log, the origin record included.
     pub records: u64,
     /// Height of the last block; 0 if there is none yet.
     pub height: u64,
@@ -191,15 +191,7 @@ pub fn replay_reexecute(
         origin_state(&origin.origin, snapshots.as_ref()).map_err(|reason| PersistError::Genesis { reason })?;
     let genesis_state = genesis_start.elapsed();
     let start_height = origin.origin.height();
-    if state.root() != origin.state_root {
-        let computed = state.root();
-        return Err(PersistError::RootMismatch {
-            height: start_height,
-            root: if start_height == 0 { "genesis state" } else { "restored base state" },
-            header: origin.state_root,
-            computed,
-        });
-    }
+    check_origin_root(&origin, &state)?;
     let mut report = ReplayReport {
         height: start_height,
         block_hash: origin.origin.block_hash(),

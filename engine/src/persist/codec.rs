@@ -1,5 +1,5 @@
 //! Canonical encoding and total decoding of what the engine writes to disk:
-//! block records, the genesis record and state snapshots.
+//! block records, origin records (genesis or restored base) and state snapshots.
 //!
 //! Every decoder here is total: any bytes give a value or a [`RecordError`]
 //! naming the field and the byte offset where decoding failed. A count is
@@ -19,7 +19,7 @@ use crate::genesis::GENESIS_APP_STATE_BYTES_MAX;
 use crate::state::{State, StateDelta, GENESIS_ACCOUNTS_MAX};
 use crate::tx::{tx_hash, ChainId, ACCOUNTS_PER_TX_MAX, CHAIN_ID_BYTES_MAX, TX_BYTES_MAX, TX_BYTES_MIN};
 
-/// Version byte at offset 0 of block records, genesis records and snapshots.
+/// Version byte at offset 0 of block records, origin records and snapshots.
 pub const PERSIST_FORMAT_VERSION: u8 = 1;
 /// Bytes of an account id.
 const ID_BYTES: usize = 32;
@@ -327,13 +327,11 @@ impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
                 self.header.tx_count
             ));
         }
-        let mut bytes = BLOCK_RECORD_PREFIX_BYTES + count * (TX_LEN_BYTES + RECEIPT_BYTES) + 4;
         for (index, tx) in self.txs.iter().enumerate() {
             let len = tx.as_ref().len();
             if !(TX_BYTES_MIN..=TX_BYTES_MAX).contains(&len) {
                 return Err(format!("block {}: transaction {index} is {len} bytes", self.header.height));
             }
-            bytes += len;
         }
         let delta_max = count * ACCOUNTS_PER_TX_MAX;
         if self.delta.len() > delta_max {
@@ -346,12 +344,10 @@ impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
         if !self.delta.windows(2).all(|pair| pair[0].0 < pair[1].0) {
             return Err(format!("block {}: delta is not sorted by account id", self.header.height));
         }
-        for (_, account) in self.delta {
-            if account.data.len() > ACCOUNT_DATA_BYTES_MAX {
-                return Err(format!("block {}: account data over {ACCOUNT_DATA_BYTES_MAX} bytes", self.header.height));
-            }
-            bytes += account_entry_bytes(account);
+        if self.delta.iter().any(|(_, account)| account.data.len() > ACCOUNT_DATA_BYTES_MAX) {
+            return Err(format!("block {}: account data over {ACCOUNT_DATA_BYTES_MAX} bytes", self.header.height));
         }
+        let bytes = block_record_bytes(self.txs, self.delta);
         if tx_root_of(self.txs) != self.header.tx_root {
             return Err(format!("block {}: tx_root does not match the transactions", self.header.height));
         }
@@ -393,6 +389,14 @@ impl BlockRecord {
         self.as_ref().encode_into(&mut out);
         out
     }
+}
+
+/// Bytes of the block record of `txs` (their receipts implied) and
+/// `delta`: what the block costs the log, known before the block is applied.
+pub fn block_record_bytes<T: AsRef<[u8]>>(txs: &[T], delta: &StateDelta) -> usize {
+    let txs_bytes: usize = txs.iter().map(|tx| TX_LEN_BYTES + tx.as_ref().len() + RECEIPT_BYTES).sum();
+    let delta_bytes: usize = delta.iter().map(|(_, account)| account_entry_bytes(account)).sum();
+    BLOCK_RECORD_PREFIX_BYTES + txs_bytes + 4 + delta_bytes
 }
 
 /// Merkle root over the transactions' hashes, as in the block header.

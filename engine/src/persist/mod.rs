@@ -17,7 +17,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`codec`] | byte layout of block records, the genesis record and snapshots (docs/format.md §8) |
+//! | [`codec`] | byte layout of block records, origin records and snapshots (docs/format.md §8) |
 //! | [`store`] | [`BlockStore`]: open or resume, commit, snapshot |
 //! | [`audit`] | [`verify_store`], [`replay_from_deltas`], [`replay_reexecute`] |
 
@@ -31,8 +31,9 @@ pub mod store;
 
 pub use audit::{replay_from_deltas, replay_reexecute, verify_store, ReplayOptions, ReplayReport, StoreVerifyReport};
 pub use codec::{
-    decode_block_record, decode_snapshot, encode_snapshot, AppStateGenesis, BlockRecord, BlockRecordRef, GenesisParams,
-    OriginRecord, RecordError, RecordErrorKind, RestoredBase, SnapshotContents, StoreOrigin,
+    block_record_bytes, decode_block_record, decode_snapshot, encode_snapshot, AppStateGenesis, BlockRecord,
+    BlockRecordRef, GenesisParams, OriginRecord, RecordError, RecordErrorKind, RestoredBase, SnapshotContents,
+    StoreOrigin,
 };
 pub use store::{BlockStore, OpenTimings, ResumeReport, Resumed, StoreConfig};
 
@@ -66,7 +67,7 @@ pub enum PersistError {
     RootMismatch { height: u64, root: &'static str, header: [u8; 32], computed: [u8; 32] },
     /// A record kind this engine does not write.
     UnknownRecordKind { kind: u8, height: u64, segment: u64, offset: u64 },
-    /// The log does not start with a valid genesis record.
+    /// The log does not start with a valid origin record (genesis or restored base).
     Genesis { reason: String },
     /// The store was created with other genesis parameters.
     GenesisMismatch { stored: Box<StoreOrigin>, given: GenesisParams },

@@ -1,6 +1,6 @@
 //! [`BlockStore`]: the engine's side of the commit log.
 //!
-//! `open` either creates a store (writing the genesis record) or resumes one:
+//! `open` either creates a store (writing its origin record) or resumes one:
 //! it recovers the log (cutting a torn tail), loads the newest snapshot that
 //! agrees with the log, and applies the delta of every later block, checking
 //! each block's parent hash and state root. `commit` appends one block
@@ -98,7 +98,7 @@ pub struct Resumed {
 /// How `open` (or `replay_from_deltas`) got there.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResumeReport {
-    /// True if the store was new and the genesis record was written.
+    /// True if the store was new and its origin record was written.
     pub created: bool,
     /// Height of the snapshot state was rebuilt from; `None`: genesis.
     pub snapshot_height: Option<u64>,
@@ -242,11 +242,14 @@ impl BlockStore {
         if !dir.join(LOG_DIR_NAME).is_dir() {
             return Ok(None);
         }
-        let opened = OpenedLog::open(&dir, &config)?;
+        let mut opened = OpenedLog::open(&dir, &config)?;
         if opened.records == 0 {
             return Ok(None);
         }
         let stored = read_origin(opened.log.records())?;
+        if let StoreOrigin::Restored(base) = &stored.origin {
+            opened.snapshots.pin(base.height);
+        }
         let base_state = || origin_state(&stored.origin, Some(&opened.snapshots));
         let resumed = opened.rebuild(&stored, &base_state)?;
         let (store, resumed) = BlockStore::resumed(dir, config, opened, resumed);
@@ -285,6 +288,7 @@ impl BlockStore {
         assert!(base.height > 0, "a restored store starts above genesis");
         let dir = dir.into();
         let mut opened = OpenedLog::open_empty(&dir, &config)?;
+        opened.snapshots.pin(base.height);
         opened.snapshots.write(base.height, snapshot)?;
         let tip = (base.height, base.block_hash, state_root);
         append_origin(&mut opened.log, &OriginRecord { origin: StoreOrigin::Restored(base), state_root })?;
@@ -390,16 +394,6 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Heights of the snapshots present, ascending (intact or not).
-    pub fn snapshot_heights(&self) -> Result<Vec<u64>, PersistError> {
-        Ok(self.snapshots.heights()?)
-    }
-
-    /// The bytes of snapshot `height`, checked against their checksum.
-    pub fn read_snapshot(&self, height: u64) -> Result<Vec<u8>, PersistError> {
-        Ok(self.snapshots.read(height)?)
-    }
-
     /// Makes every committed block durable, whatever the mode.
     pub fn sync(&mut self) -> Result<(), PersistError> {
         Ok(self.log.sync()?)
@@ -454,7 +448,9 @@ impl OpenedLog {
         Ok(OpenedLog { log, snapshots, records: recovery.records, torn_tail_bytes, log_scan })
     }
 
-    /// Opens a log that must hold no chain yet.
+    /// Opens a log that must hold no chain yet. Snapshots beside an empty
+    /// log are leftovers of an attempt that died before its origin record
+    /// (a state sync restore, say): they belong to no chain, and are removed.
     fn open_empty(dir: &Path, config: &StoreConfig) -> Result<OpenedLog, PersistError> {
         let opened = OpenedLog::open(dir, config)?;
         if opened.records != 0 {
@@ -462,6 +458,7 @@ impl OpenedLog {
                 reason: format!("{} already holds a chain of {} records", dir.display(), opened.records),
             });
         }
+        opened.snapshots.clear()?;
         Ok(opened)
     }
 
@@ -561,8 +558,24 @@ pub(crate) fn rebuild<'a>(
     }
     let start = Instant::now();
     let state = base_state().map_err(|reason| PersistError::Genesis { reason })?;
-    report.timings.genesis_state = start.elapsed();
     let (height, last_hash) = (origin.origin.height(), origin.origin.block_hash());
+    // A restored store's base is a snapshot; anything else is genesis.
+    match height {
+        0 => report.timings.genesis_state = start.elapsed(),
+        _ => report.timings.snapshot_load += start.elapsed(),
+    }
+    check_origin_root(origin, &state)?;
+    if height > 0 {
+        report.snapshot_height = Some(height);
+    }
+    let base = Resumed { state, height, last_hash, report: ResumeReport::default() };
+    apply_blocks(base, records_after(height), report)
+}
+
+/// The origin's state must have the root its record holds: genesis built
+/// the same way as when the store was created, or the restored base intact.
+pub(crate) fn check_origin_root(origin: &OriginRecord, state: &State) -> Result<(), PersistError> {
+    let height = origin.origin.height();
     if state.root() != origin.state_root {
         return Err(PersistError::RootMismatch {
             height,
@@ -571,11 +584,7 @@ pub(crate) fn rebuild<'a>(
             computed: state.root(),
         });
     }
-    if height > 0 {
-        report.snapshot_height = Some(height);
-    }
-    let base = Resumed { state, height, last_hash, report: ResumeReport::default() };
-    apply_blocks(base, records_after(height), report)
+    Ok(())
 }
 
 /// Loads snapshot `height` and checks it against block `height` in the log.

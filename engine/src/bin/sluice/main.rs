@@ -141,7 +141,7 @@ struct NodeArgs {
     /// ABCI listen address, CometBFT's proxy_app [default: 127.0.0.1:26658, or [abci] listen].
     #[arg(long, value_name = "ADDR")]
     abci: Option<String>,
-    /// Data directory for the committed-block journal [or [storage] data].
+    /// Data directory: the block log and snapshots [or [storage] data].
     #[arg(long, value_name = "DIR")]
     data: Option<std::path::PathBuf>,
     /// TOML configuration file; flags override it.

@@ -13,8 +13,8 @@
 use std::sync::Mutex;
 
 use sluice_tests::cometbft::{
-    account_id, cometbft_or_skip, query_account, replay_reference, submit_rounds, wait_for, wait_included, Localnet,
-    GENESIS_ACCOUNTS, SIGNERS, START_TIMEOUT,
+    account_id, broadcast, cometbft_or_skip, query_account, replay_reference, signed_transfer, submit_rounds, wait_for,
+    wait_included, Localnet, GENESIS_ACCOUNTS, SIGNERS, START_TIMEOUT,
 };
 use sluice_tests::sluice_json;
 
@@ -137,4 +137,53 @@ fn four_validators_agree_and_survive_one_stopping() {
     let survivor = localnet.validators[0].home.join("sluice");
     let survivor = sluice_json(&["verify", "--json", "--data", survivor.to_str().expect("UTF-8 path")]);
     assert!(survivor["height"].as_u64().is_some_and(|h| h >= last), "{survivor}");
+}
+
+/// Committed transactions per second through consensus, for
+/// docs/benchmarks.md ("Chain node"). Ignored: it measures, it does not
+/// check. `SLUICE_BENCH_VALIDATORS` (default 1) and `SLUICE_BENCH_ROUNDS`
+/// (default 25, times 200 signers) pick the run; submitters are 4 threads
+/// with disjoint signers, each signer sending to one validator's RPC (signers spread over all).
+#[test]
+#[ignore = "benchmark: cargo test --release -p sluice-tests --test chain_node -- --ignored --nocapture"]
+fn throughput_through_consensus() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(cometbft) = cometbft_or_skip("throughput") else { return };
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let validators = env("SLUICE_BENCH_VALIDATORS", 1).clamp(1, 4) as usize;
+    let rounds = env("SLUICE_BENCH_ROUNDS", 25).clamp(1, 1000);
+    let mut localnet = Localnet::create(&cometbft, validators, 21400);
+    localnet.start_all();
+    let ports: Vec<u16> = localnet.validators.iter().map(|v| v.rpc_port).collect();
+    let chain = localnet.chain_id.clone();
+    const SUBMITTERS: u32 = 4;
+    let start = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for submitter in 0..SUBMITTERS {
+            let (chain, ports) = (&chain, &ports);
+            scope.spawn(move || {
+                for nonce in 0..rounds {
+                    for signer in (submitter..SIGNERS).step_by(SUBMITTERS as usize) {
+                        let to =
+                            (signer + 1 + (signer * 7 + nonce as u32 * 13) % (GENESIS_ACCOUNTS - 1)) % GENESIS_ACCOUNTS;
+                        let tx = signed_transfer(chain, signer, to, nonce, 1);
+                        // One validator per signer: its nonces must arrive in order.
+                        let port = ports[signer as usize % ports.len()];
+                        let (code, log) = broadcast(port, &tx).expect("broadcast");
+                        assert_eq!(code, 0, "{log}");
+                    }
+                }
+            });
+        }
+    });
+    let submitted_s = start.elapsed().as_secs_f64();
+    let nonces = vec![rounds; SIGNERS as usize];
+    wait_included(&localnet, ports[0], &nonces);
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let txs = rounds * u64::from(SIGNERS);
+    println!(
+        "chain node throughput: {validators} validator(s), {txs} transfers, submitted in {submitted_s:.2} s, \
+         committed in {elapsed_s:.2} s: {:.0} tx/s",
+        txs as f64 / elapsed_s
+    );
 }

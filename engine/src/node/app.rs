@@ -542,9 +542,11 @@ impl Node {
         };
         let root = restored.state.root();
         let data = app.data_dir()?;
+        if app.init.as_ref().is_some_and(|init| init.chain.height > init.origin_height) {
+            // Blocks were committed while the restore ran: never replace them.
+            return Err("state sync completed a restore, but this node committed blocks meanwhile".into());
+        }
         if let Some(replaced) = app.init.take() {
-            // Only an origin with no block after it (see offer_snapshot).
-            assert_eq!(replaced.chain.height, replaced.origin_height, "a store with blocks is never replaced");
             warn!(height = replaced.origin_height, "state sync replaces a store that holds no block after its origin");
             drop(replaced);
             remove_store(&data)?;

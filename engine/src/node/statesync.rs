@@ -335,6 +335,12 @@ mod tests {
         }
     }
 
+    /// A snapshot at `height` as a peer would offer it, with `meta`'s chunks.
+    fn offered(height: u64, meta: &SnapshotMetadata, hash: Vec<u8>) -> Snapshot {
+        let chunks = meta.chunk_hashes.len() as u32;
+        Snapshot { height, format: SNAPSHOT_FORMAT, chunks, hash: hash.into(), metadata: meta.encode().into() }
+    }
+
     #[test]
     fn metadata_round_trips_and_every_truncation_is_named() {
         let original = metadata(3);
@@ -354,13 +360,7 @@ mod tests {
     #[test]
     fn offers_are_checked_before_anything_is_kept() {
         let meta = metadata(2);
-        let snapshot = Snapshot {
-            height: 7,
-            format: SNAPSHOT_FORMAT,
-            chunks: 2,
-            hash: vec![0; 32].into(),
-            metadata: meta.encode().into(),
-        };
+        let snapshot = offered(7, &meta, vec![0; 32]);
         assert!(Restore::offer(&snapshot, &meta.state_root, &TrustedIdentity::default()).is_ok());
         let refused = |snapshot: &Snapshot, app_hash: &[u8]| {
             Restore::offer(snapshot, app_hash, &TrustedIdentity::default()).err().unwrap().0
@@ -388,13 +388,7 @@ mod tests {
     fn a_bad_chunk_is_refetched_and_a_missing_index_rejects() {
         let chunk = vec![5u8; 100];
         let meta = SnapshotMetadata { chunk_hashes: vec![*blake3::hash(&chunk).as_bytes(); 2], ..metadata(2) };
-        let snapshot = Snapshot {
-            height: 7,
-            format: SNAPSHOT_FORMAT,
-            chunks: 2,
-            hash: vec![0; 32].into(),
-            metadata: meta.encode().into(),
-        };
+        let snapshot = offered(7, &meta, vec![0; 32]);
         let mut restore = Restore::offer(&snapshot, &meta.state_root, &TrustedIdentity::default()).unwrap();
         assert!(matches!(restore.apply(0, vec![6u8; 100]), ChunkVerdict::Refetch { index: 0, .. }));
         assert!(matches!(restore.apply(0, chunk.clone()), ChunkVerdict::Accepted));
@@ -413,13 +407,7 @@ mod tests {
         ) {
             let _ = SnapshotMetadata::decode(&bytes);
             let meta = metadata(3);
-            let snapshot = Snapshot {
-                height: 1,
-                format: SNAPSHOT_FORMAT,
-                chunks: 3,
-                hash: blake3::hash(&bytes).as_bytes().to_vec().into(),
-                metadata: meta.encode().into(),
-            };
+            let snapshot = offered(1, &meta, blake3::hash(&bytes).as_bytes().to_vec());
             let mut restore = Restore::offer(&snapshot, &meta.state_root, &TrustedIdentity::default()).unwrap();
             let _ = restore.apply(index, bytes);
         }

@@ -33,7 +33,7 @@ use super::{
     verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_BLOCK_FULL, CODE_DECODE, CODE_DUPLICATE,
     CODE_NOT_INITIALIZED,
 };
-use crate::block::{BlockHeader, BLOCK_TXS_MAX};
+use crate::block::BLOCK_TXS_MAX;
 use crate::chain::{Chain, ExecutedBlock};
 use crate::exec::TxStatus;
 use crate::genesis::{app_state_hash, genesis_state, AppState};
@@ -69,7 +69,7 @@ struct GenesisIdentity {
 
 /// A block FinalizeBlock executed, waiting for Commit to make it durable.
 struct Finalized {
-    header: BlockHeader,
+    /// Its header (the app hash is its state root), receipts and delta.
     executed: ExecutedBlock,
     /// The bytes of the transactions that verified and executed, in block
     /// order: what the block record holds (the rest change no state).
@@ -356,18 +356,14 @@ impl Node {
             return Err(format!("FinalizeBlock height {height}, expected {}", init.chain.height + 1));
         }
         let txs: Vec<Vec<u8>> = request.txs.into_iter().map(|tx| tx.to_vec()).collect();
-        let block = execute_block(init, &txs, record_bytes_max)?;
+        let tx_count = txs.len();
+        let block = execute_block(init, txs, record_bytes_max)?;
         let tx_results = block.results;
         let app_hash = init.chain.state.root();
         debug_assert_eq!(block.executed.header.state_root, app_hash);
         let failed = tx_results.iter().filter(|r| r.code != 0).count() as u64;
-        app.finalized = Some(Finalized {
-            header: block.executed.header,
-            executed: block.executed,
-            accepted: block.accepted,
-            txs: txs.len(),
-            failed_txs: failed,
-        });
+        app.finalized =
+            Some(Finalized { executed: block.executed, accepted: block.accepted, txs: tx_count, failed_txs: failed });
         self.metrics.finalize_txs_total.fetch_add(tx_results.len() as u64, Relaxed);
         self.metrics.finalize_txs_failed_total.fetch_add(failed, Relaxed);
         self.metrics.finalize.observe(start.elapsed());
@@ -378,7 +374,7 @@ impl Node {
         let start = Instant::now();
         let mut app = self.lock()?;
         let block = app.finalized.take().ok_or("Commit without FinalizeBlock")?;
-        let header = block.header;
+        let header = block.executed.header;
         let init = app.init.as_mut().ok_or("Commit before InitChain")?;
         let outcome = &block.executed.outcome;
         init.store
@@ -696,19 +692,20 @@ pub struct NodeDescription {
 /// transaction, execute those that verified, and give each input its
 /// result. Deterministic: the same bytes give the same state on every
 /// validator (executors are deterministic, verification is pure).
-fn execute_block(init: &mut Initialized, txs: &[Vec<u8>], record_bytes_max: u64) -> Result<BlockExecution, String> {
+/// Takes the block's bytes by value: those that verify move into the block record.
+fn execute_block(init: &mut Initialized, txs: Vec<Vec<u8>>, record_bytes_max: u64) -> Result<BlockExecution, String> {
     if txs.len() > BLOCK_TXS_MAX {
         return Err(format!("block of {} txs exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
     }
-    let verdicts = verify_batch(txs, &init.chain_id);
+    let verdicts = verify_batch(&txs, &init.chain_id);
     let mut results: Vec<Option<ExecTxResult>> = Vec::with_capacity(txs.len());
     let mut accepted = Vec::with_capacity(txs.len());
     let mut accepted_bytes = Vec::with_capacity(txs.len());
-    for (raw, verdict) in txs.iter().zip(verdicts) {
+    for (raw, verdict) in txs.into_iter().zip(verdicts) {
         match verdict {
             Ok(tx) => {
                 accepted.push(tx);
-                accepted_bytes.push(raw.clone());
+                accepted_bytes.push(raw);
                 results.push(None);
             }
             Err(rejection) => results.push(Some(ExecTxResult {

@@ -3,8 +3,9 @@
 #
 #   scripts/cometbft-localnet.sh DIR N BASE_PORT
 #
-# Node i lives in DIR/node<i> and uses four ports from BASE_PORT + 10*i:
-#   +0 CometBFT p2p, +1 CometBFT RPC, +2 Sluice ABCI, +3 Sluice metrics.
+# Node i lives in DIR/node<i> and uses five ports from BASE_PORT + 10*i:
+#   +0 CometBFT p2p, +1 CometBFT RPC, +2 Sluice ABCI, +3 Sluice metrics,
+#   +4 Sluice ingest (with INGEST=1).
 # It gets a CometBFT config (loopback addresses, peers, fast blocks) and a
 # Sluice config, DIR/node<i>/sluice.toml. Start each node with the two
 # commands this script prints. The end-to-end tests in
@@ -24,6 +25,11 @@
 # nodes take snapshots that scripts/cometbft-statesync-join.sh can sync from;
 # SNAPSHOTS_KEPT (unset) likewise sets `snapshots_kept`. Unset, neither line
 # is written and the node's defaults apply.
+# INGEST (0): 1 runs CometBFT with mempool.type = "nop" and gives each
+# node an ingest endpoint on port +4, the app-owned pool.
+# LOAD_ACCOUNTS (unset) with LOAD_KEYS (a path): also funds that many
+# `sluice load` accounts in the genesis (`sluice load --fund-genesis`),
+# writing their key file to LOAD_KEYS if it does not exist.
 set -euo pipefail
 
 if [[ $# -ne 3 ]]; then
@@ -64,6 +70,13 @@ if ! out=$("$sluice" genesis seeded --genesis "$dir/node0/config/genesis.json" \
   echo "sluice genesis seeded failed (is sluice on PATH, or SLUICE_BIN set?)" >&2
   exit 1
 fi
+if [[ -n ${LOAD_ACCOUNTS:-} ]]; then
+  if ! out=$("$sluice" load --fund-genesis "$dir/node0/config/genesis.json" \
+    --accounts "$LOAD_ACCOUNTS" --keys "${LOAD_KEYS:?LOAD_KEYS must name the load key file}" 2>&1); then
+    echo "$out" >&2
+    exit 1
+  fi
+fi
 for ((i = 1; i < n; i++)); do
   cp "$dir/node0/config/genesis.json" "$dir/node$i/config/genesis.json"
 done
@@ -82,6 +95,6 @@ for ((i = 0; i < n; i++)); do
     (( j != i )) && others+=("${peers[j]}")
   done
   persistent=$(IFS=,; echo "${others[*]:-}")
-  configure_node "$home" "$p2p" "$rpc" "$abci" "$metrics" "$persistent"
+  configure_node "$home" "$p2p" "$rpc" "$abci" "$metrics" "$persistent" "$((base + 10 * i + 4))"
   print_start_commands "node$i" "$home"
 done

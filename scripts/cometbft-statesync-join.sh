@@ -100,7 +100,7 @@ fi
 
 cometbft init --home "$home" >/dev/null
 cp "$node0/config/genesis.json" "$home/config/genesis.json"
-configure_node "$home" "$base" "$((base + 1))" "$((base + 2))" "$((base + 3))" "$id0@$p2p0"
+configure_node "$home" "$base" "$((base + 1))" "$((base + 2))" "$((base + 3))" "$id0@$p2p0" "$((base + 4))"
 # State sync. discovery_time and chunk_request_timeout are CometBFT's
 # minimums (5 s; 0 s discovery would give up at once if no snapshot is
 # known yet).

@@ -499,12 +499,19 @@ impl GenesisFile {
     /// already there as they were written. Refuses, changing nothing, an
     /// account already present or one that makes the genesis invalid.
     pub fn add_account(&mut self, account: &GenesisAccount) -> Result<AppState, GenesisError> {
+        self.add_accounts(std::slice::from_ref(account))
+    }
+
+    /// Appends every one of `accounts`, checking the result once; refuses
+    /// them all, changing nothing, if any is a duplicate or the genesis
+    /// would be invalid.
+    pub fn add_accounts(&mut self, accounts: &[GenesisAccount]) -> Result<AppState, GenesisError> {
         let mut app_state = self.app_state_object()?;
-        let accounts = app_state.entry("accounts").or_insert_with(|| Value::Array(Vec::new()));
-        let Value::Array(list) = accounts else {
+        let list = app_state.entry("accounts").or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(list) = list else {
             return Err(wrong_type(&format!("{APP_STATE_PATH}.accounts"), "an array of accounts"));
         };
-        list.push(account.to_json());
+        list.extend(accounts.iter().map(GenesisAccount::to_json));
         self.replace_app_state(app_state)
     }
 

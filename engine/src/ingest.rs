@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::sigverify::{self, ReplayWindow, SigError, SignatureItem, VerifiedCache};
-use crate::tx::{decode, signing_message, tx_hash, ChainId, DecodeError, Transaction, SIGNATURE_BYTES};
+use crate::tx::{decode, signing_message, tx_hash, ChainId, DecodeError, Transaction, SIGNATURE_BYTES, TX_BYTES_MAX};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Rejection {
@@ -28,6 +28,59 @@ impl Rejection {
             Rejection::Signature(e) => format!("signature.{}", e.name()),
         }
     }
+}
+
+/// Bytes of one frame's length prefix in a batch of framed transactions.
+pub const FRAME_LENGTH_BYTES: usize = 4;
+
+/// A framed batch that does not split into transactions, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameError {
+    /// Byte offset of the frame that is wrong.
+    pub offset: usize,
+    pub reason: String,
+}
+
+/// Encodes transactions as frames of a 4-byte little-endian length and
+/// that many bytes: the body of the node's `POST /v1/txs` (docs/format.md
+/// §15).
+pub fn encode_frames<'a>(txs: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for tx in txs {
+        debug_assert!(!tx.is_empty() && tx.len() <= TX_BYTES_MAX);
+        body.extend_from_slice(&(tx.len() as u32).to_le_bytes());
+        body.extend_from_slice(tx);
+    }
+    body
+}
+
+/// Splits framed transactions, at most `txs_max` of them; names the byte
+/// offset of the first frame that is cut short, empty, or longer than
+/// `TX_BYTES_MAX`.
+pub fn parse_frames(body: &[u8], txs_max: usize) -> Result<Vec<Vec<u8>>, FrameError> {
+    let mut txs = Vec::new();
+    let mut offset = 0usize;
+    while offset < body.len() {
+        let fail = |reason: String| FrameError { offset, reason };
+        if txs.len() == txs_max {
+            return Err(fail(format!("more than {txs_max} transactions")));
+        }
+        let Some(prefix) = body.get(offset..offset + FRAME_LENGTH_BYTES) else {
+            return Err(fail("the frame's 4-byte length is cut short".into()));
+        };
+        let length = u32::from_le_bytes(prefix.try_into().expect("4 bytes")) as usize;
+        if length == 0 || length > TX_BYTES_MAX {
+            return Err(fail(format!("frame length {length} is not 1..={TX_BYTES_MAX}")));
+        }
+        let start = offset + FRAME_LENGTH_BYTES;
+        let Some(tx) = body.get(start..start + length) else {
+            return Err(fail(format!("a frame of {length} bytes runs past the end ({} bytes)", body.len())));
+        };
+        txs.push(tx.to_vec());
+        offset = start + length;
+    }
+    debug_assert!(txs.len() <= txs_max);
+    Ok(txs)
 }
 
 /// Rejection counts by reason, in a stable order for reports.

@@ -181,6 +181,13 @@ pub fn tx_hash(encoded: &[u8]) -> [u8; 32] {
     *blake3::hash(encoded).as_bytes()
 }
 
+/// CometBFT's hash of a transaction: SHA-256 of its bytes, what
+/// `/tx?hash=0x…` looks up (printed as upper-case hex).
+pub fn comet_tx_hash(tx: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(tx).into()
+}
+
 /// Signs `tx` in place as its signer (account 0) on `chain`.
 pub fn sign(tx: &mut Transaction, key: &ed25519_dalek::SigningKey, chain: &ChainId) {
     use ed25519_dalek::Signer;

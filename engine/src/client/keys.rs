@@ -69,42 +69,15 @@ impl KeyFile {
     /// Creates `path` with mode 0600 and writes the key, then fsyncs it.
     /// Refuses, writing nothing, if anything exists at `path`.
     pub fn write_new(&self, path: &Path) -> Result<(), ClientError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let fail = |reason: String| ClientError::KeyFile { path: path.to_path_buf(), reason };
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(KEY_FILE_MODE).open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ClientError::KeyFileExists { path: path.to_path_buf() })
-            }
-            Err(e) => return Err(fail(format!("cannot create: {e}"))),
-        };
-        file.write_all(self.to_json().as_bytes()).map_err(|e| fail(format!("write: {e}")))?;
-        file.sync_all().map_err(|e| fail(format!("fsync: {e}")))?;
-        // The directory entry too: once the id is printed, funds may be
-        // sent to it, and a crash must not lose the only key that spends them.
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail(format!("fsync directory: {e}")))?;
+        write_secret_file(path, self.to_json().as_bytes())?;
         debug_assert_eq!(KeyFile::load(path).map(|k| k.id), Ok(self.id), "a written key reads back");
         Ok(())
     }
 
     /// Reads a key file, refusing one that others can read.
     pub fn load(path: &Path) -> Result<KeyFile, ClientError> {
-        use std::os::unix::fs::PermissionsExt;
-        let fail = |reason: String| ClientError::KeyFile { path: path.to_path_buf(), reason };
-        let metadata = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        if !metadata.is_file() {
-            return Err(fail("not a regular file".into()));
-        }
-        let mode = metadata.permissions().mode() & 0o7777;
-        if mode & KEY_FILE_MODE_FORBIDDEN != 0 {
-            return Err(ClientError::KeyFilePermissions { path: path.to_path_buf(), mode });
-        }
-        if metadata.len() > KEY_FILE_BYTES_MAX {
-            return Err(fail(format!("{} bytes is too large for a key file", metadata.len())));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        KeyFile::parse(&text).map_err(fail)
+        let text = read_secret_file(path)?;
+        KeyFile::parse(&text).map_err(|reason| ClientError::KeyFile { path: path.to_path_buf(), reason })
     }
 
     /// Parses the JSON text of a key file; the error names the field.
@@ -137,6 +110,45 @@ impl KeyFile {
         }
         Ok(key)
     }
+}
+
+/// Creates `path` with mode 0600, writes `contents` and fsyncs the file
+/// and its directory. Refuses, writing nothing, if anything exists there.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), ClientError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |reason: String| ClientError::KeyFile { path: path.to_path_buf(), reason };
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(KEY_FILE_MODE).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(ClientError::KeyFileExists { path: path.to_path_buf() })
+        }
+        Err(e) => return Err(fail(format!("cannot create: {e}"))),
+    };
+    file.write_all(contents).map_err(|e| fail(format!("write: {e}")))?;
+    file.sync_all().map_err(|e| fail(format!("fsync: {e}")))?;
+    // The directory entry too: once an id is printed, funds may be sent
+    // to it, and a crash must not lose the only key that spends them.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail(format!("fsync directory: {e}")))
+}
+
+/// Reads a secret file, refusing one that others can read or that is
+/// larger than a key file can be.
+pub fn read_secret_file(path: &Path) -> Result<String, ClientError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |reason: String| ClientError::KeyFile { path: path.to_path_buf(), reason };
+    let metadata = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if !metadata.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & KEY_FILE_MODE_FORBIDDEN != 0 {
+        return Err(ClientError::KeyFilePermissions { path: path.to_path_buf(), mode });
+    }
+    if metadata.len() > KEY_FILE_BYTES_MAX {
+        return Err(fail(format!("{} bytes is too large for a key file", metadata.len())));
+    }
+    std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))
 }
 
 #[cfg(test)]

@@ -6,12 +6,14 @@
 //! | [`keys`] | the key file: format, mode 0600, never overwritten |
 //! | [`rpc`] | [`CometRpc`]: status, abci_query, broadcast, tx lookup, blocks |
 //! | [`send`] | building, signing, submitting and waiting for a transaction |
+//! | [`load`] | `sluice load`: funding load accounts, and the chain benchmark |
 //!
 //! Every failure is a [`ClientError`] with a stable name; nothing is sent
 //! until the input has been checked. Every network call has a timeout and
 //! every wait a deadline.
 
 pub mod keys;
+pub mod load;
 pub mod rpc;
 pub mod send;
 

@@ -18,6 +18,9 @@ use crate::account::AccountId;
 pub const RPC_URL_DEFAULT: &str = "http://127.0.0.1:26657";
 /// One RPC request waits at most this long for its answer.
 pub const RPC_REQUEST_TIMEOUT_MAX: Duration = Duration::from_secs(10);
+/// The node's Query codes for `/tx/<hash>` (`node::CODE_QUERY_*`).
+const QUERY_BAD_PATH: u32 = 110;
+const QUERY_TX_NOT_FOUND: u32 = 112;
 /// Largest RPC answer read: a full 21 MiB block, base64 encoded, with room.
 pub const RPC_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
@@ -224,6 +227,101 @@ impl CometRpc {
         }
     }
 
+    /// Several calls in one JSON-RPC batch request (CometBFT answers a
+    /// JSON array in the same order); each answer is the call's `result`
+    /// or its error.
+    pub fn call_batch(&self, calls: &[(&str, Value)]) -> Result<Vec<Result<Value, ClientError>>, ClientError> {
+        let body: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(id, (method, params))| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .collect();
+        let method = calls.first().map_or("batch", |(method, _)| *method);
+        let mut response = self.agent.post(&self.url).send_json(&body).map_err(|e| self.transport(method, e))?;
+        let reply: Value = response
+            .body_mut()
+            .with_config()
+            .limit(RPC_RESPONSE_BYTES_MAX)
+            .read_json()
+            .map_err(|e| self.bad(method, format!("the batch answer is not JSON: {e}")))?;
+        let replies = match reply {
+            Value::Array(replies) => replies,
+            refused => {
+                let message = refused.pointer("/error/data").or(refused.pointer("/error/message"));
+                return Err(ClientError::Rpc {
+                    url: self.url.clone(),
+                    method: format!("a batch of {} {method} calls", calls.len()),
+                    message: format!(
+                        "{} (CometBFT's [rpc] max_request_batch_size bounds a batch; its default is 10)",
+                        message.and_then(Value::as_str).unwrap_or("refused")
+                    ),
+                });
+            }
+        };
+        if replies.len() != calls.len() {
+            return Err(self.bad(method, format!("{} answers to {} calls", replies.len(), calls.len())));
+        }
+        let mut ordered: Vec<Option<Result<Value, ClientError>>> = (0..calls.len()).map(|_| None).collect();
+        for reply in replies {
+            let id = reply["id"].as_u64().filter(|&id| (id as usize) < calls.len());
+            let id = id.ok_or_else(|| self.bad(method, format!("an answer with an unknown id: {}", reply["id"])))?;
+            let answer = match (reply.get("result"), reply.get("error")) {
+                (_, Some(error)) => Err(ClientError::Rpc {
+                    url: self.url.clone(),
+                    method: calls[id as usize].0.to_string(),
+                    message: format!(
+                        "{}: {}",
+                        error["message"].as_str().unwrap_or("error"),
+                        error["data"].as_str().unwrap_or_default()
+                    ),
+                }),
+                (Some(result), None) => Ok(result.clone()),
+                (None, None) => Err(self.bad(method, "an answer with neither result nor error")),
+            };
+            ordered[id as usize] = Some(answer);
+        }
+        ordered.into_iter().map(|a| a.ok_or_else(|| self.bad(method, "a call went unanswered"))).collect()
+    }
+
+    /// The result codes of the transactions in block `height`, in block order.
+    pub fn block_result_codes(&self, height: u64) -> Result<Vec<u32>, ClientError> {
+        let result = self.call("block_results", json!({"height": height.to_string()}))?;
+        Ok(match result["txs_results"].as_array() {
+            None => Vec::new(),
+            Some(results) => results.iter().map(|r| r["code"].as_u64().unwrap_or(0) as u32).collect(),
+        })
+    }
+
+    /// Transactions in CometBFT's own mempool (`num_unconfirmed_txs`).
+    pub fn unconfirmed_txs(&self) -> Result<u64, ClientError> {
+        let result = self.call("num_unconfirmed_txs", json!({}))?;
+        number(&result["total"]).ok_or_else(|| self.bad("num_unconfirmed_txs", "no `total`"))
+    }
+
+    /// The committed transaction with CometBFT hash `hash`, from the
+    /// node's recent results (Query `/tx/<hash>`), which need no CometBFT
+    /// indexer; `None` while it is not among them. A node that does not
+    /// know the path (code 110) is asked CometBFT's `tx` instead.
+    pub fn committed_tx(&self, hash: &[u8; 32]) -> Result<Option<CommittedTx>, ClientError> {
+        let response = self.abci_query(&format!("/tx/{}", hex::encode_upper(hash)))?;
+        match response.code {
+            0 => {
+                let json: Value = serde_json::from_slice(&response.value)
+                    .map_err(|e| self.bad("abci_query", format!("the result is not JSON: {e}")))?;
+                let field = |name: &str| json[name].as_u64().ok_or_else(|| self.bad("abci_query", format!("no `{name}`")));
+                Ok(Some(CommittedTx {
+                    height: field("height")?,
+                    index: field("index")? as u32,
+                    code: field("code")? as u32,
+                    log: json["log"].as_str().unwrap_or_default().to_string(),
+                }))
+            }
+            QUERY_TX_NOT_FOUND => Ok(None),
+            QUERY_BAD_PATH => self.tx(hash),
+            code => Err(ClientError::Query { code, log: response.log }),
+        }
+    }
+
     pub fn block(&self, height: u64) -> Result<BlockView, ClientError> {
         let result = self.call("block", json!({"height": height.to_string()}))?;
         let block = &result["block"];
@@ -246,11 +344,7 @@ fn number(value: &Value) -> Option<u64> {
     value.as_u64().or_else(|| value.as_str()?.parse().ok())
 }
 
-/// CometBFT's transaction hash: SHA-256 of the bytes.
-pub fn comet_tx_hash(tx: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(tx).into()
-}
+pub use crate::tx::comet_tx_hash;
 
 #[cfg(test)]
 mod tests {

@@ -79,14 +79,27 @@ pub fn sign(builder: TransactionBuilder, key: &KeyFile, chain: &ChainId) -> Resu
     builder.sign(&key.key, chain).map_err(|e| ClientError::invalid("transaction", e.to_string()))
 }
 
-/// Submits `tx` and waits up to `wait` for its commit. CheckTx's refusal
+/// Submits `tx` and waits up to `wait` for its commit, as the node's
+/// recent results (Query `/tx/<hash>`) report it. CheckTx's refusal
 /// is [`ClientError::Rejected`]; a commit whose execution failed comes back
 /// as an outcome with a non-zero code (see [`TxOutcome::into_result`]).
 pub fn submit(rpc: &CometRpc, tx: &Transaction, wait: Duration) -> Result<TxOutcome, ClientError> {
+    submit_via(rpc, None, tx, wait)
+}
+
+/// [`submit`], through `ingest` (the node's ingest endpoint, which answers
+/// CometBFT's `broadcast_tx_sync`) when given, else through `rpc`. The
+/// commit is confirmed through `rpc` either way.
+pub fn submit_via(
+    rpc: &CometRpc,
+    ingest: Option<&CometRpc>,
+    tx: &Transaction,
+    wait: Duration,
+) -> Result<TxOutcome, ClientError> {
     let bytes = tx.encode();
     let hash_bytes = comet_tx_hash(&bytes);
     let hash = hex::encode_upper(hash_bytes);
-    let broadcast = rpc.broadcast_tx_sync(&bytes)?;
+    let broadcast = ingest.unwrap_or(rpc).broadcast_tx_sync(&bytes)?;
     debug_assert!(broadcast.hash.eq_ignore_ascii_case(&hash), "CometBFT hashes a tx with SHA-256");
     if broadcast.code != 0 {
         return Err(ClientError::Rejected { hash, code: broadcast.code, log: broadcast.log });
@@ -94,7 +107,7 @@ pub fn submit(rpc: &CometRpc, tx: &Transaction, wait: Duration) -> Result<TxOutc
     let wait = wait.min(COMMIT_WAIT_MAX);
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(committed) = rpc.tx(&hash_bytes)? {
+        if let Some(committed) = rpc.committed_tx(&hash_bytes)? {
             return Ok(TxOutcome { hash, height: committed.height, code: committed.code, log: committed.log });
         }
         if Instant::now() >= deadline {

@@ -26,6 +26,9 @@ use tendermint_proto::v0_38::abci::{
 use tracing::{error, info, warn};
 
 use super::mempool::{system_transfers, PendingState};
+use super::pool::{PoolEntry, TxHashSet, TxPool, PROPOSAL_POOL_BYTES_MAX};
+use super::tx_status::{tx_path_hash, TxStatusCache};
+use rayon::prelude::*;
 use super::metrics::Metrics;
 use super::query::{account_path_id, QueryError};
 use super::statesync::{apply_result, load_chunk, ChainIdentity, ChunkVerdict, Restore, SnapshotServer};
@@ -76,6 +79,10 @@ struct Finalized {
     accepted: Vec<Vec<u8>>,
     txs: usize,
     failed_txs: u64,
+    /// CometBFT hashes of every transaction of the block, in block order,
+    /// with their results: for the pool and the recent-results cache.
+    comet_hashes: Vec<[u8; 32]>,
+    results: Vec<(u32, String)>,
 }
 
 pub struct App {
@@ -87,6 +94,10 @@ pub struct App {
     committed_app_hash: [u8; 32],
     finalized: Option<Finalized>,
     pending: PendingState,
+    /// Transactions from the ingest endpoint, waiting for a block.
+    pool: TxPool,
+    /// Recent committed results by CometBFT hash (Query `/tx/<hash>`).
+    tx_status: TxStatusCache,
     /// How opening the store rebuilt state; `None` for a node with no chain yet.
     startup: Option<ResumeReport>,
     /// A snapshot being restored by state sync.
@@ -109,6 +120,23 @@ pub struct Node {
 /// treats as fatal for consensus calls. Used only where continuing would
 /// risk diverging from the other validators.
 pub type HandlerResult<T> = Result<T, String>;
+
+/// The node's verdict on each transaction of one ingest request, in
+/// request order, and the pool's size after it.
+pub struct IngestOutcome {
+    /// `Ok`: admitted to the pool; `Err`: the ABCI code and log.
+    pub verdicts: Vec<Result<(), (u32, String)>>,
+    pub pool_txs: usize,
+    pub pool_bytes: u64,
+}
+
+/// The pool's size and limits.
+pub struct PoolStatus {
+    pub txs: usize,
+    pub bytes: u64,
+    pub txs_max: u32,
+    pub bytes_max: u64,
+}
 
 impl Node {
     pub fn new(app: App, metrics: Arc<Metrics>) -> Node {
@@ -254,6 +282,9 @@ impl Node {
                 ..Default::default()
             });
         };
+        if let Some(hash) = tx_path_hash(&request.path) {
+            return Ok(self.query_tx(&app, hash));
+        }
         let id = match account_path_id(&request.path) {
             Ok(id) => id,
             Err(error) => return Ok(reply(error)),
@@ -265,6 +296,23 @@ impl Node {
             height: height_to_abci(app.committed_height)?,
             ..Default::default()
         })
+    }
+
+    fn query_tx(&self, app: &App, hash: Result<[u8; 32], String>) -> ResponseQuery {
+        let reply = |error: QueryError| ResponseQuery { code: error.code(), log: error.log(), ..Default::default() };
+        let hash = match hash {
+            Ok(hash) => hash,
+            Err(reason) => return reply(QueryError::BadTxHash { reason }),
+        };
+        match app.tx_status.get(&hash) {
+            Some(status) => ResponseQuery {
+                key: hash.to_vec().into(),
+                value: status.to_json(&hash).to_string().into_bytes().into(),
+                height: height_to_abci(app.committed_height).unwrap_or(0),
+                ..Default::default()
+            },
+            None => reply(QueryError::TxNotFound { held: app.tx_status.len() }),
+        }
     }
 
     fn check_tx(&self, request: RequestCheckTx) -> ResponseCheckTx {
@@ -308,6 +356,67 @@ impl Node {
         }
     }
 
+    /// Admits transactions from the ingest endpoint into the pool:
+    /// decoded and verified in batches on every core without the lock,
+    /// then admitted in request order under it. One refusal never
+    /// affects another transaction.
+    pub fn ingest(&self, raw: Vec<Vec<u8>>) -> IngestOutcome {
+        let start = Instant::now();
+        let outcome = self.ingest_inner(raw);
+        let refused = outcome.verdicts.iter().filter(|v| v.is_err()).count() as u64;
+        let metrics = &self.metrics;
+        metrics.ingest.observe(start.elapsed());
+        metrics.ingest_accepted_total.fetch_add(outcome.verdicts.len() as u64 - refused, Relaxed);
+        metrics.ingest_rejected_total.fetch_add(refused, Relaxed);
+        metrics.pool_txs.store(outcome.pool_txs as u64, Relaxed);
+        metrics.pool_bytes.store(outcome.pool_bytes, Relaxed);
+        outcome
+    }
+
+    fn ingest_inner(&self, raw: Vec<Vec<u8>>) -> IngestOutcome {
+        let refuse_all = |raw: &[Vec<u8>], code: u32, log: &str| IngestOutcome {
+            verdicts: raw.iter().map(|_| Err((code, log.to_string()))).collect(),
+            pool_txs: 0,
+            pool_bytes: 0,
+        };
+        let chain_id = match self.chain_id() {
+            Ok(chain_id) => chain_id,
+            Err(_) => return refuse_all(&raw, CODE_NOT_INITIALIZED, "not_initialized: InitChain has not run"),
+        };
+        let verified = verify_batch(&raw, &chain_id);
+        let mut app = match self.lock() {
+            Ok(app) => app,
+            Err(e) => return refuse_all(&raw, CODE_NOT_INITIALIZED, &e),
+        };
+        let App { init, pending, pool, .. } = &mut *app;
+        let Some(init) = init else {
+            return refuse_all(&raw, CODE_NOT_INITIALIZED, "not_initialized");
+        };
+        let verdicts = raw
+            .into_iter()
+            .zip(verified)
+            .map(|(bytes, verdict)| {
+                let tx = verdict.map_err(|rejection| (rejection_code(&rejection), rejection.reason()))?;
+                let committed = init.chain.state.load(tx.signer());
+                let entry = PoolEntry { hash: crate::tx::comet_tx_hash(&bytes), bytes: bytes.into(), tx };
+                pool.admit(entry, pending, &committed).map_err(|refusal| (refusal.code(), refusal.log()))
+            })
+            .collect();
+        IngestOutcome { verdicts, pool_txs: pool.len(), pool_bytes: pool.bytes() }
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        match self.lock() {
+            Ok(app) => PoolStatus {
+                txs: app.pool.len(),
+                bytes: app.pool.bytes(),
+                txs_max: app.pool.txs_max(),
+                bytes_max: app.pool.bytes_max(),
+            },
+            Err(_) => PoolStatus { txs: 0, bytes: 0, txs_max: 0, bytes_max: 0 },
+        }
+    }
+
     fn prepare_proposal(&self, request: RequestPrepareProposal) -> HandlerResult<ResponsePrepareProposal> {
         let chain_id = self.chain_id()?;
         let max_tx_bytes = usize::try_from(request.max_tx_bytes.max(0)).unwrap_or(usize::MAX).min(BLOCK_TX_BYTES_MAX);
@@ -328,7 +437,11 @@ impl Node {
             bytes += tx.len();
             txs.push(tx);
         }
-        debug_assert!(txs.len() <= BLOCK_TXS_MAX && bytes <= max_tx_bytes);
+        // Then the pool, behind CometBFT's mempool (empty under `nop`).
+        let app = self.lock()?;
+        let pool_bytes_max = (max_tx_bytes - bytes).min(PROPOSAL_POOL_BYTES_MAX);
+        txs.extend(app.pool.proposal(pool_bytes_max, BLOCK_TXS_MAX - txs.len()));
+        debug_assert!(txs.len() <= BLOCK_TXS_MAX && txs.iter().map(|tx| tx.len()).sum::<usize>() <= max_tx_bytes);
         Ok(ResponsePrepareProposal { txs })
     }
 
@@ -357,13 +470,21 @@ impl Node {
         }
         let txs: Vec<Vec<u8>> = request.txs.into_iter().map(|tx| tx.to_vec()).collect();
         let tx_count = txs.len();
+        let comet_hashes: Vec<[u8; 32]> = txs.par_iter().map(|tx| crate::tx::comet_tx_hash(tx)).collect();
+        let init = app.init.as_mut().ok_or("FinalizeBlock before InitChain")?;
         let block = execute_block(init, txs, record_bytes_max)?;
         let tx_results = block.results;
         let app_hash = init.chain.state.root();
         debug_assert_eq!(block.executed.header.state_root, app_hash);
         let failed = tx_results.iter().filter(|r| r.code != 0).count() as u64;
-        app.finalized =
-            Some(Finalized { executed: block.executed, accepted: block.accepted, txs: tx_count, failed_txs: failed });
+        app.finalized = Some(Finalized {
+            executed: block.executed,
+            accepted: block.accepted,
+            txs: tx_count,
+            failed_txs: failed,
+            comet_hashes,
+            results: tx_results.iter().map(|r| (r.code, r.log.clone())).collect(),
+        });
         self.metrics.finalize_txs_total.fetch_add(tx_results.len() as u64, Relaxed);
         self.metrics.finalize_txs_failed_total.fetch_add(failed, Relaxed);
         self.metrics.finalize.observe(start.elapsed());
@@ -384,10 +505,23 @@ impl Node {
         assert_eq!(header.height, app.committed_height + 1, "commits are consecutive");
         app.committed_height = header.height;
         app.committed_app_hash = header.state_root;
-        app.pending.reset();
+        let recheck = {
+            let App { init, pending, pool, .. } = &mut *app;
+            pending.reset();
+            let state = &init.as_ref().expect("committed above").chain.state;
+            let included: TxHashSet = match pool.is_empty() {
+                true => TxHashSet::default(),
+                false => block.comet_hashes.iter().copied().collect(),
+            };
+            pool.recheck(&included, pending, state)
+        };
+        app.tx_status.insert_block(header.height, block.comet_hashes, block.results.into_iter());
+        self.metrics.pool_evicted_total.fetch_add(recheck.evicted as u64, Relaxed);
+        self.metrics.pool_txs.store(app.pool.len() as u64, Relaxed);
+        self.metrics.pool_bytes.store(app.pool.bytes(), Relaxed);
         self.metrics.committed_height.store(header.height, Relaxed);
-        self.metrics.mempool_pending_txs.store(0, Relaxed);
-        self.metrics.mempool_signers.store(0, Relaxed);
+        self.metrics.mempool_pending_txs.store(u64::from(app.pending.pending_txs()), Relaxed);
+        self.metrics.mempool_signers.store(app.pending.signers() as u64, Relaxed);
         let elapsed = start.elapsed();
         self.metrics.commit.observe(elapsed);
         info!(
@@ -397,6 +531,8 @@ impl Node {
             app_hash = %hex::encode(header.state_root),
             commit_us = elapsed.as_micros() as u64,
             snapshot = snapshot_written,
+            pool_txs = app.pool.len(),
+            pool_evicted = recheck.evicted,
             "committed block"
         );
         Ok(ResponseCommit { retain_height: 0 })
@@ -598,6 +734,7 @@ impl App {
         let data = config.storage.data.clone().ok_or("no data directory")?;
         refuse_journal(&data)?;
         let pending = PendingState::new(config.mempool.signers_max, config.mempool.pending_txs_max);
+        let pool = TxPool::new(config.ingest.pool_txs_max, config.ingest.pool_bytes_max);
         let opened =
             BlockStore::open_existing(&data, config.store()?).map_err(|e| format!("{}: {e}", data.display()))?;
         let mut app = App {
@@ -606,6 +743,8 @@ impl App {
             committed_app_hash: [0; 32],
             finalized: None,
             pending,
+            pool,
+            tx_status: TxStatusCache::default(),
             startup: None,
             restore: None,
             record_bytes_max: BLOCK_RECORD_BYTES_MAX,

@@ -22,6 +22,13 @@
 //! signers_max = 100000
 //! pending_txs_max = 1000000
 //!
+//! [ingest]                      # the app-owned pool, for CometBFT's mempool.type = "nop"
+//! listen = "127.0.0.1:26659"    # absent: no ingest endpoint
+//! threads = 4                   # requests answered at once
+//! request_bytes_max = 33554432  # one request's body
+//! pool_txs_max = 100000         # at most 100000 (the verified-signature cache must hold the pool)
+//! pool_bytes_max = 67108864
+//!
 //! [storage]
 //! data = "/var/lib/sluice"      # --data overrides
 //! durability = "sync"           # none | batch | sync
@@ -44,6 +51,10 @@ use serde::Deserialize;
 
 use sluice_storage::SNAPSHOTS_KEPT_MAX;
 
+use super::ingest_http::{
+    INGEST_REQUEST_BYTES_MAX_DEFAULT, INGEST_REQUEST_BYTES_MAX_LIMIT, INGEST_THREADS_DEFAULT, INGEST_THREADS_LIMIT,
+};
+use super::pool::{POOL_BYTES_LIMIT, POOL_BYTES_MAX_DEFAULT, POOL_TXS_LIMIT, POOL_TXS_MAX_DEFAULT};
 use crate::exec::ExecutorKind;
 use crate::persist::store::{SNAPSHOTS_KEPT_DEFAULT, SNAPSHOT_INTERVAL_BLOCKS_DEFAULT};
 use crate::persist::StoreConfig;
@@ -81,6 +92,7 @@ pub struct NodeConfig {
     pub log: LogConfig,
     pub execution: ExecutionConfig,
     pub mempool: MempoolConfig,
+    pub ingest: IngestConfig,
     pub storage: StorageConfig,
     pub statesync: StateSyncConfig,
 }
@@ -181,6 +193,29 @@ impl Default for MempoolConfig {
     }
 }
 
+/// The ingest endpoint and the pool it fills (`node::pool`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub listen: Option<String>,
+    pub threads: u32,
+    pub request_bytes_max: u64,
+    pub pool_txs_max: u32,
+    pub pool_bytes_max: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            listen: None,
+            threads: INGEST_THREADS_DEFAULT,
+            request_bytes_max: INGEST_REQUEST_BYTES_MAX_DEFAULT,
+            pool_txs_max: POOL_TXS_MAX_DEFAULT,
+            pool_bytes_max: POOL_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
@@ -209,6 +244,7 @@ pub struct NodeOverrides {
     pub abci: Option<String>,
     pub data: Option<PathBuf>,
     pub metrics: Option<String>,
+    pub ingest: Option<String>,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
 }
@@ -245,6 +281,9 @@ impl NodeConfig {
         if let Some(metrics) = overrides.metrics {
             config.metrics.listen = Some(metrics);
         }
+        if let Some(ingest) = overrides.ingest {
+            config.ingest.listen = Some(ingest);
+        }
         // RUST_LOG sits between the file and the flag: an operator's
         // environment overrides the file, an explicit flag overrides both.
         if let Some(level) = overrides.log_level.or_else(|| std::env::var("RUST_LOG").ok()) {
@@ -279,6 +318,7 @@ impl NodeConfig {
                 return Err(format!("mempool.{name} must be 1..={MEMPOOL_LIMIT}"));
             }
         }
+        self.validate_ingest()?;
         self.durability()?;
         if !(1..=SNAPSHOT_INTERVAL_BLOCKS_LIMIT).contains(&self.storage.snapshot_interval_blocks) {
             return Err(format!("storage.snapshot_interval_blocks must be 1..={SNAPSHOT_INTERVAL_BLOCKS_LIMIT}"));
@@ -289,6 +329,31 @@ impl NodeConfig {
         self.statesync_pins()?;
         if self.storage.data.is_none() {
             return Err("a data directory is required: --data DIR or [storage] data".to_string());
+        }
+        Ok(())
+    }
+
+    fn validate_ingest(&self) -> Result<(), String> {
+        let ingest = &self.ingest;
+        if !(1..=INGEST_THREADS_LIMIT).contains(&ingest.threads) {
+            return Err(format!("ingest.threads must be 1..={INGEST_THREADS_LIMIT}"));
+        }
+        if !(1024..=INGEST_REQUEST_BYTES_MAX_LIMIT).contains(&ingest.request_bytes_max) {
+            return Err(format!("ingest.request_bytes_max must be 1024..={INGEST_REQUEST_BYTES_MAX_LIMIT}"));
+        }
+        if !(1..=POOL_TXS_LIMIT).contains(&ingest.pool_txs_max) {
+            return Err(format!(
+                "ingest.pool_txs_max must be 1..={POOL_TXS_LIMIT}: the verified-signature cache must hold the pool"
+            ));
+        }
+        if ingest.pool_txs_max > self.mempool.pending_txs_max {
+            return Err(format!(
+                "ingest.pool_txs_max {} exceeds mempool.pending_txs_max {}: every pooled transaction is pending",
+                ingest.pool_txs_max, self.mempool.pending_txs_max
+            ));
+        }
+        if !(1024..=POOL_BYTES_LIMIT).contains(&ingest.pool_bytes_max) {
+            return Err(format!("ingest.pool_bytes_max must be 1024..={POOL_BYTES_LIMIT}"));
         }
         Ok(())
     }
@@ -373,6 +438,12 @@ mod tests {
         let mut bad_kept = config.clone();
         bad_kept.storage.snapshots_kept = SNAPSHOTS_KEPT_MAX + 1;
         assert!(bad_kept.validate().unwrap_err().contains("snapshots_kept"));
+        let mut bad_pool = config.clone();
+        bad_pool.ingest.pool_txs_max = POOL_TXS_LIMIT + 1;
+        assert!(bad_pool.validate().unwrap_err().contains("ingest.pool_txs_max"));
+        bad_pool.ingest.pool_txs_max = 10;
+        bad_pool.mempool.pending_txs_max = 9;
+        assert!(bad_pool.validate().unwrap_err().contains("mempool.pending_txs_max"));
         let mut no_data = config;
         no_data.storage.data = None;
         assert!(no_data.validate().is_err());

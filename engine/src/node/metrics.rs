@@ -81,6 +81,16 @@ pub struct Metrics {
     pub snapshot_chunks_rejected_total: AtomicU64,
     /// Height of the snapshot state sync restored; 0: none.
     pub statesync_restored_height: AtomicU64,
+    /// One ingest request: verification and admission.
+    pub ingest: Stage,
+    pub ingest_accepted_total: AtomicU64,
+    pub ingest_rejected_total: AtomicU64,
+    /// Ingest requests refused whole (bad framing, too large, unknown path).
+    pub ingest_requests_refused_total: AtomicU64,
+    pub pool_txs: AtomicU64,
+    pub pool_bytes: AtomicU64,
+    /// Pooled transactions dropped at Commit because they no longer execute.
+    pub pool_evicted_total: AtomicU64,
 }
 
 impl Metrics {
@@ -95,6 +105,7 @@ impl Metrics {
         self.finalize.render(&mut out, "sluice_finalize_block", "FinalizeBlock latency");
         self.commit.render(&mut out, "sluice_commit", "Commit latency, including the durable write");
         self.snapshot_write.render(&mut out, "sluice_snapshot_write", "writing a state snapshot, inside Commit");
+        self.ingest.render(&mut out, "sluice_ingest", "one ingest request: verification and pool admission");
         let counters = [
             (
                 "sluice_checktx_rejected_total",
@@ -124,6 +135,22 @@ impl Metrics {
                 "state sync chunks refetched for a bad hash, and snapshots rejected",
                 &self.snapshot_chunks_rejected_total,
             ),
+            ("sluice_ingest_accepted_total", "transactions admitted to the pool", &self.ingest_accepted_total),
+            (
+                "sluice_ingest_rejected_total",
+                "ingested transactions refused, each with its code",
+                &self.ingest_rejected_total,
+            ),
+            (
+                "sluice_ingest_requests_refused_total",
+                "ingest requests refused whole (framing, size, path)",
+                &self.ingest_requests_refused_total,
+            ),
+            (
+                "sluice_pool_evicted_total",
+                "pooled transactions dropped at Commit because they no longer execute",
+                &self.pool_evicted_total,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
@@ -136,6 +163,8 @@ impl Metrics {
                 &self.mempool_pending_txs,
             ),
             ("sluice_mempool_signers", "distinct signers with pending transactions", &self.mempool_signers),
+            ("sluice_pool_txs", "transactions in the ingest pool", &self.pool_txs),
+            ("sluice_pool_bytes", "bytes of the transactions in the ingest pool", &self.pool_bytes),
             (
                 "sluice_genesis_accounts",
                 "accounts in the genesis app_state (0 before InitChain)",

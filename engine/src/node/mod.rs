@@ -8,7 +8,10 @@
 //! | [`server`] | the ABCI socket protocol: framing, connections, limits |
 //! | [`app`] | one handler per ABCI call over the engine's `Chain` |
 //! | [`query`] | the Query paths and the account JSON they answer |
-//! | [`mempool`] | CheckTx's pending per-signer nonce and balance |
+//! | [`tx_status`] | recent committed results by hash, for Query `/tx/<hash>` |
+//! | [`mempool`] | the pending per-signer nonce and balance that CheckTx and the pool admit against |
+//! | [`pool`] | the application-owned transaction pool (CometBFT `mempool.type = "nop"`) |
+//! | [`ingest_http`] | the ingest endpoint that fills the pool over HTTP |
 //! | [`statesync`] | snapshots served to peers in chunks, and restored from them |
 //! | [`metrics`] | Prometheus counters and latencies, and their HTTP endpoint |
 //! | [`config`] | the TOML configuration and its limits |
@@ -33,16 +36,21 @@
 //! | 104 | `not_initialized` | InitChain has not run |
 //! | 105 | `duplicate` | the same signature bytes within the replay window |
 //! | 106 | `block_full` | past the part of its block whose record fits `BLOCK_RECORD_BYTES_MAX`: not executed, send it again |
-//! | 110 | `bad_path` | Query path is not `/account/<hex id>` |
+//! | 110 | `bad_path` | Query path is not `/account/<hex id>` or `/tx/<hex hash>` |
 //! | 111 | `bad_account_id` | the id is not 64 hex digits |
+//! | 112 | `tx_not_found` | Query `/tx/<hash>`: not among the recent results the node holds |
+//! | 113 | `bad_tx_hash` | Query `/tx/<hash>`: the hash is not 64 hex digits |
 
 pub mod app;
 pub mod config;
+pub mod ingest_http;
 pub mod mempool;
 pub mod metrics;
+pub mod pool;
 pub mod query;
 pub mod server;
 pub mod statesync;
+pub mod tx_status;
 
 use std::sync::Arc;
 
@@ -65,6 +73,8 @@ pub const CODE_DUPLICATE: u32 = 105;
 pub const CODE_BLOCK_FULL: u32 = 106;
 pub const CODE_QUERY_BAD_PATH: u32 = 110;
 pub const CODE_QUERY_BAD_ID: u32 = 111;
+pub const CODE_QUERY_TX_NOT_FOUND: u32 = 112;
+pub const CODE_QUERY_BAD_TX_HASH: u32 = 113;
 
 /// Decodes and verifies one transaction (CheckTx). A success lands in the
 /// verified-signature cache, so FinalizeBlock need not verify it again.
@@ -116,6 +126,15 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         Some(addr) => Some(metrics::serve(addr, metrics)?),
         None => None,
     };
+    let ingest_addr = match &config.ingest.listen {
+        Some(addr) => Some(ingest_http::serve(
+            addr,
+            node.clone(),
+            config.ingest.threads,
+            config.ingest.request_bytes_max,
+        )?),
+        None => None,
+    };
     let description = node.describe()?;
     let server =
         server::Server::bind(&config.abci.listen, node, config.abci.connections_max, config.abci.request_bytes_max)?;
@@ -126,6 +145,7 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         version = env!("CARGO_PKG_VERSION"),
         abci = %server.local_addr()?,
         metrics = %metrics_addr.map_or("off".to_string(), |a| format!("http://{a}/metrics")),
+        ingest = %ingest_addr.map_or("off".to_string(), |a| format!("http://{a}")),
         data = %data,
         durability = %config.storage.durability,
         chain_id = %description.chain_id.unwrap_or_else(unknown),

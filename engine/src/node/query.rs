@@ -1,5 +1,10 @@
 //! ABCI Query: the paths the node answers and the JSON it answers with.
 //!
+//! `/tx/<64 hex digits>` (CometBFT's SHA-256 hash of the transaction)
+//! answers a recently committed transaction's place and result
+//! ([`super::tx_status`]): `{"hash", "height", "index", "code", "log"}`;
+//! code 112 `tx_not_found` when it is not among them.
+//!
 //! `/account/<64 hex digits>` answers, as the response `value`:
 //!
 //! ```json
@@ -16,7 +21,8 @@
 
 use serde_json::{json, Value};
 
-use super::{CODE_QUERY_BAD_ID, CODE_QUERY_BAD_PATH};
+use super::tx_status::QUERY_TX_PREFIX;
+use super::{CODE_QUERY_BAD_ID, CODE_QUERY_BAD_PATH, CODE_QUERY_BAD_TX_HASH, CODE_QUERY_TX_NOT_FOUND};
 use crate::account::{Account, AccountId, ProgramId};
 use crate::program::token::{Mint, TokenAccount};
 
@@ -27,6 +33,9 @@ pub const QUERY_ACCOUNT_PREFIX: &str = "/account/";
 pub enum QueryError {
     BadPath,
     BadAccountId { reason: String },
+    BadTxHash { reason: String },
+    /// Not among the recent results the node holds (`held` of them).
+    TxNotFound { held: usize },
 }
 
 impl QueryError {
@@ -34,13 +43,22 @@ impl QueryError {
         match self {
             QueryError::BadPath => CODE_QUERY_BAD_PATH,
             QueryError::BadAccountId { .. } => CODE_QUERY_BAD_ID,
+            QueryError::BadTxHash { .. } => CODE_QUERY_BAD_TX_HASH,
+            QueryError::TxNotFound { .. } => CODE_QUERY_TX_NOT_FOUND,
         }
     }
 
     pub fn log(&self) -> String {
         match self {
-            QueryError::BadPath => format!("bad_path: expected {QUERY_ACCOUNT_PREFIX}<64 hex digits>"),
+            QueryError::BadPath => {
+                format!("bad_path: expected {QUERY_ACCOUNT_PREFIX}<64 hex digits> or {QUERY_TX_PREFIX}<64 hex digits>")
+            }
             QueryError::BadAccountId { reason } => format!("bad_account_id: {reason}"),
+            QueryError::BadTxHash { reason } => format!("bad_tx_hash: {reason}"),
+            QueryError::TxNotFound { held } => format!(
+                "tx_not_found: not among the {held} most recent results this node holds; \
+                 older ones are CometBFT's /tx on a node that indexes"
+            ),
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct SignerArgs {
     /// after transactions still waiting in the mempool).
     #[arg(long, value_name = "N")]
     nonce: Option<u64>,
+    /// Submit to the node's ingest endpoint ([ingest] listen, e.g.
+    /// http://127.0.0.1:26659) instead of CometBFT's mempool: for a chain
+    /// whose CometBFT runs mempool.type = "nop".
+    #[arg(long, value_name = "URL")]
+    ingest: Option<String>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -236,7 +241,8 @@ fn send_transaction(signer: &SignerArgs, build: Build<'_>) -> Result<(), ClientE
     let prepared = send::prepare(&rpc, &key.id, signer.nonce)?;
     let (builder, created) = build(&prepared, signer.fee)?;
     let tx = send::sign(builder, &key, &prepared.chain)?;
-    let outcome = send::submit(&rpc, &tx, signer.node.wait())?;
+    let ingest = signer.ingest.as_deref().map(|url| CometRpc::new(url, signer.node.wait())).transpose()?;
+    let outcome = send::submit_via(&rpc, ingest.as_ref(), &tx, signer.node.wait())?;
     print_outcome(&outcome, &prepared, created.as_ref(), signer.node.json);
     outcome.into_result().map(|_| ())
 }

@@ -6,6 +6,7 @@
 
 mod client_commands;
 mod genesis_commands;
+mod load_commands;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -98,6 +99,10 @@ enum Command {
     /// Read accounts from a node's CometBFT RPC.
     #[command(subcommand)]
     Query(client_commands::QueryCommand),
+    /// Benchmark a chain: fund load accounts in genesis.json
+    /// (--fund-genesis), then submit signed transfers as fast as the chain
+    /// takes them and count what committed, read back from the blocks.
+    Load(load_commands::LoadArgs),
 }
 
 #[derive(Args)]
@@ -150,6 +155,11 @@ struct NodeArgs {
     /// Prometheus metrics listen address, e.g. 127.0.0.1:26660 [or [metrics] listen].
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Ingest endpoint listen address, e.g. 127.0.0.1:26659: transactions
+    /// over HTTP into the node's own pool, for CometBFT's
+    /// mempool.type = "nop" [or [ingest] listen; absent: off].
+    #[arg(long, value_name = "ADDR")]
+    ingest: Option<String>,
     /// Log filter: a level (error, warn, info, debug, trace) or per-module
     /// directives such as "info,sluice_engine::node=debug" [default: RUST_LOG,
     /// else [log] level, else info].
@@ -240,6 +250,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => client_commands::keys(command),
         Command::Tx(command) => client_commands::tx(command),
         Command::Query(command) => client_commands::query(command),
+        Command::Load(args) => load_commands::load(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,6 +266,7 @@ fn node(args: NodeArgs) -> Result<(), String> {
         abci: args.abci,
         data: args.data,
         metrics: args.metrics,
+        ingest: args.ingest,
         log_level: args.log_level,
         log_format: args.log_format,
     };

@@ -26,7 +26,8 @@
 # SNAPSHOTS_KEPT (unset) likewise sets `snapshots_kept`. Unset, neither line
 # is written and the node's defaults apply.
 # INGEST (0): 1 runs CometBFT with mempool.type = "nop" and gives each
-# node an ingest endpoint on port +4, the app-owned pool.
+# node an ingest endpoint on port +4, the app-owned pool. TX_INDEX (kv):
+# CometBFT's transaction indexer, kv or null.
 # LOAD_ACCOUNTS (unset) with LOAD_KEYS (a path): also funds that many
 # `sluice load` accounts in the genesis (`sluice load --fund-genesis`),
 # writing their key file to LOAD_KEYS if it does not exist.

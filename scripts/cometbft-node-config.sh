@@ -8,7 +8,10 @@
 # `snapshot_interval_blocks` and `snapshots_kept` in [storage]);
 # INGEST (0): 1 gives CometBFT `mempool.type = "nop"` and Sluice an
 # ingest endpoint (`[ingest] listen`), so transactions go to the node's
-# own pool (docs/operations.md, "Submit transactions").
+# own pool (docs/operations.md, "Submit transactions"); TX_INDEX (kv):
+# CometBFT's [tx_index] indexer, "null" for a validator that leaves
+# indexing to RPC nodes (the node's Query /tx/<hash> still answers
+# recent results).
 #
 # Always set, with reasons (docs/operations.md, "Tuning for throughput"):
 # p2p send_rate and recv_rate at 100 MB/s, since CometBFT's 5 MB/s default
@@ -23,6 +26,11 @@ if [[ $ingest != 0 && $ingest != 1 ]]; then
   exit 2
 fi
 p2p_rate_bytes=104857600
+tx_index=${TX_INDEX:-kv}
+if [[ $tx_index != kv && $tx_index != null ]]; then
+  echo "TX_INDEX must be kv or null, got '$tx_index'" >&2
+  exit 2
+fi
 snapshot_interval=${SNAPSHOT_INTERVAL:-}
 snapshots_kept=${SNAPSHOTS_KEPT:-}
 for setting in SNAPSHOT_INTERVAL SNAPSHOTS_KEPT; do
@@ -52,6 +60,7 @@ configure_node() {
     -e "/^\[mempool\]/,/^\[/ s|^type = .*|type = \"$mempool_type\"|" \
     -e "s|^send_rate = .*|send_rate = $p2p_rate_bytes|" \
     -e "s|^recv_rate = .*|recv_rate = $p2p_rate_bytes|" \
+    -e "/^\[tx_index\]/,/^\[/ s|^indexer = .*|indexer = \"$tx_index\"|" \
     "$home/config/config.toml"
   cat >"$home/sluice.toml" <<TOML
 [abci]

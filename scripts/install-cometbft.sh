@@ -8,6 +8,17 @@
 set -euo pipefail
 
 COMETBFT_VERSION="${COMETBFT_VERSION:-v0.38.26}"
+# --abci-cli: also CometBFT's abci-cli (its kvstore app is the baseline of
+# scripts/chain-bench.sh kvstore), from the same pinned version.
+if [[ ${1:-} == --abci-cli ]]; then
+  abci_cli="$(go env GOPATH)/bin/abci-cli"
+  if [[ -x "$abci_cli" ]]; then
+    echo "install-cometbft: $abci_cli is present"
+  else
+    echo "install-cometbft: go install github.com/cometbft/cometbft/abci/cmd/abci-cli@$COMETBFT_VERSION"
+    go install "github.com/cometbft/cometbft/abci/cmd/abci-cli@$COMETBFT_VERSION"
+  fi
+fi
 
 if ! command -v go >/dev/null 2>&1; then
   echo "install-cometbft: go not found; install Go >= 1.22 first" >&2

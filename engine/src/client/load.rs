@@ -39,6 +39,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
+use super::ingest::IngestClient;
 use super::rpc::CometRpc;
 use super::send::FEE_DEFAULT;
 use super::ClientError;
@@ -304,9 +305,9 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, ClientError> {
     let stop_polling = AtomicBool::new(false);
     let start = Instant::now();
     let deadline = start + config.duration;
-    let exhausted = AtomicU64::new(0);
+    let exhausted = AtomicBool::new(false);
     let submitted_progress = AtomicU64::new(0);
-    let outcome: Result<(), ClientError> = std::thread::scope(|scope| {
+    let (submit_end, drained) = std::thread::scope(|scope| {
         scope.spawn(|| poll_heights(&config.rpc[0], &heights, &stop_polling));
         if config.progress {
             scope.spawn(|| print_progress(start, deadline, &heights, &submitted_progress, &stop_polling));
@@ -317,32 +318,28 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, ClientError> {
             .map(|(stream, url)| {
                 let (sent, exhausted, submitted) = (&sent, &exhausted, &submitted_progress);
                 scope.spawn(move || {
-                    let done = submit_stream(config, url, stream, deadline, sent, submitted)?;
-                    exhausted.fetch_add(u64::from(done), Relaxed);
+                    let ran_out = submit_stream(config, url, stream, deadline, sent, submitted)?;
+                    exhausted.fetch_or(ran_out, Relaxed);
                     Ok::<(), ClientError>(())
                 })
             })
             .collect();
         let results: Vec<_> = workers.into_iter().map(|w| w.join().expect("submitter panicked")).collect();
-        let window_end = Instant::now().min(deadline);
-        let drained = results.iter().all(Result::is_ok) && drain(config, endpoints, window_end + DRAIN_TIMEOUT);
+        let submit_end = Instant::now().min(deadline);
+        let drained = results.iter().all(Result::is_ok) && drain(config, endpoints, submit_end + DRAIN_TIMEOUT);
         stop_polling.store(true, Relaxed);
-        heights.lock().expect("poller").push((u64::MAX, window_end));
-        results.into_iter().collect::<Result<(), _>>()?;
-        if !drained {
-            exhausted.fetch_add(1 << 32, Relaxed);
-        }
-        Ok(())
-    });
-    outcome?;
-    let mut heights = heights.into_inner().expect("poller");
-    let window_end = heights.pop().expect("pushed above").1;
+        results.into_iter().collect::<Result<(), _>>().map(|()| (submit_end, drained))
+    })?;
+    let heights = heights.into_inner().expect("poller");
     let sent = sent.into_inner().expect("submitters");
     let height_last = reader.status()?.latest_height;
+    // The window is the duration while submission lasted it; when the
+    // signed transactions ran out first, it runs until the last commit.
+    let txs_exhausted = exhausted.load(Relaxed);
+    let window_end = (!txs_exhausted).then_some(submit_end);
     let mut report = tally(&reader, &sent, &heights, height_first, height_last, start, window_end)?;
-    let flags = exhausted.load(Relaxed);
-    report.txs_exhausted = flags & 0xffff_ffff > 0;
-    report.drain_timed_out = flags >> 32 > 0;
+    report.txs_exhausted = txs_exhausted;
+    report.drain_timed_out = !drained;
     report.target = if config.kvstore { "kvstore" } else { "sluice" }.to_string();
     report.submit_path = if config.ingest.is_empty() { "cometbft-mempool" } else { "ingest" }.to_string();
     report.endpoints = endpoints.len();
@@ -417,7 +414,8 @@ fn sign_transfers(
                 &[(ids[from], true), (ids[to], true)],
                 system::transfer_data(1),
             );
-            let tx = builder.sign(&signing[from], chain).map_err(|e| ClientError::invalid("transfer", e.to_string()))?;
+            let tx =
+                builder.sign(&signing[from], chain).map_err(|e| ClientError::invalid("transfer", e.to_string()))?;
             Ok((from, tx.encode()))
         })
         .collect::<Result<Vec<_>, ClientError>>()?;
@@ -439,11 +437,8 @@ fn read_nonces(reader: &CometRpc, ids: &[AccountId]) -> Result<Vec<u64>, ClientE
         for (id, answer) in chunk.iter().zip(reader.call_batch(&calls)?) {
             let response = answer?;
             let value = response.pointer("/response/value").and_then(Value::as_str).unwrap_or_default();
-            let account: Value = BASE64
-                .decode(value)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .unwrap_or(Value::Null);
+            let account: Value =
+                BASE64.decode(value).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Value::Null);
             if account["exists"] == false || account.is_null() {
                 return Err(ClientError::UnknownAccount { id: *id, height: 0 });
             }
@@ -588,112 +583,32 @@ fn drain(config: &LoadConfig, endpoints: &[String], deadline: Instant) -> bool {
 }
 
 /// Where transactions go: a node's ingest endpoint, or CometBFT's RPC.
-struct Endpoint {
-    url: String,
-    ingest: bool,
-    agent: ureq::Agent,
-    rpc: CometRpc,
+enum Endpoint {
+    Ingest(IngestClient),
+    Comet(CometRpc),
 }
 
 impl Endpoint {
     fn new(url: &str, ingest: bool) -> Result<Endpoint, ClientError> {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Ok(Endpoint { url: url.trim_end_matches('/').to_string(), ingest, agent, rpc: CometRpc::new(url, REQUEST_TIMEOUT)? })
-    }
-
-    fn failed(&self, what: &str, reason: String) -> ClientError {
-        ClientError::BadResponse { url: self.url.clone(), method: what.to_string(), reason }
+        Ok(match ingest {
+            true => Endpoint::Ingest(IngestClient::new(url, REQUEST_TIMEOUT)?),
+            false => Endpoint::Comet(CometRpc::new(url, REQUEST_TIMEOUT)?),
+        })
     }
 
     /// Each transaction's code: 0 admitted, 103 full (retry), else refused.
     fn submit(&self, txs: &[&[u8]]) -> Result<Vec<u32>, ClientError> {
-        if self.ingest {
-            self.submit_ingest(txs)
-        } else {
-            self.submit_rpc(txs)
+        match self {
+            Endpoint::Ingest(ingest) => Ok(ingest.submit(txs)?.into_iter().map(|(code, _)| code).collect()),
+            Endpoint::Comet(rpc) => submit_rpc(rpc, txs),
         }
-    }
-
-    fn submit_ingest(&self, txs: &[&[u8]]) -> Result<Vec<u32>, ClientError> {
-        let body = crate::ingest::encode_frames(txs.iter().copied());
-        let url = format!("{}/v1/txs", self.url);
-        let mut response = self
-            .agent
-            .post(&url)
-            .header("Content-Type", "application/octet-stream")
-            .send(&body[..])
-            .map_err(|e| ClientError::NodeDown { url: url.clone(), reason: e.to_string() })?;
-        let status = response.status();
-        let answer: Value = response
-            .body_mut()
-            .read_json()
-            .map_err(|e| self.failed("/v1/txs", format!("HTTP {status}: not JSON: {e}")))?;
-        if !status.is_success() {
-            return Err(self.failed("/v1/txs", format!("HTTP {status}: {answer}")));
-        }
-        let mut codes = vec![0u32; txs.len()];
-        for rejected in answer["rejected"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let index = rejected["index"].as_u64().filter(|&i| (i as usize) < txs.len());
-            let index = index.ok_or_else(|| self.failed("/v1/txs", format!("bad index in {rejected}")))?;
-            codes[index as usize] = rejected["code"].as_u64().unwrap_or(u64::from(u32::MAX)) as u32;
-        }
-        Ok(codes)
-    }
-
-    /// `broadcast_tx_sync` in batches, several batches in flight. A chunk
-    /// holds distinct signers (the stream is ordered account by account),
-    /// so their order within it does not matter.
-    fn submit_rpc(&self, txs: &[&[u8]]) -> Result<Vec<u32>, ClientError> {
-        let batches: Vec<&[&[u8]]> = txs.chunks(RPC_BATCH_MAX).collect();
-        let next = AtomicU64::new(0);
-        let answers: Mutex<Vec<Option<Result<Vec<u32>, ClientError>>>> =
-            Mutex::new((0..batches.len()).map(|_| None).collect());
-        std::thread::scope(|scope| {
-            for _ in 0..RPC_BATCHES_IN_FLIGHT.min(batches.len()) {
-                scope.spawn(|| loop {
-                    let index = next.fetch_add(1, Relaxed) as usize;
-                    let Some(batch) = batches.get(index) else { return };
-                    let answer = self.broadcast_batch(batch);
-                    answers.lock().expect("submitters")[index] = Some(answer);
-                });
-            }
-        });
-        let mut codes = Vec::with_capacity(txs.len());
-        for answer in answers.into_inner().expect("submitters") {
-            codes.extend(answer.expect("every batch answered")?);
-        }
-        Ok(codes)
-    }
-
-    fn broadcast_batch(&self, txs: &[&[u8]]) -> Result<Vec<u32>, ClientError> {
-        let calls: Vec<(&str, Value)> =
-            txs.iter().map(|tx| ("broadcast_tx_sync", json!({"tx": BASE64.encode(tx)}))).collect();
-        let mut codes = Vec::with_capacity(txs.len());
-        for answer in self.rpc.call_batch(&calls)? {
-            codes.push(match answer {
-                Ok(result) => result["code"].as_u64().unwrap_or(0) as u32,
-                Err(ClientError::Rpc { message, .. }) if message.contains("mempool is full") => CODE_MEMPOOL_FULL,
-                Err(ClientError::Rpc { message, .. }) if message.contains("already exists in cache") => CODE_DUPLICATE,
-                Err(error) => return Err(error),
-            });
-        }
-        Ok(codes)
     }
 
     fn pooled(&self) -> Result<u64, ClientError> {
-        if !self.ingest {
-            return self.rpc.unconfirmed_txs();
+        match self {
+            Endpoint::Ingest(ingest) => ingest.pool_txs(),
+            Endpoint::Comet(rpc) => rpc.unconfirmed_txs(),
         }
-        let url = format!("{}/v1/pool", self.url);
-        let mut response =
-            self.agent.get(&url).call().map_err(|e| ClientError::NodeDown { url: url.clone(), reason: e.to_string() })?;
-        let answer: Value =
-            response.body_mut().read_json().map_err(|e| self.failed("/v1/pool", format!("not JSON: {e}")))?;
-        answer["pool_txs"].as_u64().ok_or_else(|| self.failed("/v1/pool", format!("no pool_txs in {answer}")))
     }
 
     /// Waits until fewer than `target` transactions are pooled (true), or
@@ -709,6 +624,54 @@ impl Endpoint {
     }
 }
 
+/// `broadcast_tx_sync` in batches, several batches in flight. A chunk
+/// holds distinct signers (the stream is ordered account by account), so
+/// their order within it does not matter.
+fn submit_rpc(rpc: &CometRpc, txs: &[&[u8]]) -> Result<Vec<u32>, ClientError> {
+    let batches: Vec<&[&[u8]]> = txs.chunks(RPC_BATCH_MAX).collect();
+    let next = AtomicU64::new(0);
+    let mut answers: Vec<(usize, BatchAnswer)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..RPC_BATCHES_IN_FLIGHT.min(batches.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut answers = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Relaxed) as usize;
+                        let Some(batch) = batches.get(index) else { return answers };
+                        answers.push((index, broadcast_batch(rpc, batch)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("submitter panicked")).collect()
+    });
+    answers.sort_by_key(|(index, _)| *index);
+    debug_assert_eq!(answers.len(), batches.len());
+    let mut codes = Vec::with_capacity(txs.len());
+    for (_, answer) in answers {
+        codes.extend(answer?);
+    }
+    Ok(codes)
+}
+
+/// One batch's codes, or why the batch failed.
+type BatchAnswer = Result<Vec<u32>, ClientError>;
+
+fn broadcast_batch(rpc: &CometRpc, txs: &[&[u8]]) -> Result<Vec<u32>, ClientError> {
+    let calls: Vec<(&str, Value)> =
+        txs.iter().map(|tx| ("broadcast_tx_sync", json!({"tx": BASE64.encode(tx)}))).collect();
+    let mut codes = Vec::with_capacity(txs.len());
+    for answer in rpc.call_batch(&calls)? {
+        codes.push(match answer {
+            Ok(result) => result["code"].as_u64().unwrap_or(0) as u32,
+            Err(ClientError::Rpc { message, .. }) if message.contains("mempool is full") => CODE_MEMPOOL_FULL,
+            Err(ClientError::Rpc { message, .. }) if message.contains("already exists in cache") => CODE_DUPLICATE,
+            Err(error) => return Err(error),
+        });
+    }
+    Ok(codes)
+}
+
 /// Reads every block after `height_first` and its results, and counts
 /// what the load sent.
 fn tally(
@@ -718,24 +681,22 @@ fn tally(
     height_first: u64,
     height_last: u64,
     start: Instant,
-    window_end: Instant,
+    window_end: Option<Instant>,
 ) -> Result<LoadReport, ClientError> {
     let blocks: Vec<(u64, Vec<Vec<u8>>, Vec<u32>)> = (height_first + 1..=height_last)
         .into_par_iter()
         .map(|h| Ok((h, reader.block(h)?.txs, reader.block_result_codes(h)?)))
         .collect::<Result<_, ClientError>>()?;
-    let seen_at = |height: u64| {
-        heights.iter().find(|&&(h, _)| h >= height).map_or_else(Instant::now, |&(_, at)| at)
-    };
+    let seen_at = |height: u64| heights.iter().find(|&&(h, _)| h >= height).map_or_else(Instant::now, |&(_, at)| at);
     let mut report = LoadReport {
         submitted: sent.submitted,
         rejected: sent.rejected.clone(),
         height_first,
         height_last,
-        window_s: window_end.duration_since(start).as_secs_f64(),
         ..LoadReport::default()
     };
     let mut latencies_ms = Vec::new();
+    let mut last_commit = start;
     for (height, txs, codes) in &blocks {
         if txs.len() != codes.len() {
             let reason = format!("block {height} has {} txs but {} results", txs.len(), codes.len());
@@ -752,15 +713,22 @@ fn tally(
                 continue;
             }
             report.committed += 1;
-            if at <= window_end {
+            last_commit = last_commit.max(at);
+            if window_end.is_none_or(|end| at <= end) {
                 report.committed_in_window += 1;
             }
         }
         report.blocks += u64::from(ours > 0);
     }
+    report.window_s = window_end.unwrap_or(last_commit).duration_since(start).as_secs_f64();
     report.committed_tps = report.committed_in_window as f64 / report.window_s.max(1e-9);
     latencies_ms.sort_by(f64::total_cmp);
-    let percentile = |p: f64| latencies_ms.get(((latencies_ms.len() as f64 * p) as usize).min(latencies_ms.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let percentile = |p: f64| {
+        latencies_ms
+            .get(((latencies_ms.len() as f64 * p) as usize).min(latencies_ms.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
     report.latency_ms_p50 = percentile(0.50);
     report.latency_ms_p99 = percentile(0.99);
     Ok(report)
@@ -782,7 +750,7 @@ mod tests {
         assert_eq!(ids.len(), 3);
         assert!(ids[0] != ids[1] && ids[1] != ids[2]);
         assert_ne!(LoadKeys::generate(3).ids()[0], ids[0], "each file has its own random seed");
-        std::fs::write(dir.path().join("other.json"), "{\"kind\":\"x\"}").unwrap();
+        crate::client::keys::write_secret_file(&dir.path().join("other.json"), b"{\"kind\":\"x\"}").unwrap();
         let wrong = LoadKeys::load(&dir.path().join("other.json")).unwrap_err();
         assert!(wrong.to_string().contains("kind"), "{wrong}");
     }

@@ -3,6 +3,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`ingest`] | [`IngestClient`]: transactions to a node's ingest endpoint |
 //! | [`keys`] | the key file: format, mode 0600, never overwritten |
 //! | [`rpc`] | [`CometRpc`]: status, abci_query, broadcast, tx lookup, blocks |
 //! | [`send`] | building, signing, submitting and waiting for a transaction |
@@ -12,6 +13,7 @@
 //! until the input has been checked. Every network call has a timeout and
 //! every wait a deadline.
 
+pub mod ingest;
 pub mod keys;
 pub mod load;
 pub mod rpc;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use crate::account::AccountId;
 
+pub use ingest::IngestClient;
 pub use keys::KeyFile;
 pub use rpc::{AccountView, CometRpc, RPC_URL_DEFAULT};
 pub use send::{Prepared, TxOutcome};

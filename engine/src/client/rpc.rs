@@ -308,7 +308,8 @@ impl CometRpc {
             0 => {
                 let json: Value = serde_json::from_slice(&response.value)
                     .map_err(|e| self.bad("abci_query", format!("the result is not JSON: {e}")))?;
-                let field = |name: &str| json[name].as_u64().ok_or_else(|| self.bad("abci_query", format!("no `{name}`")));
+                let field =
+                    |name: &str| json[name].as_u64().ok_or_else(|| self.bad("abci_query", format!("no `{name}`")));
                 Ok(Some(CommittedTx {
                     height: field("height")?,
                     index: field("index")? as u32,

@@ -26,12 +26,11 @@ use tendermint_proto::v0_38::abci::{
 use tracing::{error, info, warn};
 
 use super::mempool::{system_transfers, PendingState};
-use super::pool::{PoolEntry, TxHashSet, TxPool, PROPOSAL_POOL_BYTES_MAX};
-use super::tx_status::{tx_path_hash, TxStatusCache};
-use rayon::prelude::*;
 use super::metrics::Metrics;
+use super::pool::{PoolEntry, TxHashSet, TxPool, PROPOSAL_POOL_BYTES_MAX};
 use super::query::{account_path_id, QueryError};
 use super::statesync::{apply_result, load_chunk, ChainIdentity, ChunkVerdict, Restore, SnapshotServer};
+use super::tx_status::{tx_path_hash, TxStatusCache};
 use super::{
     verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_BLOCK_FULL, CODE_DECODE, CODE_DUPLICATE,
     CODE_NOT_INITIALIZED,
@@ -45,6 +44,7 @@ use crate::persist::store::BLOCK_RECORD_BYTES_MAX;
 use crate::persist::{block_record_bytes, AppStateGenesis, BlockStore, RestoredBase, ResumeReport, StoreOrigin};
 use crate::program::ProgramRegistry;
 use crate::tx::ChainId;
+use rayon::prelude::*;
 
 /// Sum of transaction bytes in one block that ProcessProposal accepts:
 /// CometBFT's default `max_bytes` (21 MiB) fits.
@@ -186,8 +186,18 @@ impl Node {
             Rq::OfferSnapshot(r) => self.offer_snapshot(r).map(Rs::OfferSnapshot),
             Rq::LoadSnapshotChunk(r) => self.load_snapshot_chunk(r).map(Rs::LoadSnapshotChunk),
             Rq::ApplySnapshotChunk(r) => self.apply_snapshot_chunk(r).map(Rs::ApplySnapshotChunk),
-            Rq::PrepareProposal(r) => self.prepare_proposal(r).map(Rs::PrepareProposal),
-            Rq::ProcessProposal(r) => self.process_proposal(r).map(Rs::ProcessProposal),
+            Rq::PrepareProposal(r) => {
+                let start = Instant::now();
+                let response = self.prepare_proposal(r).map(Rs::PrepareProposal);
+                self.metrics.prepare_proposal.observe(start.elapsed());
+                response
+            }
+            Rq::ProcessProposal(r) => {
+                let start = Instant::now();
+                let response = self.process_proposal(r).map(Rs::ProcessProposal);
+                self.metrics.process_proposal.observe(start.elapsed());
+                response
+            }
             Rq::ExtendVote(_) => Ok(Rs::ExtendVote(Default::default())),
             Rq::VerifyVoteExtension(_) => {
                 Ok(Rs::VerifyVoteExtension(tendermint_proto::v0_38::abci::ResponseVerifyVoteExtension {

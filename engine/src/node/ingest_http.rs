@@ -84,10 +84,7 @@ pub fn outcome_json(outcome: &IngestOutcome) -> Value {
 pub fn serve(addr: &str, node: Arc<Node>, threads: u32, body_bytes_max: u64) -> Result<std::net::SocketAddr, String> {
     assert!((1..=INGEST_THREADS_LIMIT).contains(&threads));
     let server = tiny_http::Server::http(addr).map_err(|e| format!("ingest: cannot listen on {addr}: {e}"))?;
-    let local = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| format!("ingest: {addr} is not an IP address"))?;
+    let local = server.server_addr().to_ip().ok_or_else(|| format!("ingest: {addr} is not an IP address"))?;
     let server = Arc::new(server);
     for worker in 0..threads {
         let (server, node) = (server.clone(), node.clone());
@@ -118,7 +115,10 @@ fn answer(mut request: tiny_http::Request, node: &Node, body_bytes_max: u64) {
         _ => Err(RequestError {
             status: 404,
             error: "not_found",
-            reason: format!("{} {url}: the ingest endpoint serves POST /v1/txs, POST / (JSON-RPC) and GET /v1/pool", request.method()),
+            reason: format!(
+                "{} {url}: the ingest endpoint serves POST /v1/txs, POST / (JSON-RPC) and GET /v1/pool",
+                request.method()
+            ),
         }),
     };
     let (status, body) = match result {
@@ -190,9 +190,7 @@ fn json_rpc(node: &Node, body: &[u8]) -> Result<Value, RequestError> {
     let tx = call.pointer("/params/tx").and_then(Value::as_str).ok_or_else(|| {
         RequestError::bad("bad_params", "params.tx: expected the transaction as a base64 string".to_string())
     })?;
-    let tx = BASE64
-        .decode(tx)
-        .map_err(|e| RequestError::bad("bad_params", format!("params.tx: not base64: {e}")))?;
+    let tx = BASE64.decode(tx).map_err(|e| RequestError::bad("bad_params", format!("params.tx: not base64: {e}")))?;
     let hash = hex::encode_upper(crate::tx::comet_tx_hash(&tx));
     let outcome = node.ingest(vec![tx]);
     let (code, log) = match outcome.verdicts.into_iter().next().expect("one verdict per tx") {

@@ -56,6 +56,8 @@ impl Stage {
 pub struct Metrics {
     pub checktx: Stage,
     pub checktx_rejected_total: AtomicU64,
+    pub prepare_proposal: Stage,
+    pub process_proposal: Stage,
     pub finalize: Stage,
     pub finalize_txs_total: AtomicU64,
     pub finalize_txs_failed_total: AtomicU64,
@@ -102,6 +104,8 @@ impl Metrics {
             "# HELP sluice_node_info the running sluice version\n# TYPE sluice_node_info gauge\nsluice_node_info{{version=\"{version}\"}} 1"
         );
         self.checktx.render(&mut out, "sluice_checktx", "CheckTx latency");
+        self.prepare_proposal.render(&mut out, "sluice_prepare_proposal", "PrepareProposal latency");
+        self.process_proposal.render(&mut out, "sluice_process_proposal", "ProcessProposal latency");
         self.finalize.render(&mut out, "sluice_finalize_block", "FinalizeBlock latency");
         self.commit.render(&mut out, "sluice_commit", "Commit latency, including the durable write");
         self.snapshot_write.render(&mut out, "sluice_snapshot_write", "writing a state snapshot, inside Commit");

@@ -127,12 +127,9 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         None => None,
     };
     let ingest_addr = match &config.ingest.listen {
-        Some(addr) => Some(ingest_http::serve(
-            addr,
-            node.clone(),
-            config.ingest.threads,
-            config.ingest.request_bytes_max,
-        )?),
+        Some(addr) => {
+            Some(ingest_http::serve(addr, node.clone(), config.ingest.threads, config.ingest.request_bytes_max)?)
+        }
         None => None,
     };
     let description = node.describe()?;

@@ -41,8 +41,7 @@ pub const POOL_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Largest `pool_txs_max`: the pool must fit in the verified-signature
 /// cache beside a block's worth of other transactions, or its entries
 /// would be verified twice.
-pub const POOL_TXS_LIMIT: u32 =
-    (crate::sigverify::VERIFIED_CACHE_CAPACITY - crate::block::BLOCK_TXS_MAX) as u32;
+pub const POOL_TXS_LIMIT: u32 = (crate::sigverify::VERIFIED_CACHE_CAPACITY - crate::block::BLOCK_TXS_MAX) as u32;
 pub const POOL_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
 /// Pool bytes one proposal takes at most: a quarter of the largest block
 /// record, which leaves the rest for receipts and the state delta of
@@ -193,12 +192,7 @@ impl TxPool {
     /// After a Commit: drops the entries whose hash `included` holds, and
     /// re-admits the rest in order into `pending` (already reset) against
     /// `state`, evicting those that no longer execute.
-    pub fn recheck(
-        &mut self,
-        included: &TxHashSet,
-        pending: &mut PendingState,
-        state: &State,
-    ) -> PoolRecheck {
+    pub fn recheck(&mut self, included: &TxHashSet, pending: &mut PendingState, state: &State) -> PoolRecheck {
         let mut outcome = PoolRecheck::default();
         let before = self.queue.len();
         let (members, bytes) = (&mut self.members, &mut self.bytes);
@@ -274,8 +268,7 @@ mod tests {
         assert_eq!(pool.proposal(10 * size, 2).len(), 2);
         assert_eq!(proposal[1], Bytes::from(txs[1].encode()));
         // The block included a's two; another block meanwhile spent c's nonce 0.
-        let included: TxHashSet =
-            proposal[..2].iter().map(|bytes| crate::tx::comet_tx_hash(bytes)).collect();
+        let included: TxHashSet = proposal[..2].iter().map(|bytes| crate::tx::comet_tx_hash(bytes)).collect();
         let state = State::from_accounts([
             (a, Account { nonce: 2, ..funded() }),
             (c, Account { nonce: 1, ..funded() }),

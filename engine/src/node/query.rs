@@ -32,10 +32,16 @@ pub const QUERY_ACCOUNT_PREFIX: &str = "/account/";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryError {
     BadPath,
-    BadAccountId { reason: String },
-    BadTxHash { reason: String },
+    BadAccountId {
+        reason: String,
+    },
+    BadTxHash {
+        reason: String,
+    },
     /// Not among the recent results the node holds (`held` of them).
-    TxNotFound { held: usize },
+    TxNotFound {
+        held: usize,
+    },
 }
 
 impl QueryError {

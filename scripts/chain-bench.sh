@@ -51,6 +51,15 @@ dir=$(mktemp -d -t sluice-chain-bench.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Up to 5 s for a clean exit (CometBFT may not stop once its app is
+  # gone), then SIGKILL: the script must never hang here.
+  for ((t = 0; t < 50; t++)); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive == 0)) && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [[ ${KEEP:-0} == 1 ]]; then echo "chain-bench: kept $dir" >&2; else rm -rf "$dir"; fi
 }

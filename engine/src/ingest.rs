@@ -194,6 +194,24 @@ mod tests {
         workload::generate(&spec).unwrap().txs
     }
 
+    proptest::proptest! {
+        /// Frames round-trip, and any bytes at all either split into
+        /// frames that encode back to exactly those bytes, or are refused
+        /// at an offset inside them; nothing panics.
+        #[test]
+        fn frames_round_trip_and_never_panic(
+            txs in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..64), 0..16),
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            let body = encode_frames(txs.iter().map(Vec::as_slice));
+            proptest::prop_assert_eq!(parse_frames(&body, 16).unwrap(), txs);
+            match parse_frames(&noise, 16) {
+                Ok(split) => proptest::prop_assert_eq!(encode_frames(split.iter().map(Vec::as_slice)), noise),
+                Err(e) => proptest::prop_assert!(e.offset < noise.len(), "{:?}", e),
+            }
+        }
+    }
+
     #[test]
     fn verified_cache_skips_verification_and_learns() {
         let mut raw = signed(4);

@@ -202,5 +202,5 @@ fn send_one_through_the_pool(keys: &LoadKeys, dir: &Path, rpc: &str, ingest: &st
     let out = sluice(&args[..args.len() - 3]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broadcast_tx_sync"), "{stderr}");
+    assert!(stderr.contains("--ingest"), "{stderr}");
 }

@@ -10,8 +10,9 @@
 //!    endpoints (`POST /v1/txs`, thousands per request), or to CometBFT's
 //!    own mempool (`broadcast_tx_sync`, in JSON-RPC batches). A refusal
 //!    for a full pool is retried; any other is final and counted by code.
-//!    Submission waits while the pool holds `pool_target` transactions,
-//!    so queueing delay stays bounded.
+//!    Submission to an endpoint waits while its pool holds its share of
+//!    `pool_target` transactions (split evenly between endpoints), so
+//!    queueing delay stays bounded.
 //! 4. **Count** only what committed: after the run it reads every block
 //!    and its results back from CometBFT's RPC, and matches the
 //!    transactions by hash. A poller records when each height was first
@@ -185,7 +186,8 @@ pub struct LoadConfig {
     /// Transactions signed ahead; submission stops early if they run out.
     pub txs: usize,
     pub batch: usize,
-    /// Submission waits while a pool or mempool holds this many.
+    /// Submission waits while a pool or mempool holds its share of this
+    /// many (split evenly between the endpoints).
     pub pool_target: u64,
     /// `key=value` transactions for CometBFT's kvstore app instead.
     pub kvstore: bool,
@@ -212,7 +214,9 @@ pub struct LoadReport {
     pub committed: u64,
     /// Committed with a non-zero code, by code.
     pub failed: BTreeMap<u32, u64>,
-    /// Committed with code 0 in blocks first seen within the window.
+    /// Committed with code 0 in blocks first seen within the window: the
+    /// duration, or, when the signed transactions ran out first, until the
+    /// last commit.
     pub committed_in_window: u64,
     pub window_s: f64,
     pub committed_tps: f64,
@@ -416,7 +420,11 @@ fn sign_transfers(
             );
             let tx =
                 builder.sign(&signing[from], chain).map_err(|e| ClientError::invalid("transfer", e.to_string()))?;
-            Ok((from, tx.encode()))
+            // encode() reserves TX_BYTES_MAX; millions of transfers held
+            // ahead must cost their own size, not six times it.
+            let mut bytes = tx.encode();
+            bytes.shrink_to_fit();
+            Ok((from, bytes))
         })
         .collect::<Result<Vec<_>, ClientError>>()?;
     Ok(txs)
@@ -440,7 +448,8 @@ fn read_nonces(reader: &CometRpc, ids: &[AccountId]) -> Result<Vec<u64>, ClientE
             let account: Value =
                 BASE64.decode(value).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Value::Null);
             if account["exists"] == false || account.is_null() {
-                return Err(ClientError::UnknownAccount { id: *id, height: 0 });
+                let height = response.pointer("/response/height").and_then(Value::as_str).and_then(|h| h.parse().ok());
+                return Err(ClientError::UnknownAccount { id: *id, height: height.unwrap_or(0) });
             }
             nonces.push(account["nonce"].as_u64().unwrap_or(0));
         }
@@ -460,6 +469,7 @@ fn kvstore_txs(config: &LoadConfig) -> Vec<(usize, Vec<u8>)> {
             while tx.len() < size {
                 tx.push(b"0123456789abcdef"[rng.gen_range(0..16)]);
             }
+            tx.shrink_to_fit();
             (k, tx)
         })
         .collect()
@@ -523,14 +533,20 @@ fn submit_stream(
     submitted: &AtomicU64,
 ) -> Result<bool, ClientError> {
     let endpoint = Endpoint::new(url, !config.ingest.is_empty())?;
+    let endpoints = if config.ingest.is_empty() { config.rpc.len() } else { config.ingest.len() } as u64;
+    let pool_share = (config.pool_target / endpoints).max(1);
     for chunk in stream.txs.chunks(config.batch) {
         let mut pending: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
         let mut first_try = true;
         while !pending.is_empty() {
-            if Instant::now() >= deadline {
-                return Ok(false);
-            }
-            if !endpoint.wait_below(config.pool_target, deadline)? {
+            let in_time = Instant::now() < deadline && endpoint.wait_below(pool_share, deadline)?;
+            if !in_time {
+                // Retries still refused for a full pool when time ran out
+                // were sent: their last answer is final.
+                if !first_try {
+                    *sent.lock().expect("submitters").rejected.entry(CODE_MEMPOOL_FULL).or_default() +=
+                        pending.len() as u64;
+                }
                 return Ok(false);
             }
             let sent_at = Instant::now();

@@ -99,7 +99,20 @@ pub fn submit_via(
     let bytes = tx.encode();
     let hash_bytes = comet_tx_hash(&bytes);
     let hash = hex::encode_upper(hash_bytes);
-    let broadcast = ingest.unwrap_or(rpc).broadcast_tx_sync(&bytes)?;
+    let broadcast = match ingest.unwrap_or(rpc).broadcast_tx_sync(&bytes) {
+        // CometBFT under `mempool.type = "nop"` takes no transactions: the
+        // chain's nodes take them on their ingest endpoints.
+        Err(ClientError::Rpc { message, .. }) if message.contains("nop") => {
+            return Err(ClientError::invalid(
+                "--ingest",
+                format!(
+                    "{}: CometBFT's mempool is off ({message}); send to a node's ingest endpoint with --ingest URL",
+                    rpc.url()
+                ),
+            ))
+        }
+        other => other?,
+    };
     debug_assert!(broadcast.hash.eq_ignore_ascii_case(&hash), "CometBFT hashes a tx with SHA-256");
     if broadcast.code != 0 {
         return Err(ClientError::Rejected { hash, code: broadcast.code, log: broadcast.log });

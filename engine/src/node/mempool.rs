@@ -1,12 +1,14 @@
-//! CheckTx's view of the mempool: per signer, the next nonce it expects
-//! and the balance still spendable once pending transactions pay.
+//! The pending view of both mempools, CometBFT's (CheckTx) and the node's
+//! own pool (`node::pool`): per signer, the next nonce it expects and the
+//! balance still spendable once pending transactions pay.
 //!
-//! CometBFT keeps the transactions; Sluice only keeps what it needs to
+//! For CheckTx, CometBFT keeps the transactions; Sluice only keeps what it needs to
 //! reject a transaction that cannot execute after those already admitted:
 //! a wrong nonce, or a fee plus outgoing transfers that the balance left
 //! over from pending transactions cannot cover. Commit clears it all, and
 //! CometBFT's recheck of the remaining mempool rebuilds it against the new
-//! committed state (the mempool is locked from Commit through recheck).
+//! committed state (the mempool is locked from Commit through recheck),
+//! after the node's pool has re-admitted its own transactions.
 //!
 //! Balances here are an estimate on the safe side: incoming transfers
 //! from pending transactions are not credited, so a transaction that

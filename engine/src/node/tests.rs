@@ -452,3 +452,56 @@ fn a_block_whose_record_would_not_fit_commits_its_prefix_and_names_the_rest() {
     let verified = crate::persist::verify_store(dir.path()).unwrap();
     assert_eq!((verified.height, verified.txs), (1, 2));
 }
+
+/// The app-owned pool through one block: ingest admits in order and
+/// names each refusal, PrepareProposal takes the pool's prefix,
+/// FinalizeBlock and Commit empty the pool of what the block included,
+/// and Query `/tx/<hash>` answers each committed result.
+#[test]
+fn the_pool_fills_a_block_and_commit_empties_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, node) = open(dir.path());
+    let mut client = Client::direct(node.clone());
+    client.call(init_chain());
+    let good = [transfer(0, 1, 0), transfer(0, 1, 1), transfer(2, 1, 0)];
+    let mut forged = transfer(3, 1, 0);
+    forged[0] ^= 1;
+    let offered =
+        vec![good[0].clone(), vec![7; 9], good[1].clone(), good[1].clone(), forged, transfer(4, 1, 3), good[2].clone()];
+    let outcome = node.ingest(offered);
+    let codes: Vec<u32> = outcome.verdicts.iter().map(|v| v.as_ref().map_or_else(|(code, _)| *code, |()| 0)).collect();
+    let bad_nonce = crate::exec::ExecError::BadNonce.code();
+    assert_eq!(codes, vec![0, CODE_DECODE, 0, CODE_DUPLICATE, CODE_BAD_SIGNATURE, bad_nonce, 0]);
+    assert_eq!((outcome.pool_txs, node.pool_status().txs), (3, 3));
+
+    let prepare = request::Value::PrepareProposal(tendermint_proto::v0_38::abci::RequestPrepareProposal {
+        max_tx_bytes: 1 << 20,
+        height: 1,
+        ..Default::default()
+    });
+    let response::Value::PrepareProposal(proposal) = client.call(prepare) else { panic!() };
+    let proposed: Vec<Vec<u8>> = proposal.txs.iter().map(|tx| tx.to_vec()).collect();
+    assert_eq!(proposed, good.to_vec(), "the pool's prefix, in admission order");
+    let finalize = RequestFinalizeBlock { txs: proposal.txs, height: 1, ..Default::default() };
+    let response::Value::FinalizeBlock(block) = client.call(request::Value::FinalizeBlock(finalize)) else { panic!() };
+    assert!(block.tx_results.iter().all(|r| r.code == 0));
+    assert_eq!(node.pool_status().txs, 3, "nothing leaves the pool before Commit");
+    client.call(request::Value::Commit(Default::default()));
+    assert_eq!(node.pool_status().txs, 0);
+
+    let query = |client: &mut Client, path: String| match client
+        .call(request::Value::Query(RequestQuery { path, ..Default::default() }))
+    {
+        response::Value::Query(q) => q,
+        other => panic!("{other:?}"),
+    };
+    let hash = hex::encode_upper(tx::comet_tx_hash(&good[1]));
+    let found = query(&mut client, format!("/tx/{hash}"));
+    let status: serde_json::Value = serde_json::from_slice(&found.value).unwrap();
+    assert_eq!((found.code, status["height"].as_u64(), status["index"].as_u64()), (0, Some(1), Some(1)), "{status}");
+    assert_eq!(status["hash"].as_str(), Some(hash.as_str()));
+    assert_eq!(query(&mut client, format!("/tx/{}", "00".repeat(32))).code, CODE_QUERY_TX_NOT_FOUND);
+    assert_eq!(query(&mut client, "/tx/xyz".into()).code, CODE_QUERY_BAD_TX_HASH);
+    // Nonce 2 is next for account 0 now that 0 and 1 committed.
+    assert_eq!(node.ingest(vec![transfer(0, 1, 2)]).verdicts, vec![Ok(())]);
+}

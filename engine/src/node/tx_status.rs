@@ -14,8 +14,11 @@ use std::collections::{HashMap, VecDeque};
 
 use serde_json::{json, Value};
 
-/// Results the cache holds at most: about 80 MiB, half a minute at
-/// 30,000 tx/s.
+/// Results the cache holds at most: half a minute at 30,000 tx/s. Each
+/// costs about 64 bytes of map entry, 32 of per-block list and the map's
+/// spare capacity; the node's resident memory levels off about 300 MiB
+/// above idle once the cache is full (docs/benchmarks.md, "Chain
+/// throughput").
 pub const TX_STATUS_TXS_MAX: usize = 1_000_000;
 const _: () = assert!(TX_STATUS_TXS_MAX >= crate::block::BLOCK_TXS_MAX, "a whole block fits");
 

@@ -64,13 +64,14 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = LOAD_BATCH_DEFAULT as u64,
           value_parser = clap::value_parser!(u64).range(1..=LOAD_BATCH_MAX as u64))]
     batch: u64,
-    /// Submission waits while an endpoint's pool (or CometBFT mempool)
-    /// holds this many transactions, which bounds queueing delay.
+    /// Transactions waiting in the pools, all endpoints together:
+    /// submission to an endpoint waits while its pool (or CometBFT
+    /// mempool) holds its share, which bounds queueing delay.
     #[arg(long, value_name = "N", default_value_t = 40_000)]
     pool_target: u64,
     /// Send `key=value` transactions of a transfer's size, for CometBFT's
     /// `abci-cli kvstore`: the peer baseline.
-    #[arg(long, conflicts_with = "fund_genesis")]
+    #[arg(long, conflicts_with_all = ["fund_genesis", "ingest"])]
     kvstore: bool,
     /// Seeds the recipients and kvstore values.
     #[arg(long, value_name = "N", default_value_t = 1)]

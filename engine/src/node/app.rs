@@ -481,7 +481,6 @@ impl Node {
         let txs: Vec<Vec<u8>> = request.txs.into_iter().map(|tx| tx.to_vec()).collect();
         let tx_count = txs.len();
         let comet_hashes: Vec<[u8; 32]> = txs.par_iter().map(|tx| crate::tx::comet_tx_hash(tx)).collect();
-        let init = app.init.as_mut().ok_or("FinalizeBlock before InitChain")?;
         let block = execute_block(init, txs, record_bytes_max)?;
         let tx_results = block.results;
         let app_hash = init.chain.state.root();

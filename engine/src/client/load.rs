@@ -477,13 +477,14 @@ fn kvstore_txs(config: &LoadConfig) -> Vec<(usize, Vec<u8>)> {
 
 /// Bytes of one signed load transfer.
 pub fn transfer_size() -> usize {
-    let (from, to) = (AccountId([1; 32]), AccountId([2; 32]));
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let (from, to) = (AccountId(key.verifying_key().to_bytes()), AccountId([2; 32]));
     let builder = TransactionBuilder::new(from, 0, FEE_DEFAULT).instruction(
         ProgramId::SYSTEM,
         &[(from, true), (to, true)],
         system::transfer_data(1),
     );
-    builder.sign(&SigningKey::from_bytes(&[7; 32]), &ChainId::default()).expect("a transfer signs").encode().len()
+    builder.sign(&key, &ChainId::default()).expect("a transfer signs").encode().len()
 }
 
 /// Records when each new height was first seen, until told to stop.

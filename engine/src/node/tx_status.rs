@@ -74,6 +74,11 @@ impl TxStatusCache {
             // one a client waiting now is after.
             self.by_hash.insert(*hash, status);
         }
+        if hashes.is_empty() {
+            // An empty block has nothing to evict later: keeping it would
+            // grow the list on an idle chain without bound.
+            return;
+        }
         self.blocks.push_back((height, hashes));
         while self.by_hash.len() > self.txs_max && self.blocks.len() > 1 {
             let (evicted, oldest) = self.blocks.pop_front().expect("more than one block");
@@ -132,6 +137,8 @@ mod tests {
         assert_eq!(cache.get(&[5; 32]).unwrap().index, 1);
         block(&mut cache, 4, &[6, 7, 8, 9]);
         assert_eq!(cache.len(), 4, "the newest block stays even past the bound");
+        block(&mut cache, 5, &[]);
+        assert_eq!(cache.blocks.len(), 1, "an empty block is not kept");
         block(&mut cache, 5, &[9]);
         assert_eq!(cache.get(&[9; 32]).unwrap().height, 5, "a repeat keeps the later result");
         assert_eq!(cache.len(), 1, "dropping block 4 kept block 5's result for the same hash");

@@ -5,13 +5,74 @@
 //! block hash is blake3 of the header's fixed 141-byte encoding, so two
 //! nodes agree on a block hash exactly when they agree on all of it.
 
+use std::fmt;
+
 use crate::exec::Receipt;
+use crate::tx::TX_BYTES_MAX;
 
 pub const BLOCK_HEADER_VERSION: u8 = 1;
 pub const BLOCK_HEADER_BYTES: usize = 1 + 8 + 32 * 4 + 4;
 /// Transactions per block are at most this many: bounds a block's memory,
 /// its conflict graph, and its log record.
 pub const BLOCK_TXS_MAX: usize = 100_000;
+/// Bytes of transactions per block, summed over their encodings. With
+/// `BLOCK_TXS_MAX` it bounds everything in a block record but the delta,
+/// and leaves the delta room for a full block of transfers: a block within
+/// both limits encodes into a record that fits the log (the relations are
+/// compile-time assertions beside `BLOCK_RECORD_BYTES_MAX`, in
+/// persist::store). 100,000 transfers of 165 bytes are 16.5 MB, so a full
+/// block of transfers is cut by count, not by bytes.
+pub const BLOCK_TX_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+const _: () = assert!(TX_BYTES_MAX <= BLOCK_TX_BYTES_MAX, "any one transaction fits a block");
+
+/// Why a block is refused before anything of it runs: it is over
+/// `BLOCK_TXS_MAX` transactions or `BLOCK_TX_BYTES_MAX` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockLimitError {
+    TooManyTxs { count: usize },
+    TooManyBytes { bytes: usize },
+}
+
+impl BlockLimitError {
+    /// A stable snake_case name, for logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BlockLimitError::TooManyTxs { .. } => "block_too_many_txs",
+            BlockLimitError::TooManyBytes { .. } => "block_too_large",
+        }
+    }
+}
+
+impl fmt::Display for BlockLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockLimitError::TooManyTxs { count } => {
+                write!(f, "{}: {count} transactions, over BLOCK_TXS_MAX {BLOCK_TXS_MAX}", self.name())
+            }
+            BlockLimitError::TooManyBytes { bytes } => write!(
+                f,
+                "{}: {bytes} bytes of transactions, over BLOCK_TX_BYTES_MAX {BLOCK_TX_BYTES_MAX}",
+                self.name()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BlockLimitError {}
+
+/// Checks a block's transactions against `BLOCK_TXS_MAX` and
+/// `BLOCK_TX_BYTES_MAX`; returns their bytes.
+pub fn check_block_limits<T: AsRef<[u8]>>(txs: &[T]) -> Result<usize, BlockLimitError> {
+    if txs.len() > BLOCK_TXS_MAX {
+        return Err(BlockLimitError::TooManyTxs { count: txs.len() });
+    }
+    let bytes: usize = txs.iter().map(|tx| tx.as_ref().len()).sum();
+    if bytes > BLOCK_TX_BYTES_MAX {
+        return Err(BlockLimitError::TooManyBytes { bytes });
+    }
+    Ok(bytes)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct BlockHeader {
@@ -123,6 +184,22 @@ mod tests {
         let mut bad_version = encoded;
         bad_version[0] = 2;
         assert!(BlockHeader::decode(&bad_version).is_err());
+    }
+
+    #[test]
+    fn block_limits_are_checked_by_count_and_by_bytes() {
+        let at_count = vec![vec![0u8; 1]; BLOCK_TXS_MAX];
+        assert_eq!(check_block_limits(&at_count), Ok(BLOCK_TXS_MAX));
+        let over_count = vec![vec![0u8; 1]; BLOCK_TXS_MAX + 1];
+        let error = check_block_limits(&over_count).unwrap_err();
+        assert_eq!(error, BlockLimitError::TooManyTxs { count: BLOCK_TXS_MAX + 1 });
+        assert!(error.to_string().starts_with("block_too_many_txs: 100001 transactions"), "{error}");
+        let at_bytes = [vec![0u8; BLOCK_TX_BYTES_MAX - 1], vec![0u8; 1]];
+        assert_eq!(check_block_limits(&at_bytes), Ok(BLOCK_TX_BYTES_MAX));
+        let over_bytes = [vec![0u8; BLOCK_TX_BYTES_MAX], vec![0u8; 1]];
+        let error = check_block_limits(&over_bytes).unwrap_err();
+        assert_eq!(error, BlockLimitError::TooManyBytes { bytes: BLOCK_TX_BYTES_MAX + 1 });
+        assert_eq!(error.name(), "block_too_large");
     }
 
     #[test]

@@ -71,7 +71,13 @@ impl Chain {
         self.outcome_scheduled(txs, graph.as_ref())
     }
 
-    fn outcome_scheduled(&self, txs: &[Transaction], graph: Option<&ConflictGraph>) -> Result<BlockOutcome, String> {
+    /// `outcome` with the conflict graph already built (or none: the
+    /// serial executor), as the pipeline's execute stage has it.
+    pub fn outcome_scheduled(
+        &self,
+        txs: &[Transaction],
+        graph: Option<&ConflictGraph>,
+    ) -> Result<BlockOutcome, String> {
         if txs.len() > BLOCK_TXS_MAX {
             return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
         }

@@ -28,6 +28,14 @@
 //! returned. Every block acknowledged before a failure is therefore
 //! durable, and the in-memory state past it must be discarded: after an
 //! error, resume from the log, not from the `Chain`.
+//!
+//! **Block limits.** A block is refused by name before anything of it runs
+//! when it breaks a limit: ingest refuses one over `BLOCK_TXS_MAX`
+//! transactions or `BLOCK_TX_BYTES_MAX` bytes (`block_too_many_txs`,
+//! `block_too_large`), and execute computes a block's outcome, then
+//! refuses it before applying its delta if its record would exceed
+//! [`PipelineConfig::block_record_bytes_max`] (`block_record_too_large`),
+//! so that commit never fails for size with the block already in state.
 
 use std::any::Any;
 use std::fmt;
@@ -36,11 +44,13 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::block::BlockHeader;
+use crate::block::{check_block_limits, BlockHeader};
 use crate::chain::Chain;
 use crate::exec::parallel::SchedulePolicy;
 use crate::exec::{ConflictGraph, ExecutorKind, Receipt, TxStatus};
 use crate::ingest::{decode_all, drop_duplicates, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
+use crate::persist::block_record_bytes;
+use crate::persist::store::BLOCK_RECORD_BYTES_MAX;
 use crate::sigverify::{ReplayWindow, VerifiedCache, BATCH_SIZE_DEFAULT, REPLAY_WINDOW_CAPACITY};
 use crate::state::{State, StateDelta};
 use crate::tx::{tx_hash, ChainId, Transaction};
@@ -65,6 +75,9 @@ pub struct PipelineConfig {
     pub verified_cache: Option<Arc<VerifiedCache>>,
     /// Distinct signatures the ingest stage remembers to drop duplicates.
     pub replay_window_capacity: usize,
+    /// Largest block record the sink commits: `BLOCK_RECORD_BYTES_MAX`, or
+    /// the store's `block_record_bytes_max` when its segments are smaller.
+    pub block_record_bytes_max: u64,
 }
 
 impl Default for PipelineConfig {
@@ -76,6 +89,7 @@ impl Default for PipelineConfig {
             snapshot_interval_blocks: 0,
             verified_cache: None,
             replay_window_capacity: REPLAY_WINDOW_CAPACITY,
+            block_record_bytes_max: BLOCK_RECORD_BYTES_MAX,
         }
     }
 }
@@ -395,6 +409,12 @@ fn ingest_stage<I: Iterator<Item = Vec<Vec<u8>>>>(
         let Some(raw) = source.next() else { return StageExit::Done(metrics) };
         metrics.idle_s += wait.elapsed().as_secs_f64();
         metrics.blocks += 1;
+        if let Err(error) = check_block_limits(&raw) {
+            return StageExit::Failed(format!(
+                "block {} from the source: {error}; refused before any of it ran",
+                metrics.blocks
+            ));
+        }
         let started = Instant::now();
         let txs_in = raw.len() as u64;
         let decoded = busy(&mut metrics, || {
@@ -459,8 +479,7 @@ fn execute_stage(
 ) -> StageExit {
     let mut metrics = StageMetrics::new("execute");
     while let Some(s) = recv_timed(&rx, &mut metrics) {
-        let result =
-            busy(&mut metrics, || pool.install(|| chain.execute_scheduled(&s.txs, &s.hashes, s.graph.as_ref())));
+        let result = busy(&mut metrics, || pool.install(|| execute_within_record(chain, &s, config)));
         let executed = match result {
             Ok(executed) => executed,
             Err(reason) => return StageExit::Failed(reason),
@@ -482,6 +501,28 @@ fn execute_stage(
         }
     }
     StageExit::Done(metrics)
+}
+
+/// Executes a scheduled block and applies it, unless its record (its
+/// transactions, receipts and delta) would exceed the sink's limit: then
+/// the block is refused by name and state is left as it was.
+fn execute_within_record(
+    chain: &mut Chain,
+    s: &Scheduled,
+    config: &PipelineConfig,
+) -> Result<crate::chain::ExecutedBlock, String> {
+    let outcome = chain.outcome_scheduled(&s.txs, s.graph.as_ref())?;
+    let bytes = block_record_bytes(&s.raw, &outcome.delta) as u64;
+    if bytes > config.block_record_bytes_max {
+        return Err(format!(
+            "block_record_too_large: block {} of {} transactions would make a record of {bytes} bytes, over the \
+             {}-byte limit; refused before it changed state",
+            chain.height + 1,
+            s.txs.len(),
+            config.block_record_bytes_max
+        ));
+    }
+    Ok(chain.apply_outcome(&s.hashes, outcome))
 }
 
 fn commit_stage(rx: Receiver<Executed>, sink: &mut dyn CommitSink, report: &mut PipelineReport) -> StageExit {

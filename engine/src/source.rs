@@ -10,6 +10,10 @@
 //! time is reported as a stage of its own ("generate"), and a run that
 //! must keep signing out of its timings materialises the workload first
 //! (what `sluice run --pregenerate` and the bench harness do).
+//!
+//! Either way blocks are cut by [`cut_blocks`]: at most `block_size`
+//! transactions and at most `BLOCK_TX_BYTES_MAX` bytes of them, so every
+//! block a source makes is one the pipeline takes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
+use crate::block::BLOCK_TX_BYTES_MAX;
 use crate::pipeline::{StageMetrics, CHANNEL_BLOCKS_MAX};
 use crate::workload::WorkloadStream;
 
@@ -28,7 +33,8 @@ pub type RawBlock = Vec<Vec<u8>>;
 #[derive(Clone, Copy, Debug)]
 pub struct GeneratorConfig {
     /// Transactions per block (1..=`BLOCK_TXS_MAX`); the last block of a
-    /// finite stream may be shorter.
+    /// finite stream may be shorter, and so may a block that reached
+    /// `BLOCK_TX_BYTES_MAX` first.
     pub block_size: usize,
     /// Blocks generated ahead of ingest, 1..=`CHANNEL_BLOCKS_MAX`.
     pub channel_blocks_max: usize,
@@ -87,18 +93,43 @@ fn generate_blocks(
     let mut metrics = StageMetrics { name: "generate", ..StageMetrics::default() };
     while stream.remaining() > 0 && config.deadline.is_none_or(|deadline| Instant::now() < deadline) {
         let start = Instant::now();
-        let block = pool.install(|| stream.next_batch(config.block_size));
+        let batch = pool.install(|| stream.next_batch(config.block_size));
         metrics.busy_s += start.elapsed().as_secs_f64();
-        metrics.blocks += 1;
-        generated.fetch_add(1, Ordering::Relaxed);
-        let wait = Instant::now();
-        let sent = send_until(tx, block, config.deadline);
-        metrics.blocked_s += wait.elapsed().as_secs_f64();
-        if !sent {
-            break;
+        for block in cut_blocks(batch, config.block_size) {
+            metrics.blocks += 1;
+            generated.fetch_add(1, Ordering::Relaxed);
+            let wait = Instant::now();
+            let sent = send_until(tx, block, config.deadline);
+            metrics.blocked_s += wait.elapsed().as_secs_f64();
+            if !sent {
+                return metrics;
+            }
         }
     }
     metrics
+}
+
+/// Cuts `txs`, in order, into blocks of at most `block_size` transactions
+/// and at most `BLOCK_TX_BYTES_MAX` bytes of them, moving the bytes rather
+/// than copying them. A block ends at the transaction that would take it
+/// over either limit. `block_size` must be at least 1.
+pub fn cut_blocks(txs: Vec<Vec<u8>>, block_size: usize) -> Vec<RawBlock> {
+    assert!(block_size > 0, "blocks hold at least one transaction");
+    let mut blocks = Vec::with_capacity(txs.len().div_ceil(block_size));
+    let mut block = Vec::new();
+    let mut bytes = 0usize;
+    for tx in txs {
+        if !block.is_empty() && (block.len() == block_size || bytes + tx.len() > BLOCK_TX_BYTES_MAX) {
+            blocks.push(std::mem::take(&mut block));
+            bytes = 0;
+        }
+        bytes += tx.len();
+        block.push(tx);
+    }
+    if !block.is_empty() {
+        blocks.push(block);
+    }
+    blocks
 }
 
 /// Sends `block` unless the receiver is gone or `deadline` passes first.
@@ -174,6 +205,25 @@ mod tests {
         let bound = 5 * 2 + 1;
         assert!(sink.lead_max <= bound, "generator ran {} blocks ahead", sink.lead_max);
         assert_eq!(sink.txs, generate(&spec(1200)).unwrap().txs, "same bytes as the materialised workload");
+    }
+
+    #[test]
+    fn blocks_are_cut_by_count_and_by_bytes() {
+        use crate::block::check_block_limits;
+        use crate::tx::TX_BYTES_MAX;
+        let by_count = cut_blocks(vec![vec![1u8; 100]; 10], 4);
+        assert_eq!(by_count.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        // Transactions of the largest size: a block ends before the one
+        // that would take it over BLOCK_TX_BYTES_MAX, whatever block_size says.
+        let per_block = BLOCK_TX_BYTES_MAX / TX_BYTES_MAX;
+        let txs: Vec<Vec<u8>> = (0..per_block + 3).map(|i| vec![i as u8; TX_BYTES_MAX]).collect();
+        let blocks = cut_blocks(txs.clone(), crate::block::BLOCK_TXS_MAX);
+        assert_eq!(blocks.iter().map(Vec::len).collect::<Vec<_>>(), vec![per_block, 3]);
+        for block in &blocks {
+            assert!(check_block_limits(block).is_ok(), "every block cut is one the pipeline takes");
+        }
+        assert_eq!(blocks.concat(), txs, "in order, nothing lost");
+        assert!(cut_blocks(Vec::new(), 5).is_empty());
     }
 
     #[test]

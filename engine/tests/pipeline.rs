@@ -248,3 +248,64 @@ fn a_long_run_keeps_a_bounded_uniform_sample_of_latencies() {
     let median = report.latency_ms_quantile(0.5) / blocks as f64;
     assert!((0.45..0.55).contains(&median), "median at {median} of the range");
 }
+
+/// Issue 17: a block over `BLOCK_TXS_MAX` transactions or
+/// `BLOCK_TX_BYTES_MAX` bytes is refused by name at ingest, before
+/// anything of it runs; the blocks before it commit.
+#[test]
+fn a_block_over_the_count_or_byte_bound_is_refused_by_name_before_it_runs() {
+    use sluice_engine::block::{BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
+    use sluice_engine::tx::TX_BYTES_MAX;
+    let w = workload(WorkloadKind::Uniform, 400);
+    let good = blocks_of(&w.txs);
+    let (headers, _, _) = reference(&w, &good[..1]);
+    let too_many = vec![w.txs[0].clone(); BLOCK_TXS_MAX + 1];
+    // Bytes need not decode: the bound is checked before decoding.
+    let too_large = vec![vec![0u8; TX_BYTES_MAX]; BLOCK_TX_BYTES_MAX / TX_BYTES_MAX + 1];
+    for (bad, name) in [(too_many, "block_too_many_txs"), (too_large, "block_too_large")] {
+        let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+        let mut sink = RecordingSink::default();
+        let source = vec![good[0].clone(), bad, good[1].clone()];
+        match run_pipeline(&mut chain, source.into_iter(), &mut sink, &pool(2), &PipelineConfig::default()) {
+            Err(PipelineError::StageFailed { stage: "ingest", reason }) => {
+                assert!(reason.contains(&format!("block 2 from the source: {name}: ")), "{reason}")
+            }
+            other => panic!("{name}: unexpected {other:?}"),
+        }
+        assert_eq!(sink.headers, headers, "{name}: the block before it committed, nothing after");
+    }
+}
+
+/// Issue 17: a block whose record (its transactions, receipts and delta)
+/// would exceed the sink's record limit is refused by name before its
+/// delta is applied, so state stays that of the last committed block.
+#[test]
+fn a_block_whose_record_would_not_fit_is_refused_before_it_changes_state() {
+    use sluice_engine::persist::block_record_bytes;
+    let w = workload(WorkloadKind::Uniform, 600);
+    let mut blocks = blocks_of(&w.txs);
+    // The second block holds twice the first's transactions: its record is
+    // larger whatever the deltas, since 200 more transactions (181 bytes
+    // each with length and receipt) outweigh the first block's whole delta
+    // (at most 400 accounts of 52 bytes).
+    let third = blocks.pop().unwrap();
+    blocks[1].extend(third);
+    let (headers, _, _) = reference(&w, &blocks[..1]);
+    // Room for the first block's record exactly.
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Serial);
+    let txs = partition(verify_transactions(&blocks[0], &Default::default()), &mut RejectionCounts::new());
+    let first = chain.execute_block(&txs).unwrap();
+    let limit = block_record_bytes(&blocks[0], &first.outcome.delta) as u64;
+    let config = PipelineConfig { block_record_bytes_max: limit, ..PipelineConfig::default() };
+    let mut chain = Chain::new(w.genesis.state(), ProgramRegistry::native(), ExecutorKind::Parallel);
+    let mut sink = RecordingSink::default();
+    match run_pipeline(&mut chain, blocks.into_iter(), &mut sink, &pool(2), &config) {
+        Err(PipelineError::StageFailed { stage: "execute", reason }) => {
+            assert!(reason.starts_with("block_record_too_large: block 2 of 400 transactions"), "{reason}");
+            assert!(reason.contains(&format!("over the {limit}-byte limit")), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(sink.headers, headers, "the first block fit exactly and committed");
+    assert_eq!((chain.height, chain.state.root()), (1, headers[0].state_root), "block 2 changed nothing");
+}

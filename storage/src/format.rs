@@ -19,8 +19,9 @@
 //! | offset | size | field | value / why |
 //! |---:|---:|---|---|
 //! | 0 | 8 | `magic` | ASCII `SLUICSEG`. Rejects a file that is not a Sluice segment before anything else is trusted. |
-//! | 8 | 2 | `format_version` | `u16`, currently `1`. Lets a future layout be told apart instead of misread. |
-//! | 10 | 6 | `reserved` | zero. Room for flags without changing the header size; must be zero so the encoding stays unique. |
+//! | 8 | 2 | `format_version` | `u16`, currently `2` (version 1 is read too: its byte 10 and its records' bytes 17..24 are zero, which claims nothing). Lets a future layout be told apart instead of misread. |
+//! | 10 | 1 | `flags` | bit 0 `EARLIER_SEGMENTS_DURABLE`: every earlier segment was durable, through its last record, before this segment was created. Recovery uses it to tell a lost unsynced write from damage (see [`crate::scan`]). Other bits must be zero. |
+//! | 11 | 5 | `reserved` | zero. Room for more without changing the header size; must be zero so the encoding stays unique. |
 //! | 16 | 8 | `segment_index` | `u64`, equal to the index in the file name. Catches a renamed or copied segment. |
 //! | 24 | 8 | `segment_size_bytes` | `u64`, the full file size. The file length is checked against it *before* anything is read or mapped, so a shortened file gives `SegmentShortened` instead of SIGBUS. |
 //! | 32 | 16 | `reserved` | zero. Same reason as above. |
@@ -47,7 +48,9 @@
 //! | 8 | 4 | `payload_len` | `u32`, payload bytes, excluding padding. Bounded by the segment size, so 32 bits suffice. |
 //! | 12 | 4 | `length_checksum` | `u32`, first 4 bytes of `blake3("sluice.record.length.v1" ‖ payload_len as u32 LE)`. Lets a reader reject a torn or flipped length *before* using it to size a read. It is never zero-valued for length 0, so a zeroed header never passes. |
 //! | 16 | 1 | `kind` | `u8`, opaque to storage (block, receipt, …). |
-//! | 17 | 7 | `reserved` | zero. Keeps `height` 8-aligned; must be zero for a unique encoding. |
+//! | 17 | 1 | `flags` | bit 0 `EARLIER_SEGMENTS_DURABLE`: every earlier segment was durable, through its last record, when this record was written. Other bits must be zero. |
+//! | 18 | 2 | `reserved` | zero; must be zero for a unique encoding. |
+//! | 20 | 4 | `durable_offset` | `u32`: bytes `[0, durable_offset)` of this record's segment were durable (synced) when this record was written; 0 claims nothing. Never more than the record's own offset. A record that survives a crash thereby proves which earlier bytes no crash could have lost, so a hole there is damage, and a hole beyond it is a lost unsynced write (see [`crate::scan`]). 32 bits hold any offset in a segment of at most 1 GiB. |
 //! | 24 | 8 | `height` | `u64`. Non-decreasing along the log: several records (of different kinds) may share a height. |
 //! | 32 | 32 | `prev_hash` | `record_hash` of the previous record in the log, all zero for the first record (genesis). This is the hash chain: a record cannot be removed, reordered or replaced in the middle without breaking the next link. |
 //! | 64 | 32 | `payload_checksum` | `blake3(payload)`. Detects a torn or damaged payload. |
@@ -59,8 +62,15 @@
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SLUICSEG";
 /// Magic at offset 0 of every record header.
 pub const RECORD_MAGIC: [u8; 8] = *b"SLUICREC";
-/// Current on-disk format version (segments).
-pub const FORMAT_VERSION: u16 = 1;
+/// Current on-disk format version (segments): 2 added the durability claims
+/// (segment byte 10, record bytes 17 and 20..24).
+pub const FORMAT_VERSION: u16 = 2;
+/// Oldest format version still read. Version 1 wrote zeros where version 2
+/// keeps its durability claims, and zeros claim nothing.
+pub const FORMAT_VERSION_MIN: u16 = 1;
+/// Flag bit (segment header byte 10, record header byte 17): every earlier
+/// segment was durable through its last record.
+pub const FLAG_EARLIER_SEGMENTS_DURABLE: u8 = 1;
 /// Size of the segment header; records start at this offset.
 pub const SEGMENT_HEADER_SIZE_BYTES: u64 = 64;
 /// Size of a record header.
@@ -74,12 +84,17 @@ const LENGTH_CHECKSUM_DOMAIN: &[u8] = b"sluice.record.length.v1";
 
 const _: () = assert!(SEGMENT_HEADER_SIZE_BYTES.is_multiple_of(RECORD_ALIGN_BYTES));
 const _: () = assert!(RECORD_HEADER_SIZE_BYTES.is_multiple_of(RECORD_ALIGN_BYTES));
+// `durable_offset` is a u32, so every offset of the largest segment must fit.
+const _: () = assert!(crate::SEGMENT_SIZE_BYTES_MAX <= u32::MAX as u64);
 
 /// Decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
     pub segment_index: u64,
     pub segment_size_bytes: u64,
+    /// Every earlier segment was durable through its last record before this
+    /// one was created.
+    pub earlier_segments_durable: bool,
 }
 
 impl SegmentHeader {
@@ -87,6 +102,7 @@ impl SegmentHeader {
         let mut bytes = [0u8; SEGMENT_HEADER_SIZE_BYTES as usize];
         bytes[0..8].copy_from_slice(&SEGMENT_MAGIC);
         bytes[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes[10] = if self.earlier_segments_durable { FLAG_EARLIER_SEGMENTS_DURABLE } else { 0 };
         bytes[16..24].copy_from_slice(&self.segment_index.to_le_bytes());
         bytes[24..32].copy_from_slice(&self.segment_size_bytes.to_le_bytes());
         let checksum = segment_header_checksum(&bytes);
@@ -104,13 +120,21 @@ impl SegmentHeader {
         if segment_header_checksum(bytes) != bytes[SEGMENT_HEADER_CHECKSUM_OFFSET..] {
             return Err("segment header checksum mismatch");
         }
-        if u16_at(bytes, 8) != FORMAT_VERSION {
+        let version = u16_at(bytes, 8);
+        if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
             return Err("unsupported segment format version");
         }
-        if bytes[10..16].iter().chain(&bytes[32..48]).any(|&b| b != 0) {
+        if bytes[10] & !FLAG_EARLIER_SEGMENTS_DURABLE != 0 {
+            return Err("segment header flags has unknown bits set");
+        }
+        if bytes[11..16].iter().chain(&bytes[32..48]).any(|&b| b != 0) {
             return Err("segment header reserved bytes are not zero");
         }
-        Ok(SegmentHeader { segment_index: u64_at(bytes, 16), segment_size_bytes: u64_at(bytes, 24) })
+        Ok(SegmentHeader {
+            segment_index: u64_at(bytes, 16),
+            segment_size_bytes: u64_at(bytes, 24),
+            earlier_segments_durable: bytes[10] & FLAG_EARLIER_SEGMENTS_DURABLE != 0,
+        })
     }
 }
 
@@ -126,10 +150,36 @@ fn segment_header_checksum(bytes: &[u8; SEGMENT_HEADER_SIZE_BYTES as usize]) -> 
 pub struct RecordHeader {
     pub payload_len: u32,
     pub kind: u8,
+    pub durable: DurableClaim,
     pub height: u64,
     pub prev_hash: [u8; 32],
     pub payload_checksum: [u8; 32],
     pub record_hash: [u8; 32],
+}
+
+/// What was durable when a record was written: the claim each record makes
+/// about the bytes before it (record header bytes 17 and 20..24).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DurableClaim {
+    /// Every earlier segment was durable through its last record.
+    pub earlier_segments: bool,
+    /// Bytes `[0, offset)` of the record's own segment were durable.
+    pub offset: u32,
+}
+
+impl DurableClaim {
+    /// Claims nothing: what a version 1 record reads as.
+    pub const NONE: DurableClaim = DurableClaim { earlier_segments: false, offset: 0 };
+
+    /// True if this claim, made by a record in segment `claim_segment`, says
+    /// that byte `offset` of segment `segment` was durable.
+    pub fn covers(&self, claim_segment: u64, segment: u64, offset: u64) -> bool {
+        match segment.cmp(&claim_segment) {
+            std::cmp::Ordering::Less => self.earlier_segments,
+            std::cmp::Ordering::Equal => offset < u64::from(self.offset),
+            std::cmp::Ordering::Greater => false,
+        }
+    }
 }
 
 /// Why a record header was rejected.
@@ -144,11 +194,12 @@ pub enum HeaderError {
 impl RecordHeader {
     /// Builds the header for `payload`, computing its checksum and hash.
     /// `payload.len()` must already be checked to fit in a `u32`.
-    pub fn new(kind: u8, height: u64, prev_hash: [u8; 32], payload: &[u8]) -> Self {
+    pub fn new(kind: u8, height: u64, prev_hash: [u8; 32], payload: &[u8], durable: DurableClaim) -> Self {
         let payload_len = u32::try_from(payload.len()).expect("payload length checked by caller");
         let mut header = RecordHeader {
             payload_len,
             kind,
+            durable,
             height,
             prev_hash,
             payload_checksum: *blake3::hash(payload).as_bytes(),
@@ -165,6 +216,8 @@ impl RecordHeader {
         bytes[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
         bytes[12..16].copy_from_slice(&length_checksum(self.payload_len).to_le_bytes());
         bytes[16] = self.kind;
+        bytes[17] = if self.durable.earlier_segments { FLAG_EARLIER_SEGMENTS_DURABLE } else { 0 };
+        bytes[20..24].copy_from_slice(&self.durable.offset.to_le_bytes());
         bytes[24..32].copy_from_slice(&self.height.to_le_bytes());
         bytes[32..64].copy_from_slice(&self.prev_hash);
         bytes[64..96].copy_from_slice(&self.payload_checksum);
@@ -193,8 +246,15 @@ impl RecordHeader {
         if length_checksum(payload_len) != u32_at(bytes, 12) {
             return Err(HeaderError::Invalid("record length checksum mismatch"));
         }
-        if bytes[17..24].iter().any(|&b| b != 0) {
+        if bytes[17] & !FLAG_EARLIER_SEGMENTS_DURABLE != 0 {
+            return Err(HeaderError::Invalid("record flags has unknown bits set"));
+        }
+        if bytes[18..20].iter().any(|&b| b != 0) {
             return Err(HeaderError::Invalid("record reserved bytes are not zero"));
+        }
+        let durable_offset = u32_at(bytes, 20);
+        if !durable_offset.is_multiple_of(RECORD_ALIGN_BYTES as u32) {
+            return Err(HeaderError::Invalid("record durable_offset is not aligned"));
         }
         let stored_hash: [u8; 32] = array_at(bytes, RECORD_HASH_OFFSET);
         if record_hash(bytes) != stored_hash {
@@ -203,6 +263,10 @@ impl RecordHeader {
         Ok(RecordHeader {
             payload_len,
             kind: bytes[16],
+            durable: DurableClaim {
+                earlier_segments: bytes[17] & FLAG_EARLIER_SEGMENTS_DURABLE != 0,
+                offset: durable_offset,
+            },
             height: u64_at(bytes, 24),
             prev_hash: array_at(bytes, 32),
             payload_checksum: array_at(bytes, 64),
@@ -264,7 +328,7 @@ mod tests {
 
     #[test]
     fn segment_header_round_trip() {
-        let header = SegmentHeader { segment_index: 7, segment_size_bytes: 4096 };
+        let header = SegmentHeader { segment_index: 7, segment_size_bytes: 4096, earlier_segments_durable: true };
         let bytes = header.encode();
         assert_eq!(&bytes[0..8], b"SLUICSEG");
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
@@ -272,7 +336,8 @@ mod tests {
 
     #[test]
     fn segment_header_rejects_every_single_byte_flip() {
-        let bytes = SegmentHeader { segment_index: 3, segment_size_bytes: 1 << 20 }.encode();
+        let bytes =
+            SegmentHeader { segment_index: 3, segment_size_bytes: 1 << 20, earlier_segments_durable: false }.encode();
         for i in 0..bytes.len() {
             let mut damaged = bytes;
             damaged[i] ^= 0x01;
@@ -281,8 +346,39 @@ mod tests {
     }
 
     #[test]
+    fn version_1_headers_still_read_and_unknown_flags_do_not() {
+        let header = SegmentHeader { segment_index: 2, segment_size_bytes: 4096, earlier_segments_durable: false };
+        let mut bytes = header.encode();
+        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let checksum = segment_header_checksum(&bytes);
+        bytes[SEGMENT_HEADER_CHECKSUM_OFFSET..].copy_from_slice(&checksum);
+        assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
+        bytes[10] = 0b10;
+        let checksum = segment_header_checksum(&bytes);
+        bytes[SEGMENT_HEADER_CHECKSUM_OFFSET..].copy_from_slice(&checksum);
+        assert_eq!(SegmentHeader::decode(&bytes), Err("segment header flags has unknown bits set"));
+        let mut record = RecordHeader::new(1, 5, [0u8; 32], b"abc", DurableClaim::NONE).encode();
+        record[17] = 0b100;
+        let hash = record_hash(&record);
+        record[RECORD_HASH_OFFSET..].copy_from_slice(&hash);
+        assert_eq!(RecordHeader::decode(&record), Err(HeaderError::Invalid("record flags has unknown bits set")));
+    }
+
+    #[test]
+    fn claims_cover_only_what_they_say() {
+        let claim = DurableClaim { earlier_segments: true, offset: 512 };
+        assert!(claim.covers(3, 2, 1 << 20));
+        assert!(claim.covers(3, 3, 504));
+        assert!(!claim.covers(3, 3, 512));
+        assert!(!claim.covers(3, 4, 64));
+        assert!(!DurableClaim::NONE.covers(3, 2, 64));
+        assert!(!DurableClaim::NONE.covers(3, 3, 64));
+    }
+
+    #[test]
     fn record_header_round_trip() {
-        let header = RecordHeader::new(2, 99, [7u8; 32], b"payload");
+        let header =
+            RecordHeader::new(2, 99, [7u8; 32], b"payload", DurableClaim { earlier_segments: true, offset: 4096 });
         let bytes = header.encode();
         assert_eq!(&bytes[0..8], b"SLUICREC");
         assert_eq!(RecordHeader::decode(&bytes), Ok(header));
@@ -291,7 +387,7 @@ mod tests {
 
     #[test]
     fn record_header_rejects_every_single_byte_flip() {
-        let bytes = RecordHeader::new(1, 5, [0u8; 32], b"abc").encode();
+        let bytes = RecordHeader::new(1, 5, [0u8; 32], b"abc", DurableClaim::NONE).encode();
         for i in 0..bytes.len() {
             let mut damaged = bytes;
             damaged[i] ^= 0x80;
@@ -308,7 +404,7 @@ mod tests {
 
     #[test]
     fn torn_length_is_caught_by_length_checksum() {
-        let mut bytes = RecordHeader::new(1, 5, [0u8; 32], &[1u8; 300]).encode();
+        let mut bytes = RecordHeader::new(1, 5, [0u8; 32], &[1u8; 300], DurableClaim::NONE).encode();
         bytes[9] ^= 0x01; // payload_len byte 1
         assert_eq!(RecordHeader::decode(&bytes), Err(HeaderError::Invalid("record length checksum mismatch")));
     }

@@ -28,8 +28,8 @@
 //!
 //! | mode | `append` returns after | survives `kill -9` | survives power loss |
 //! |---|---|---|---|
-//! | `none` | copying into the map (page cache) | yes: the pages belong to the kernel, not the process | no guarantee: anything not yet written back by the kernel may be lost; recovery still yields a valid prefix when writeback was in order, and refuses with `Corrupt` (never a wrong record) when it was not |
-//! | `batch { blocks_max: N, interval_ms: T }` | copying; every N-th append, or the first append once T ms have passed since the last sync, also syncs (group commit) | yes | loses at most the records appended since the last sync: fewer than N records, appended in the T ms before the latest append. If appends stop, call [`CommitLog::sync_if_due`] from a timer (or `sync()`) to keep the time bound. If the kernel wrote those unsynced pages back out of order, recovery may find a hole followed by valid unsynced records and refuse with `Corrupt` (see [`scan`]) rather than guess |
+//! | `none` | copying into the map (page cache) | yes: the pages belong to the kernel, not the process | no guarantee: anything not yet written back by the kernel may be lost, in any order; recovery opens at the valid prefix before the first lost write (see [`scan`]) |
+//! | `batch { blocks_max: N, interval_ms: T }` | copying; every N-th append, or the first append once T ms have passed since the last sync, also syncs (group commit) | yes | loses at most the records appended since the last sync: fewer than N records, appended in the T ms before the latest append, however the kernel ordered their writeback. If appends stop, call [`CommitLog::sync_if_due`] from a timer (or `sync()`) to keep the time bound |
 //! | `sync` | `msync(MS_SYNC)` of the record's bytes | yes | nothing acknowledged is lost |
 //!
 //! `msync(MS_SYNC)` on Linux writes back and waits for the dirty pages of the
@@ -43,10 +43,13 @@
 //!
 //! See [`scan`] for the exact rule. In short: the log is read in order; at the
 //! first place that is not a whole, chained record, the rest of the log is
-//! searched for any whole valid record. None: a torn tail, cut and reported.
-//! Any: damage in the middle, refused with [`LogError::Corrupt`] naming the
-//! segment and byte offset. Zeroed space after the last record is the normal
-//! end of a segment.
+//! searched for a write made after that place was durable: every record
+//! header says how far the log was synced when it was written. None: a torn
+//! tail (or writes lost out of order), cut and reported. Any: damage, refused
+//! with [`LogError::Corrupt`] naming the segment and byte offset. Zeroed space
+//! after the last record is the normal end of a segment. After recovery,
+//! `open` syncs every segment, so what it kept is durable whatever the mode
+//! that wrote it.
 //!
 //! # SIGBUS: the residual race
 //!
@@ -89,6 +92,9 @@ pub const SEGMENT_SIZE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 pub const RECORD_SIZE_MAX: u64 = 16 * 1024 * 1024;
 /// Most segment files a log may have (64 TiB at the default segment size).
 pub const SEGMENT_COUNT_MAX: u64 = 1 << 20;
+/// Most sealed segments `Durability::None` leaves unsynced, each holding a
+/// file handle; the oldest is synced when one more is sealed.
+pub const SEALED_UNSYNCED_SEGMENTS_MAX: usize = 4;
 /// Default group-commit size for `Durability::Batch`.
 pub const BATCH_BLOCKS_DEFAULT: u32 = 64;
 /// Largest group-commit size accepted.

@@ -9,12 +9,14 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use crate::error::LogError;
-use crate::format::{record_size_bytes, RecordHeader, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES};
+use crate::format::{
+    record_size_bytes, DurableClaim, RecordHeader, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES,
+};
 use crate::scan::{scan_log, SegmentSummary, TornTail, VerifyReport, ZeroRange};
 use crate::segment::{self, create_segment, fsync_dir, list_dir, read_record, ActiveSegment, SegmentFile, Step};
 use crate::{
-    BATCH_BLOCKS_DEFAULT, BATCH_BLOCKS_MAX, BATCH_INTERVAL_MS_DEFAULT, RECORD_SIZE_MAX, SEGMENT_COUNT_MAX,
-    SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
+    BATCH_BLOCKS_DEFAULT, BATCH_BLOCKS_MAX, BATCH_INTERVAL_MS_DEFAULT, RECORD_SIZE_MAX, SEALED_UNSYNCED_SEGMENTS_MAX,
+    SEGMENT_COUNT_MAX, SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
 };
 
 const LOCK_FILE_NAME: &str = "LOCK";
@@ -253,9 +255,15 @@ impl CommitLog {
         for range in &scan.zero_ranges {
             zero_range(&dir, range, &mut hook)?;
         }
+        // What recovery found may still sit only in the page cache (after a
+        // `kill -9` under `none` or `batch`). New records will claim it durable
+        // (their `durable_offset`), so make it so first. Open has just read
+        // every byte of every record, so one fdatasync per segment is small
+        // beside that.
+        sync_segments(&dir, &scan.segments, &mut hook)?;
         let created = scan.segments.is_empty();
         if created {
-            let path = create_segment(&dir, 0, config.segment_size_bytes)?;
+            let path = create_segment(&dir, 0, config.segment_size_bytes, true)?;
             emit(&mut hook, SyncPhase::After, &path, 0, config.segment_size_bytes);
             scan.segments.push(SegmentSummary::new_empty(0, config.segment_size_bytes));
         }
@@ -313,7 +321,7 @@ impl CommitLog {
         assert!(self.write_offset + size <= self.active.size_bytes, "record must fit a fresh segment");
         self.active.check_length()?;
         let prev_hash = self.last.map_or([0u8; 32], |meta| meta.hash);
-        let header = RecordHeader::new(kind, height, prev_hash, payload);
+        let header = RecordHeader::new(kind, height, prev_hash, payload, self.durable_claim());
         self.write_record(&header, payload);
         let meta = RecordMeta::from_header(&header, self.active.index, self.write_offset);
         self.write_offset += size;
@@ -323,6 +331,15 @@ impl CommitLog {
         self.records += 1;
         self.apply_durability()?;
         Ok(meta)
+    }
+
+    /// What is durable right now, as the next record will claim it. The
+    /// claim must never run ahead of the disk: recovery refuses a hole that
+    /// a surviving claim covers.
+    fn durable_claim(&self) -> DurableClaim {
+        debug_assert!(self.synced_offset <= self.write_offset);
+        let offset = u32::try_from(self.synced_offset).expect("segment offsets fit u32 (SEGMENT_SIZE_BYTES_MAX)");
+        DurableClaim { earlier_segments: self.sealed_dirty.is_empty(), offset }
     }
 
     fn write_record(&mut self, header: &RecordHeader, payload: &[u8]) {
@@ -357,7 +374,8 @@ impl CommitLog {
             self.flush_active()?;
         }
         let size = self.config.segment_size_bytes;
-        let path = create_segment(&self.config.dir, next, size)?;
+        let earlier_segments_durable = self.sealed_dirty.is_empty();
+        let path = create_segment(&self.config.dir, next, size, earlier_segments_durable)?;
         emit(&mut self.hook, SyncPhase::After, &path, 0, size);
         self.active = ActiveSegment::open(&self.config.dir, next, size)?;
         self.segments.push(SegmentSummary::new_empty(next, size));
@@ -377,7 +395,25 @@ impl CommitLog {
         // The bytes are tracked by `sealed_dirty` now; a retried roll (after
         // a failed segment creation) must not queue them twice.
         self.synced_offset = self.write_offset;
+        if self.sealed_dirty.len() > SEALED_UNSYNCED_SEGMENTS_MAX {
+            // Each entry holds a file handle, so a long `none` run without a
+            // `sync()` would otherwise hold one per segment until exit.
+            // Syncing the oldest early is allowed: `none` promises nothing
+            // about when bytes reach the disk, only that nothing waits for it.
+            let oldest = self.sealed_dirty.remove(0);
+            let result = sync_sealed(&mut self.hook, &oldest);
+            if let Err(error) = &result {
+                self.poisoned = Some(error.to_string());
+            }
+            result?;
+        }
         Ok(())
+    }
+
+    /// Sealed segments written under `none` and not yet synced (at most
+    /// `SEALED_UNSYNCED_SEGMENTS_MAX`, each holding one file handle).
+    pub fn unsynced_sealed_segments(&self) -> usize {
+        self.sealed_dirty.len()
     }
 
     fn apply_durability(&mut self) -> Result<(), LogError> {
@@ -423,9 +459,7 @@ impl CommitLog {
 
     fn sync_inner(&mut self) -> Result<(), LogError> {
         for sealed in std::mem::take(&mut self.sealed_dirty) {
-            emit(&mut self.hook, SyncPhase::Before, &sealed.path, sealed.offset, sealed.len);
-            sealed.file.sync_data().map_err(|e| LogError::io("fdatasync", &sealed.path, e))?;
-            emit(&mut self.hook, SyncPhase::After, &sealed.path, sealed.offset, sealed.len);
+            sync_sealed(&mut self.hook, &sealed)?;
         }
         self.flush_active()?;
         self.unsynced_appends = 0;
@@ -540,6 +574,25 @@ impl Drop for CommitLog {
             let _ = self.sync();
         }
     }
+}
+
+fn sync_sealed(hook: &mut Option<SyncHook>, sealed: &SealedDirty) -> Result<(), LogError> {
+    emit(hook, SyncPhase::Before, &sealed.path, sealed.offset, sealed.len);
+    sealed.file.sync_data().map_err(|e| LogError::io("fdatasync", &sealed.path, e))?;
+    emit(hook, SyncPhase::After, &sealed.path, sealed.offset, sealed.len);
+    Ok(())
+}
+
+/// fdatasync of every segment, at open: afterwards everything recovery kept is
+/// on disk, whatever the mode that wrote it.
+fn sync_segments(dir: &Path, segments: &[SegmentSummary], hook: &mut Option<SyncHook>) -> Result<(), LogError> {
+    for summary in segments {
+        let path = segment::segment_path(dir, summary.index);
+        let file = File::open(&path).map_err(|e| LogError::io("open", &path, e))?;
+        file.sync_data().map_err(|e| LogError::io("fdatasync", &path, e))?;
+        emit(hook, SyncPhase::After, &path, 0, summary.size_bytes);
+    }
+    Ok(())
 }
 
 fn emit(hook: &mut Option<SyncHook>, phase: SyncPhase, path: &Path, offset: u64, len: u64) {

@@ -10,36 +10,67 @@
 //!
 //! Reading stops at the first place `P` (segment `s`, byte offset `o`) that is
 //! not a whole record, or at a clean end whose rest of segment is not all zero.
-//! Then the rest of the log is searched, at *every* aligned offset of the rest
-//! of segment `s` and of every later segment, for any whole valid record:
+//! The question is then whether `P` was ever durable. A power cut may lose any
+//! unsynced write, in any order (the kernel writes dirty pages back in no
+//! promised order), so a hole followed by valid records is what `none` and
+//! `batch` leave after a power loss, and it is not damage. A hole in bytes
+//! that were synced is damage. The log tells the two apart by what each write
+//! says about the ones before it (format version 2):
 //!
-//! * none found: `P` is a **torn tail**, the remains of a write that a crash
-//!   cut short. Everything from `P` on is cut (overwritten with zeros and
-//!   synced) by `CommitLog::open`, and reported (segment, offset, bytes), by
-//!   `verify_log` without touching the files;
-//! * one found: the log is **damaged in the middle**. Both `open` and
+//! * every record header carries a **durability claim**: `durable_offset`,
+//!   how far its own segment was synced when it was written, and the flag
+//!   `EARLIER_SEGMENTS_DURABLE`, whether every earlier segment was;
+//! * every segment header carries the same flag for the moment the segment was
+//!   created (in `batch` and `sync` the active segment is synced before a new
+//!   one is created, so it is always set there).
+//!
+//! The rest of the log after `P` is searched, at *every* aligned offset of the
+//! rest of segment `s` and of every later segment, for a whole valid record
+//! whose claim covers `P`, and every later segment header is read:
+//!
+//! * a claim covers `P`: something written after `P` was durable survives, so
+//!   `P` was durable too and the log is **damaged**. Both `open` and
 //!   `verify_log` refuse with `LogError::Corrupt` naming segment `s` and offset
-//!   `o`. A record after `P` is never skipped to, and never dropped silently.
+//!   `o`. A record after `P` is never skipped to.
+//! * no claim covers `P`: nothing after `P` was durable, so `P` is a **torn
+//!   tail**: the remains of writes a crash cut short or lost. Everything from
+//!   `P` on is cut (overwritten with zeros and synced) by `CommitLog::open`,
+//!   and reported (segment, offset, bytes, and how many whole records beyond
+//!   `P` were cut with it), by `verify_log` without touching the files. No
+//!   durability mode promised any of it.
+//!
+//! Why claims in the records rather than a separate watermark file: the claim
+//! rides in a header that is written anyway, so it costs no extra write and no
+//! extra sync, and it is covered by the record hash like everything else.
+//!
+//! One hole reads as clean zeros: the last records of a segment lost whole,
+//! after which the segment seems to end normally. The next segment's first
+//! record then does not chain; that place is classified as a hole right after
+//! the last whole record, by the same rule.
 //!
 //! Some damage is never a torn tail: a bad segment header (segments get their
 //! final name only once their header is durable), a whole record whose
-//! `prev_hash` does not match (a torn write cannot produce a whole record), and
-//! a height that goes down. These are `Corrupt` wherever they are.
+//! `prev_hash` does not match anywhere but at the start of a segment (a torn
+//! or lost write cannot produce a whole record that follows a whole record
+//! it does not chain to), and a height that goes down. These are `Corrupt`
+//! wherever they are.
 //!
-//! Limits of the rule, stated honestly: (1) damage to the very last record(s)
-//! with nothing valid after it looks exactly like a torn write and is cut; the
-//! report says how many bytes, so an operator running `sync` durability can
-//! tell that acknowledged data went away. (2) A torn record whose *payload*
-//! happens to embed a complete valid record at an aligned offset (an
-//! adversarial payload) makes the tail look like damage in the middle; the log
-//! then refuses to open instead of cutting. Both failures are on the safe side
-//! of "never silently skip".
+//! Limits of the rule, stated honestly: (1) damage to durable records with no
+//! later durable-claiming write surviving after it (the last record under
+//! `sync`, the last group commit under `batch`) looks exactly like a lost
+//! write and is cut; the report names the offset, the bytes and the records,
+//! so an operator can tell that something went away. Only a copy kept outside
+//! this log (another replica) can restore it. (2) A torn record whose
+//! *payload* happens to embed a complete valid record with a covering claim at
+//! an aligned offset (an adversarial payload) makes the tail look like
+//! damage; the log then refuses to open instead of cutting. Both failures are
+//! on the safe side of "never silently skip".
 
 use std::path::{Path, PathBuf};
 
 use crate::error::LogError;
 use crate::format::{RecordHeader, SEGMENT_HEADER_SIZE_BYTES};
-use crate::segment::{list_dir, read_record, scan_region, SegmentFile, Step};
+use crate::segment::{list_dir, read_record, scan_region, LogPosition, SegmentFile, Step};
 use crate::{RecordMeta, SEGMENT_COUNT_MAX};
 
 /// Per-segment facts learned by a scan and kept up to date by `append`.
@@ -88,6 +119,11 @@ pub struct TornTail {
     /// Non-zero bytes from `offset` on (in this and any later segment) that
     /// are cut: the span from each start to its last non-zero byte.
     pub bytes: u64,
+    /// Whole, valid records found beyond `offset` and cut with it: writes
+    /// that reached the disk out of order while an earlier, unsynced one did
+    /// not. None of them was durable (none claims `offset` durable), so the
+    /// durability mode never promised them.
+    pub records_cut: u64,
     /// Why the record at `offset` was not whole.
     pub reason: String,
 }
@@ -139,28 +175,75 @@ pub(crate) fn scan_log(dir: &Path, size_hint_bytes: u64) -> Result<Scan, LogErro
         let segment = SegmentFile::open(dir, index, size_hint_bytes)?;
         size_hint_bytes = segment.size_bytes;
         let mut summary = SegmentSummary::empty(index, segment.size_bytes);
-        let stop = scan_segment(&segment, &mut summary, &mut scan, &mut payload)?;
-        scan.segments.push(summary);
-        if let Some((offset, reason)) = stop {
-            classify_tail(dir, &segment, offset, reason, count, size_hint_bytes, &mut scan)?;
-            break;
+        match scan_segment(&segment, &mut summary, &mut scan, &mut payload)? {
+            SegmentEnd::Clean => scan.segments.push(summary),
+            SegmentEnd::Stop { offset, reason } => {
+                scan.segments.push(summary);
+                classify_tail(dir, &segment, offset, reason, count, size_hint_bytes, &mut scan)?;
+                break;
+            }
+            SegmentEnd::UnchainedStart => {
+                classify_unchained_start(dir, index, count, size_hint_bytes, &mut scan)?;
+                break;
+            }
         }
     }
     Ok(scan)
 }
 
-/// Reads the records of one segment. Returns `Some((offset, reason))` where
-/// the records stop being whole and the rest is not clean zeros.
+/// How the records of one segment ended.
+enum SegmentEnd {
+    /// At zeros that run to the end of the segment.
+    Clean,
+    /// At `offset`, which is not a whole record, or after which non-zero
+    /// bytes follow.
+    Stop { offset: u64, reason: String },
+    /// The segment's first record is whole but does not chain to the last
+    /// record before it, although every earlier segment ended cleanly.
+    UnchainedStart,
+}
+
+/// The first record of segment `index` does not chain to the last record
+/// of the segments before it, which all ended in clean zeros. The writes
+/// between them are missing: the last records of an earlier segment, lost
+/// whole in a power cut (writeback in any order can lose them and keep
+/// their successors), or erased by damage. The hole starts right after the
+/// last whole record, and the recovery rule decides from there, as for any
+/// other hole.
+fn classify_unchained_start(
+    dir: &Path,
+    index: u64,
+    count: u64,
+    size_hint_bytes: u64,
+    scan: &mut Scan,
+) -> Result<(), LogError> {
+    let (hole_segment, hole_offset) = scan.last.map_or((0, SEGMENT_HEADER_SIZE_BYTES), |last| {
+        (last.segment, last.offset + crate::format::record_size_bytes(u64::from(last.payload_len)))
+    });
+    debug_assert!(hole_segment < index);
+    // The summaries after the hole's segment are of empty segments; the
+    // rule pushes them again as it reads them.
+    scan.segments.truncate(hole_segment as usize + 1);
+    let segment = SegmentFile::open(dir, hole_segment, size_hint_bytes)?;
+    let reason = format!("the first record of segment {index} does not chain to the record before this offset");
+    classify_tail(dir, &segment, hole_offset, reason, count, size_hint_bytes, scan)
+}
+
+/// Reads the records of one segment, up to where they end.
 fn scan_segment(
     segment: &SegmentFile,
     summary: &mut SegmentSummary,
     scan: &mut Scan,
     payload: &mut Vec<u8>,
-) -> Result<Option<(u64, String)>, LogError> {
+) -> Result<SegmentEnd, LogError> {
     let mut offset = SEGMENT_HEADER_SIZE_BYTES;
     loop {
         match read_record(segment, offset, Some(payload))? {
             Step::Record(header) => {
+                let expected_prev = scan.last.map_or([0u8; 32], |meta| meta.hash);
+                if offset == SEGMENT_HEADER_SIZE_BYTES && segment.index > 0 && header.prev_hash != expected_prev {
+                    return Ok(SegmentEnd::UnchainedStart);
+                }
                 let meta = check_link(segment, offset, &header, scan.last.as_ref())?;
                 summary.push(&header);
                 scan.records += 1;
@@ -168,13 +251,14 @@ fn scan_segment(
                 offset += header.record_size_bytes();
             }
             Step::End => {
-                let region = scan_region(segment, offset)?;
+                let region = scan_region(segment, offset, None)?;
                 if region.nonzero_end.is_none() {
-                    return Ok(None);
+                    return Ok(SegmentEnd::Clean);
                 }
-                return Ok(Some((offset, "non-zero bytes after the last record".to_string())));
+                let reason = "non-zero bytes after the last record".to_string();
+                return Ok(SegmentEnd::Stop { offset, reason });
             }
-            Step::Invalid(reason) => return Ok(Some((offset, reason.to_string()))),
+            Step::Invalid(reason) => return Ok(SegmentEnd::Stop { offset, reason: reason.to_string() }),
         }
     }
 }
@@ -200,8 +284,9 @@ fn check_link(
     Ok(RecordMeta::from_header(header, segment.index, offset))
 }
 
-/// Applies the recovery rule at `offset` in `segment`: torn tail if no whole
-/// valid record exists anywhere after it, damage in the middle otherwise.
+/// Applies the recovery rule at `offset` in `segment`: damage if anything
+/// written after that offset was durable survives (a later record or segment
+/// header whose durability claim covers it), a torn tail to cut otherwise.
 fn classify_tail(
     dir: &Path,
     segment: &SegmentFile,
@@ -211,29 +296,47 @@ fn classify_tail(
     size_hint_bytes: u64,
     scan: &mut Scan,
 ) -> Result<(), LogError> {
-    let region = scan_region(segment, offset)?;
-    if let Some(at) = region.valid_record_at {
-        let reason = format!("{reason}; a valid record follows at offset {at} of the same segment");
+    let hole = LogPosition { segment: segment.index, offset };
+    let region = scan_region(segment, offset, Some(hole))?;
+    if let Some(at) = region.proof_at {
+        let reason = format!(
+            "{reason}; the record at offset {at} of the same segment was written after this offset was durable"
+        );
         return Err(segment.corrupt(offset, reason));
     }
+    let mut records_cut = region.records;
     let mut zero_ranges = Vec::new();
     if let Some(end) = region.nonzero_end {
         zero_ranges.push(ZeroRange { segment_index: segment.index, start: offset, end });
     }
     for index in segment.index + 1..count {
         let later = SegmentFile::open(dir, index, size_hint_bytes)?;
-        let later_region = scan_region(&later, SEGMENT_HEADER_SIZE_BYTES)?;
-        if let Some(at) = later_region.valid_record_at {
-            let reason = format!("{reason}; segment {index} holds a valid record at offset {at}");
+        if later.earlier_segments_durable {
+            let reason = format!("{reason}; segment {index} was created after this segment was durable");
             return Err(segment.corrupt(offset, reason));
         }
+        let later_region = scan_region(&later, SEGMENT_HEADER_SIZE_BYTES, Some(hole))?;
+        if let Some(at) = later_region.proof_at {
+            let reason = format!(
+                "{reason}; the record at offset {at} of segment {index} was written after this segment was durable"
+            );
+            return Err(segment.corrupt(offset, reason));
+        }
+        records_cut += later_region.records;
         if let Some(end) = later_region.nonzero_end {
             zero_ranges.push(ZeroRange { segment_index: index, start: SEGMENT_HEADER_SIZE_BYTES, end });
         }
         scan.segments.push(SegmentSummary::empty(index, later.size_bytes));
     }
     let bytes = zero_ranges.iter().map(|range| range.end - range.start).sum();
-    scan.torn = Some(TornTail { segment: segment.path.clone(), segment_index: segment.index, offset, bytes, reason });
+    scan.torn = Some(TornTail {
+        segment: segment.path.clone(),
+        segment_index: segment.index,
+        offset,
+        bytes,
+        records_cut,
+        reason,
+    });
     scan.zero_ranges = zero_ranges;
     Ok(())
 }

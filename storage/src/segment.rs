@@ -72,11 +72,19 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), LogError> {
 /// Creates segment `index` durably: temp file, real preallocation, header,
 /// fsync, rename, directory fsync. Only after all of that does the segment
 /// exist under its final name, so no record can ever be written into (or
-/// refer to) a segment that a crash could take away.
-pub(crate) fn create_segment(dir: &Path, index: u64, segment_size_bytes: u64) -> Result<PathBuf, LogError> {
+/// refer to) a segment that a crash could take away. `earlier_segments_durable`
+/// goes into the header: the caller's claim that every earlier segment is
+/// durable through its last record.
+pub(crate) fn create_segment(
+    dir: &Path,
+    index: u64,
+    segment_size_bytes: u64,
+    earlier_segments_durable: bool,
+) -> Result<PathBuf, LogError> {
     let path = segment_path(dir, index);
     let temp = dir.join(format!("{index:020}{TEMP_SUFFIX}"));
-    let result = create_segment_temp(&temp, index, segment_size_bytes);
+    let header = SegmentHeader { segment_index: index, segment_size_bytes, earlier_segments_durable };
+    let result = create_segment_temp(&temp, &header);
     if let Err(error) = result {
         // Best effort: a leftover temp file is also removed by the next open.
         let _ = fs::remove_file(&temp);
@@ -87,7 +95,8 @@ pub(crate) fn create_segment(dir: &Path, index: u64, segment_size_bytes: u64) ->
     Ok(path)
 }
 
-fn create_segment_temp(temp: &Path, index: u64, segment_size_bytes: u64) -> Result<(), LogError> {
+fn create_segment_temp(temp: &Path, header: &SegmentHeader) -> Result<(), LogError> {
+    let segment_size_bytes = header.segment_size_bytes;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -96,8 +105,7 @@ fn create_segment_temp(temp: &Path, index: u64, segment_size_bytes: u64) -> Resu
         .open(temp)
         .map_err(|e| LogError::io("create", temp, e))?;
     preallocate(&file, temp, segment_size_bytes)?;
-    let header = SegmentHeader { segment_index: index, segment_size_bytes }.encode();
-    file.write_all_at(&header, 0).map_err(|e| LogError::io("write header", temp, e))?;
+    file.write_all_at(&header.encode(), 0).map_err(|e| LogError::io("write header", temp, e))?;
     file.sync_all().map_err(|e| LogError::io("fsync", temp, e))?;
     let actual = file.metadata().map_err(|e| LogError::io("stat", temp, e))?.len();
     assert_eq!(actual, segment_size_bytes, "preallocated segment has the wrong length");
@@ -139,6 +147,9 @@ pub(crate) struct SegmentFile {
     pub path: PathBuf,
     pub file: File,
     pub size_bytes: u64,
+    /// The header's claim: every earlier segment was durable when this one
+    /// was created.
+    pub earlier_segments_durable: bool,
 }
 
 impl SegmentFile {
@@ -163,7 +174,13 @@ impl SegmentFile {
             let reason = format!("segment file is {actual} bytes, longer than its header's {expected}");
             return Err(LogError::corrupt(&path, index, expected, reason));
         }
-        Ok(SegmentFile { index, path, file, size_bytes: expected })
+        Ok(SegmentFile {
+            index,
+            path,
+            file,
+            size_bytes: expected,
+            earlier_segments_durable: header.earlier_segments_durable,
+        })
     }
 
     /// Reads exactly `buf.len()` bytes at `offset`. A short read means the
@@ -258,19 +275,32 @@ fn padding_is_zero(segment: &SegmentFile, offset: u64, header: &RecordHeader) ->
     Ok(padding.iter().all(|&b| b == 0))
 }
 
+/// A place in the log: segment index and byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogPosition {
+    pub segment: u64,
+    pub offset: u64,
+}
+
 /// What lies in a byte range after the last good record.
 #[derive(Debug, Default)]
 pub(crate) struct Region {
     /// One past the last non-zero byte, if any byte is non-zero.
     pub nonzero_end: Option<u64>,
-    /// The first aligned offset holding a whole valid record, if any.
-    pub valid_record_at: Option<u64>,
+    /// The first whole valid record whose durability claim covers the hole
+    /// being classified: proof that the hole was durable, so it is damage.
+    pub proof_at: Option<u64>,
+    /// Whole valid records found before any proof: writes that reached the
+    /// disk although an earlier, unsynced one did not.
+    pub records: u64,
 }
 
-/// Scans `[start, segment end)` for non-zero bytes and for any whole valid
-/// record at any aligned offset. This is how recovery tells a torn tail
-/// (garbage, but no valid record beyond) from damage in the middle.
-pub(crate) fn scan_region(segment: &SegmentFile, start: u64) -> Result<Region, LogError> {
+/// Scans `[start, segment end)` for non-zero bytes and, if `hole` is given,
+/// for whole valid records at every aligned offset, stopping at the first
+/// whose durability claim covers `hole`. This is how recovery tells a lost
+/// unsynced write (valid records beyond it, none claiming it durable) from
+/// damage (a record written after the hole was durable survives).
+pub(crate) fn scan_region(segment: &SegmentFile, start: u64, hole: Option<LogPosition>) -> Result<Region, LogError> {
     debug_assert_eq!(start % RECORD_ALIGN_BYTES, 0);
     let mut region = Region::default();
     let mut chunk = Vec::new();
@@ -283,7 +313,7 @@ pub(crate) fn scan_region(segment: &SegmentFile, start: u64) -> Result<Region, L
         if let Some(last) = chunk.iter().rposition(|&b| b != 0) {
             region.nonzero_end = Some(chunk_start + last as u64 + 1);
         }
-        if region.valid_record_at.is_none() {
+        if let (Some(hole), None) = (hole, region.proof_at) {
             // Chunks start aligned and the magic is one aligned word, so a
             // magic never straddles two chunks.
             for (word_index, word) in chunk.chunks_exact(RECORD_ALIGN_BYTES as usize).enumerate() {
@@ -291,9 +321,12 @@ pub(crate) fn scan_region(segment: &SegmentFile, start: u64) -> Result<Region, L
                     continue;
                 }
                 let offset = chunk_start + word_index as u64 * RECORD_ALIGN_BYTES;
-                if let Step::Record(_) = read_record(segment, offset, Some(&mut payload))? {
-                    region.valid_record_at = Some(offset);
-                    break;
+                if let Step::Record(header) = read_record(segment, offset, Some(&mut payload))? {
+                    if header.durable.covers(segment.index, hole.segment, hole.offset) {
+                        region.proof_at = Some(offset);
+                        break;
+                    }
+                    region.records += 1;
                 }
             }
         }
@@ -376,7 +409,7 @@ mod tests {
     fn created_segment_is_preallocated_not_sparse() {
         let dir = tempfile::tempdir().unwrap();
         let size = 1 << 20;
-        let path = create_segment(dir.path(), 0, size).unwrap();
+        let path = create_segment(dir.path(), 0, size, true).unwrap();
         let metadata = fs::metadata(&path).unwrap();
         assert_eq!(metadata.len(), size);
         use std::os::unix::fs::MetadataExt;
@@ -392,7 +425,7 @@ mod tests {
         // later `pread` (the read path) sees, and the flush must succeed.
         let dir = tempfile::tempdir().unwrap();
         let size = 64 * 1024;
-        create_segment(dir.path(), 0, size).unwrap();
+        create_segment(dir.path(), 0, size, true).unwrap();
         let mut active = ActiveSegment::open(dir.path(), 0, size).unwrap();
         active.map[4096..4100].copy_from_slice(b"abcd");
         active.flush(4096, 4).unwrap();

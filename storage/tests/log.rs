@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 
 use common::*;
-use sluice_storage::format::{RecordHeader, RECORD_HEADER_SIZE_BYTES};
+use sluice_storage::format::{DurableClaim, RecordHeader, RECORD_HEADER_SIZE_BYTES};
 use sluice_storage::{verify_log, CommitLog, Durability, LogConfig, LogError, RecordMeta};
 
 #[test]
@@ -132,8 +132,14 @@ fn batch_mode_round_trips() {
 }
 
 /// Builds a log of `count` records in `dir` and returns their metas.
+/// A log of `count` records written under `sync`, where every record claims
+/// the ones before it durable, so damage before the last one is provable.
 fn build(dir: &std::path::Path, count: u64) -> Vec<RecordMeta> {
-    let (mut log, _) = CommitLog::open(config(dir, Durability::None)).unwrap();
+    build_with(dir, count, Durability::Sync)
+}
+
+fn build_with(dir: &std::path::Path, count: u64, durability: Durability) -> Vec<RecordMeta> {
+    let (mut log, _) = CommitLog::open(config(dir, durability)).unwrap();
     let metas = append_range(&mut log, 0..count);
     log.sync().unwrap();
     metas
@@ -190,9 +196,10 @@ fn torn_tail_at_every_byte_recovers_the_previous_records() {
 #[test]
 fn torn_tail_spanning_a_new_empty_segment_is_cut() {
     // None mode on power loss: the sealed segment's tail was lost although the
-    // next segment (created durably) exists. No valid record follows: torn.
+    // next segment (created durably, but while the sealed one was unsynced)
+    // exists. No claim covers the hole: torn.
     let source = tempfile::tempdir().unwrap();
-    let metas = build(source.path(), 20);
+    let metas = build_with(source.path(), 20, Durability::None);
     let last_segment = metas.last().unwrap().segment;
     let first_in_last = metas.iter().position(|m| m.segment == last_segment).unwrap();
     let victim = metas[first_in_last - 1]; // last record of the previous segment
@@ -287,7 +294,7 @@ fn broken_hash_chain_is_corrupt_even_at_the_tail() {
     let dir = tempfile::tempdir().unwrap();
     let metas = build(dir.path(), 5);
     let last = metas[4];
-    let forged = RecordHeader::new(last.kind, last.height, [9u8; 32], &payload(4)).encode();
+    let forged = RecordHeader::new(last.kind, last.height, [9u8; 32], &payload(4), DurableClaim::NONE).encode();
     patch(&segment_file(dir.path(), last.segment), last.offset, &forged);
     expect_corrupt(verify_log(dir.path()), last.segment, last.offset, "chain");
     expect_corrupt(CommitLog::open(config(dir.path(), Durability::None)), last.segment, last.offset, "chain");
@@ -379,4 +386,79 @@ fn only_the_active_segment_stays_mapped() {
     assert_eq!(mapped.len(), 1, "expected only the active segment mapped: {mapped:#?}");
     let active = segment_file(dir.path(), log.segments().len() as u64 - 1);
     assert!(mapped[0].ends_with(active.to_str().unwrap()), "{mapped:?}");
+}
+
+#[test]
+fn a_hole_covered_by_a_later_segment_header_is_damage() {
+    // Under `sync`, a segment is created only after the one before it is
+    // durable, and its header says so. Losing the last record of a sealed
+    // segment is then damage, even though no record follows the hole.
+    let source = tempfile::tempdir().unwrap();
+    let metas = build(source.path(), 20);
+    let last_segment = metas.last().unwrap().segment;
+    let first_in_last = metas.iter().position(|m| m.segment == last_segment).unwrap();
+    let victim = metas[first_in_last - 1];
+    let path = segment_file(source.path(), last_segment);
+    patch(&path, 64, &vec![0u8; 2048 - 64]);
+    patch(&segment_file(source.path(), victim.segment), victim.offset, &[0u8; 128]);
+    expect_corrupt(verify_log(source.path()), victim.segment, victim.offset, "covered by a segment header");
+    expect_corrupt(CommitLog::open(config(source.path(), Durability::None)), victim.segment, victim.offset, "open");
+}
+
+#[test]
+fn none_mode_holds_a_bounded_number_of_unsynced_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = CommitLog::open(config(dir.path(), Durability::None)).unwrap();
+    for i in 0..200 {
+        append_range(&mut log, i..i + 1);
+        assert!(log.unsynced_sealed_segments() <= sluice_storage::SEALED_UNSYNCED_SEGMENTS_MAX);
+    }
+    assert!(log.segments().len() > sluice_storage::SEALED_UNSYNCED_SEGMENTS_MAX + 4);
+    assert_eq!(log.unsynced_sealed_segments(), sluice_storage::SEALED_UNSYNCED_SEGMENTS_MAX);
+    log.sync().unwrap();
+    assert_eq!(log.unsynced_sealed_segments(), 0);
+    drop(log);
+    let (log, report) = CommitLog::open(config(dir.path(), Durability::None)).unwrap();
+    assert_eq!((report.records, report.torn_tail), (200, None));
+    assert_prefix(&read_all(&log), 200);
+}
+
+/// The last records of segment `victim_segment` (of a log built under
+/// `durability`) are zeroed, as a power cut that lost them whole leaves
+/// them, while the next segment's records survive.
+fn lose_the_end_of_a_sealed_segment(durability: Durability) -> (tempfile::TempDir, Vec<RecordMeta>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let metas = build_with(dir.path(), 30, durability);
+    assert!(metas.last().unwrap().segment >= 2);
+    let first_in_1 = metas.iter().position(|m| m.segment == 1).unwrap();
+    let first_in_2 = metas.iter().position(|m| m.segment == 2).unwrap();
+    let lost_from = first_in_1 + (first_in_2 - first_in_1) / 2;
+    let start = metas[lost_from].offset;
+    patch(&segment_file(dir.path(), 1), start, &vec![0u8; (2048 - start) as usize]);
+    (dir, metas, lost_from)
+}
+
+#[test]
+fn records_lost_whole_at_the_end_of_a_segment_are_a_hole_not_damage_under_none() {
+    // Found by the storage-fault simulator (seed 56012): the segment looked
+    // like it ended cleanly, and the next one's first record failed the
+    // chain check, which used to be `Corrupt` everywhere.
+    let (dir, metas, lost_from) = lose_the_end_of_a_sealed_segment(Durability::None);
+    let verified = verify_log(dir.path()).unwrap();
+    let (log, report) = CommitLog::open(config(dir.path(), Durability::None)).unwrap();
+    assert_eq!((verified.records, report.records), (lost_from as u64, lost_from as u64));
+    let torn = report.torn_tail.unwrap();
+    assert_eq!((torn.segment_index, torn.offset), (1, metas[lost_from].offset));
+    assert!(torn.records_cut > 0, "{torn:?}");
+    assert_prefix(&read_all(&log), lost_from as u64);
+}
+
+#[test]
+fn records_lost_at_the_end_of_a_synced_segment_are_damage() {
+    // Under `sync`, segment 2 was created only after segment 1 was durable,
+    // and its header says so.
+    let (dir, metas, lost_from) = lose_the_end_of_a_sealed_segment(Durability::Sync);
+    let at = metas[lost_from].offset;
+    expect_corrupt(verify_log(dir.path()), 1, at, "verify");
+    expect_corrupt(CommitLog::open(config(dir.path(), Durability::None)), 1, at, "open");
 }

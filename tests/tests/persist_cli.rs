@@ -152,6 +152,43 @@ fn verify_and_replay_name_a_missing_store() {
     assert!(!temp.path().join("log").exists(), "read-only commands create nothing");
 }
 
+/// Issue 17: a run killed before its genesis record leaves a log with no
+/// record: a log directory with no segment yet, or a segment holding none.
+/// That is not damage (`sluice run` resumes it), so `verify` reports
+/// height 0 with nothing committed and exits 0.
+#[test]
+fn verify_reports_a_log_without_records_as_nothing_committed() {
+    let temp = tempfile::tempdir().unwrap();
+    let no_segment = temp.path().join("no-segment");
+    std::fs::create_dir_all(no_segment.join("log")).unwrap();
+    let no_record = temp.path().join("no-record");
+    let mut config = sluice_storage::LogConfig::new(no_record.join("log"));
+    config.segment_size_bytes = 1 << 20;
+    config.record_size_max = 1 << 19;
+    drop(sluice_storage::CommitLog::open(config).unwrap());
+    for (dir, segments) in [(&no_segment, 0), (&no_record, 1)] {
+        let dir = dir.to_str().unwrap();
+        let verified = sluice_json(&["verify", "--data", dir, "--json"]);
+        assert_eq!((verified["intact"].as_bool(), verified["empty"].as_bool()), (Some(true), Some(true)), "{verified}");
+        assert_eq!((verified["height"].as_u64(), verified["records"].as_u64()), (Some(0), Some(0)), "{verified}");
+        assert_eq!((verified["segments"].as_u64(), verified["txs"].as_u64()), (Some(segments), Some(0)), "{verified}");
+        for field in ["origin", "chain_id", "state_root"] {
+            assert!(verified[field].is_null(), "{field}: {verified}");
+        }
+        let human = sluice(&["verify", "--data", dir]);
+        let text = String::from_utf8_lossy(&human.stdout);
+        assert!(human.status.success(), "{}", String::from_utf8_lossy(&human.stderr));
+        assert!(text.contains("nothing was committed") && text.contains("  height      0 (0 txs)"), "{text}");
+    }
+    // And `sluice run` resumes such a log from genesis, as the report says.
+    let dir = no_record.to_str().unwrap();
+    let run = sluice_json(&["run", "--json", "--data", dir, "--txs", "20", "--accounts", "4", "--block-size", "10"]);
+    assert_eq!((run["resumed_from_height"].as_u64(), run["height"].as_u64()), (Some(0), Some(2)), "{run}");
+    let verified = sluice_json(&["verify", "--data", dir, "--json"]);
+    assert_eq!((verified["empty"].as_bool(), verified["height"].as_u64()), (Some(false), Some(2)), "{verified}");
+    assert_eq!(verified["state_root"], run["state_root"]);
+}
+
 #[test]
 fn help_explains_the_persistence_flags() {
     let run_help = String::from_utf8_lossy(&sluice(&["run", "--help"]).stdout).to_string();

@@ -35,7 +35,7 @@ use super::{
     verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_BLOCK_FULL, CODE_DECODE, CODE_DUPLICATE,
     CODE_NOT_INITIALIZED,
 };
-use crate::block::BLOCK_TXS_MAX;
+use crate::block::{check_block_limits, BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
 use crate::chain::{Chain, ExecutedBlock};
 use crate::exec::TxStatus;
 use crate::genesis::{app_state_hash, genesis_state, AppState};
@@ -46,9 +46,6 @@ use crate::program::ProgramRegistry;
 use crate::tx::ChainId;
 use rayon::prelude::*;
 
-/// Sum of transaction bytes in one block that ProcessProposal accepts:
-/// CometBFT's default `max_bytes` (21 MiB) fits.
-pub const BLOCK_TX_BYTES_MAX: usize = 32 * 1024 * 1024;
 pub const APP_VERSION: u64 = 1;
 
 /// What the node knows once InitChain or state sync has run (or the store had it).
@@ -451,19 +448,38 @@ impl Node {
         let app = self.lock()?;
         let pool_bytes_max = (max_tx_bytes - bytes).min(PROPOSAL_POOL_BYTES_MAX);
         txs.extend(app.pool.proposal(pool_bytes_max, BLOCK_TXS_MAX - txs.len()));
-        debug_assert!(txs.len() <= BLOCK_TXS_MAX && txs.iter().map(|tx| tx.len()).sum::<usize>() <= max_tx_bytes);
+        // Within both limits by construction: what ProcessProposal accepts.
+        debug_assert!(check_block_limits(&txs).is_ok_and(|bytes| bytes <= max_tx_bytes));
         Ok(ResponsePrepareProposal { txs })
     }
 
     fn process_proposal(&self, request: RequestProcessProposal) -> HandlerResult<ResponseProcessProposal> {
-        let chain_id = self.chain_id()?;
-        let bytes: usize = request.txs.iter().map(|tx| tx.len()).sum();
-        let accept = request.txs.len() <= BLOCK_TXS_MAX && bytes <= BLOCK_TX_BYTES_MAX && {
-            let raw: Vec<Vec<u8>> = request.txs.iter().map(|tx| tx.to_vec()).collect();
-            verify_batch(&raw, &chain_id).iter().all(Result::is_ok)
+        let status = match self.check_proposal(&request.txs)? {
+            Ok(()) => ProposalStatus::Accept,
+            Err(reason) => {
+                warn!(height = request.height, txs = request.txs.len(), %reason, "ProcessProposal rejects the block");
+                ProposalStatus::Reject
+            }
         };
-        let status = if accept { ProposalStatus::Accept } else { ProposalStatus::Reject };
         Ok(ResponseProcessProposal { status: status as i32 })
+    }
+
+    /// ProcessProposal's verdict on a proposed block, with the reason for a
+    /// rejection, named: over `BLOCK_TXS_MAX` transactions
+    /// (`block_too_many_txs`) or `BLOCK_TX_BYTES_MAX` bytes
+    /// (`block_too_large`), checked before any signature, or a transaction
+    /// that does not decode or verify (`bad_transaction`). Within both
+    /// limits the block's record fits (see `BLOCK_RECORD_BYTES_MAX`).
+    pub(crate) fn check_proposal<T: AsRef<[u8]>>(&self, txs: &[T]) -> HandlerResult<Result<(), String>> {
+        let chain_id = self.chain_id()?;
+        if let Err(error) = check_block_limits(txs) {
+            return Ok(Err(error.to_string()));
+        }
+        let raw: Vec<Vec<u8>> = txs.iter().map(|tx| tx.as_ref().to_vec()).collect();
+        let bad = verify_batch(&raw, &chain_id).into_iter().enumerate().find_map(|(index, verdict)| {
+            verdict.err().map(|rejection| format!("bad_transaction: transaction {index}: {}", rejection.reason()))
+        });
+        Ok(bad.map_or(Ok(()), Err))
     }
 
     fn finalize_block(&self, request: RequestFinalizeBlock) -> HandlerResult<ResponseFinalizeBlock> {
@@ -475,6 +491,8 @@ impl Node {
         let height = u64::try_from(request.height).map_err(|_| format!("negative height {}", request.height))?;
         let record_bytes_max = app.record_bytes_max;
         let init = app.init.as_mut().ok_or("FinalizeBlock before InitChain")?;
+        // What the store commits: its segments could make it less.
+        let record_bytes_max = record_bytes_max.min(init.store.block_record_bytes_max());
         if height != init.chain.height + 1 {
             return Err(format!("FinalizeBlock height {height}, expected {}", init.chain.height + 1));
         }

@@ -6,6 +6,7 @@
 //! listen = "127.0.0.1:26658"
 //! connections_max = 16
 //! request_bytes_max = 67108864
+//! idle_timeout_ms = 30000       # a newcomer at connections_max may evict a connection idle this long
 //!
 //! [metrics]
 //! listen = "127.0.0.1:26660"   # absent: no metrics endpoint
@@ -70,6 +71,14 @@ pub const CONNECTIONS_MAX_LIMIT: u32 = 1024;
 /// a PrepareProposal carries up to that much plus the last commit.
 pub const REQUEST_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
 pub const REQUEST_BYTES_MAX_LIMIT: u64 = 1024 * 1024 * 1024;
+/// How long an ABCI connection must have been idle before a new one, at
+/// `connections_max`, may take its slot; also the longest the new one
+/// waits for a slot before it is closed. It never closes one of
+/// CometBFT's own connections (`node::server`), so it can be short.
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+pub const IDLE_TIMEOUT_MS_MIN: u64 = 100;
+/// An hour: the longest a restarted CometBFT may have to wait for a slot.
+pub const IDLE_TIMEOUT_MS_LIMIT: u64 = 3_600_000;
 /// Log filter when neither `--log-level`, `RUST_LOG` nor `[log] level` says.
 pub const LOG_LEVEL_DEFAULT: &str = "info";
 /// Distinct signers with transactions pending in the mempool.
@@ -114,6 +123,7 @@ pub struct AbciConfig {
     pub listen: String,
     pub connections_max: u32,
     pub request_bytes_max: u64,
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for AbciConfig {
@@ -122,6 +132,7 @@ impl Default for AbciConfig {
             listen: ABCI_LISTEN_DEFAULT.to_string(),
             connections_max: CONNECTIONS_MAX_DEFAULT,
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
+            idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -305,6 +316,9 @@ impl NodeConfig {
         if !(1024..=REQUEST_BYTES_MAX_LIMIT).contains(&abci.request_bytes_max) {
             return Err(format!("abci.request_bytes_max must be 1024..={REQUEST_BYTES_MAX_LIMIT}"));
         }
+        if !(IDLE_TIMEOUT_MS_MIN..=IDLE_TIMEOUT_MS_LIMIT).contains(&abci.idle_timeout_ms) {
+            return Err(format!("abci.idle_timeout_ms must be {IDLE_TIMEOUT_MS_MIN}..={IDLE_TIMEOUT_MS_LIMIT}"));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| format!("log.level {:?} is not a log filter: {e}", self.log.level))?;
         self.executor()?;
@@ -424,6 +438,13 @@ mod tests {
         let mut bad_level = config.clone();
         bad_level.log.level = "info,[".into();
         assert!(bad_level.validate().unwrap_err().contains("log.level"));
+        let idle = NodeConfig::from_toml("[abci]\nidle_timeout_ms = 250\n").unwrap();
+        assert_eq!(idle.abci.idle_timeout_ms, 250);
+        let mut bad_idle = config.clone();
+        bad_idle.abci.idle_timeout_ms = IDLE_TIMEOUT_MS_MIN - 1;
+        assert!(bad_idle.validate().unwrap_err().contains("abci.idle_timeout_ms"));
+        bad_idle.abci.idle_timeout_ms = IDLE_TIMEOUT_MS_LIMIT + 1;
+        assert!(bad_idle.validate().unwrap_err().contains("abci.idle_timeout_ms"));
         let mut bad = config.clone();
         bad.mempool.signers_max = 0;
         assert!(bad.validate().is_err());

@@ -18,6 +18,16 @@
 //! Every answer is JSON. A malformed request gets HTTP 400 naming the
 //! byte offset or JSON field; a body past `request_bytes_max` gets 413
 //! and nothing of it is admitted.
+//!
+//! No read timeout (a known gap): tiny_http 0.12 reads each connection on
+//! a thread of its own pool, which grows without bound, and exposes
+//! neither the accepted sockets nor a timeout setting. So a client that
+//! connects and sends nothing holds one of tiny_http's threads, and one
+//! whose body stalls holds one of the `threads` workers (in `read_body`),
+//! until it closes. A timeout set on the listening socket would reach the
+//! accepted ones on Linux, but would also time out tiny_http's accept
+//! loop, which stops at its first error. Closing the gap means serving
+//! HTTP without tiny_http (as `metrics` does) or another server crate.
 
 use std::io::Read;
 use std::sync::atomic::Ordering::Relaxed;

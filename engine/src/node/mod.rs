@@ -5,7 +5,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`server`] | the ABCI socket protocol: framing, connections, limits |
+//! | [`server`] | the ABCI socket protocol: framing, connections, limits, idle eviction |
 //! | [`app`] | one handler per ABCI call over the engine's `Chain` |
 //! | [`query`] | the Query paths and the account JSON they answer |
 //! | [`tx_status`] | recent committed results by hash, for Query `/tx/<hash>` |
@@ -133,8 +133,7 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         None => None,
     };
     let description = node.describe()?;
-    let server =
-        server::Server::bind(&config.abci.listen, node, config.abci.connections_max, config.abci.request_bytes_max)?;
+    let server = server::Server::bind(&config.abci.listen, node, server::ServerLimits::from_config(&config.abci))?;
     let data = config.storage.data.as_deref().map(|d| d.display().to_string()).unwrap_or_default();
     let unknown = || "unknown until InitChain or state sync".to_string();
     let startup = description.startup.unwrap_or_default();

@@ -12,38 +12,93 @@
 //!   `Exception` response and the connection goes on.
 //! - A frame longer than `request_bytes_max` gets an `Exception`, then the
 //!   connection is closed: its bytes cannot be skipped without reading them.
-//! - At most `connections_max` connections are served; extra ones are
-//!   closed at once.
+//! - At most `connections_max` connections are served. A connection that
+//!   arrives when all are taken waits (unread, at most `idle_timeout`) for
+//!   one to close or to become evictable; the evicted one is the connection
+//!   idle the longest, if it has been idle at least `idle_timeout`, and
+//!   never one of CometBFT's own (below). If none becomes evictable in
+//!   time, the new connection is closed.
 //! - Responses are flushed when no further request is already buffered,
 //!   which batches pipelined CheckTx responses and never leaves a response
 //!   unsent while the peer waits.
+//!
+//! Why idle connections are evicted, not timed out: CometBFT 0.38 never
+//! reconnects an ABCI connection. If one of its four is closed, CometBFT
+//! stops itself, and the chain with it. And two of the four may stay
+//! silent for the node's whole life: the snapshot connection carries
+//! requests only while a peer state-syncs from this node, the mempool
+//! connection none at all under `mempool.type = "nop"`, and CometBFT sends
+//! no Echo or Flush to keep them alive. So a read timeout, or an eviction
+//! that only prefers connections which have never completed a request,
+//! would sooner or later close one of CometBFT's and halt the chain. A
+//! connection is therefore closed only when a newcomer needs its slot, and
+//! CometBFT's current four are never chosen. They are recognised by the
+//! order CometBFT opens them in (query, snapshot, mempool, consensus, one
+//! after the other at its start, `proxy/multi_app_conn.go`) and by the
+//! requests that only CometBFT's consensus connection (InitChain,
+//! PrepareProposal, ProcessProposal, ExtendVote, VerifyVoteExtension,
+//! FinalizeBlock, Commit) or its state-sync restore (OfferSnapshot,
+//! ApplySnapshotChunk, on the snapshot connection) sends: the connection
+//! that sends one, and the three accepted around it in that order, are
+//! protected. A newer CometBFT (a restart) moves the protection to its own
+//! four, so the connections a dead one left half-open become evictable.
+//! What is left: before CometBFT's first such request (normally within a
+//! second of its start: the handshake's InitChain or replay, or the first
+//! block) its four are not yet protected, and a client connecting in the
+//! same instant as CometBFT's four can shift the window by one.
 
+use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use prost::Message;
-use tendermint_proto::v0_38::abci::{Request, Response};
+use tendermint_proto::v0_38::abci::{request, Request, Response};
 
 use super::app::Node;
+use super::config::AbciConfig;
 
 /// A varint length prefix is at most 10 bytes.
 const VARINT_BYTES_MAX: usize = 10;
 const SOCKET_BUFFER_BYTES: usize = 256 * 1024;
+/// CometBFT's ABCI connections, in the order it opens them.
+const COMETBFT_CONNECTIONS: u64 = 4;
+/// Positions in that order: query 0, snapshot 1, mempool 2, consensus 3.
+const SNAPSHOT_POSITION: u64 = 1;
+const CONSENSUS_POSITION: u64 = 3;
+
+/// The server's limits: `[abci]` in the node config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub connections_max: u32,
+    pub request_bytes_max: u64,
+    /// How long a connection must have been idle before a newcomer may
+    /// evict it, and so also the longest a newcomer waits for a slot.
+    pub idle_timeout: Duration,
+}
+
+impl ServerLimits {
+    pub fn from_config(abci: &AbciConfig) -> ServerLimits {
+        ServerLimits {
+            connections_max: abci.connections_max,
+            request_bytes_max: abci.request_bytes_max,
+            idle_timeout: Duration::from_millis(abci.idle_timeout_ms),
+        }
+    }
+}
 
 pub struct Server {
     listener: TcpListener,
     node: Arc<Node>,
-    connections_max: u32,
-    request_bytes_max: u64,
+    limits: ServerLimits,
 }
 
 impl Server {
-    pub fn bind(addr: &str, node: Arc<Node>, connections_max: u32, request_bytes_max: u64) -> Result<Server, String> {
-        assert!(connections_max > 0 && request_bytes_max > 0);
+    pub fn bind(addr: &str, node: Arc<Node>, limits: ServerLimits) -> Result<Server, String> {
+        assert!(limits.connections_max > 0 && limits.request_bytes_max > 0);
         let listener = TcpListener::bind(addr).map_err(|e| format!("abci: cannot listen on {addr}: {e}"))?;
-        Ok(Server { listener, node, connections_max, request_bytes_max })
+        Ok(Server { listener, node, limits })
     }
 
     pub fn local_addr(&self) -> Result<std::net::SocketAddr, String> {
@@ -52,7 +107,7 @@ impl Server {
 
     /// Serves until the process exits.
     pub fn serve(self) -> Result<(), String> {
-        let active = Arc::new(AtomicU32::new(0));
+        let connections = Arc::new(Connections::new(self.limits));
         for stream in self.listener.incoming() {
             let stream = match stream {
                 Ok(stream) => stream,
@@ -61,22 +116,29 @@ impl Server {
                     continue;
                 }
             };
-            if active.fetch_add(1, Ordering::SeqCst) >= self.connections_max {
-                active.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!(
-                    connections_max = self.connections_max,
-                    "abci connection limit reached: closing new connection"
-                );
-                continue;
-            }
-            let (node, active, request_bytes_max) = (self.node.clone(), active.clone(), self.request_bytes_max);
+            // Blocks this loop (later connections wait in the listen
+            // backlog) for at most idle_timeout.
+            let id = match connections.admit(&stream) {
+                Ok(id) => id,
+                Err(reason) => {
+                    tracing::warn!(
+                        connections_max = self.limits.connections_max,
+                        idle_timeout_ms = self.limits.idle_timeout.as_millis() as u64,
+                        "{reason}: closing new connection"
+                    );
+                    continue;
+                }
+            };
+            let (node, connections2) = (self.node.clone(), connections.clone());
+            let request_bytes_max = self.limits.request_bytes_max;
             let spawned = std::thread::Builder::new().name("sluice-abci".into()).spawn(move || {
-                if let Err(e) = serve_connection(stream, &node, request_bytes_max) {
+                if let Err(e) = serve_connection(stream, &node, request_bytes_max, &connections2, id) {
                     tracing::warn!(error = %e, "abci connection closed");
                 }
-                active.fetch_sub(1, Ordering::SeqCst);
+                connections2.release(id);
             });
             if let Err(e) = spawned {
+                connections.release(id);
                 tracing::error!(error = %e, "abci: cannot start a connection thread");
             }
         }
@@ -84,8 +146,162 @@ impl Server {
     }
 }
 
-/// Reads requests until the peer closes; answers each in order.
-pub fn serve_connection(stream: TcpStream, node: &Node, request_bytes_max: u64) -> Result<(), String> {
+/// The open connections, shared by the accept loop and their threads.
+struct Connections {
+    table: Mutex<Table>,
+    /// Signalled when a connection closes or finishes a request.
+    changed: Condvar,
+    limits: ServerLimits,
+}
+
+#[derive(Default)]
+struct Table {
+    /// By accept number: connections served, in the order accepted.
+    open: BTreeMap<u64, Open>,
+    next_id: u64,
+    /// Accept number of the first of the newest CometBFT's four
+    /// connections, once one of them has sent a request only CometBFT
+    /// sends.
+    cometbft_first: Option<u64>,
+}
+
+struct Open {
+    /// A clone of the connection's socket, to shut it down on eviction.
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+    /// When the connection was accepted or last answered a request;
+    /// `None` while a request is being handled.
+    idle_since: Option<Instant>,
+}
+
+impl Table {
+    fn protected(&self, id: u64) -> bool {
+        self.cometbft_first.is_some_and(|first| (first..first + COMETBFT_CONNECTIONS).contains(&id))
+    }
+
+    /// Idle connections a newcomer may evict, with when each became idle.
+    fn evictable(&self) -> impl Iterator<Item = (u64, Instant)> + '_ {
+        self.open
+            .iter()
+            .filter(|(id, _)| !self.protected(**id))
+            .filter_map(|(id, open)| open.idle_since.map(|since| (*id, since)))
+    }
+}
+
+impl Connections {
+    fn new(limits: ServerLimits) -> Connections {
+        Connections { table: Mutex::new(Table::default()), changed: Condvar::new(), limits }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for a new connection: a free one, or the slot of the
+    /// evictable connection idle the longest once it has been idle
+    /// `idle_timeout`. Waits at most `idle_timeout` for one; an error:
+    /// the new connection must be closed, for that reason.
+    fn admit(&self, stream: &TcpStream) -> Result<u64, String> {
+        let clone = stream.try_clone().map_err(|e| format!("abci: cannot track a connection: {e}"))?;
+        let deadline = Instant::now() + self.limits.idle_timeout;
+        let mut table = self.lock();
+        let mut waited = false;
+        loop {
+            let now = Instant::now();
+            if table.open.len() >= self.limits.connections_max as usize {
+                let oldest = table.evictable().min_by_key(|(_, since)| *since);
+                match oldest {
+                    Some((victim, since)) if now.duration_since(since) >= self.limits.idle_timeout => {
+                        let evicted = table.open.remove(&victim).expect("listed");
+                        let _ = evicted.stream.shutdown(Shutdown::Both);
+                        tracing::warn!(
+                            peer = ?evicted.peer,
+                            idle_ms = now.duration_since(since).as_millis() as u64,
+                            connections_max = self.limits.connections_max,
+                            "abci connection limit reached: closed the connection idle the longest to serve a new one"
+                        );
+                    }
+                    _ if now >= deadline => {
+                        return Err(
+                            "abci connection limit reached and no connection idle long enough to evict".to_string()
+                        )
+                    }
+                    _ => {
+                        if !waited {
+                            waited = true;
+                            tracing::debug!("abci connection limit reached: the new connection waits for a slot");
+                        }
+                        let wake =
+                            oldest.map_or(deadline, |(_, since)| (since + self.limits.idle_timeout).min(deadline));
+                        let wait = wake.saturating_duration_since(now).max(Duration::from_millis(1));
+                        table = self.changed.wait_timeout(table, wait).unwrap_or_else(PoisonError::into_inner).0;
+                        continue;
+                    }
+                }
+            }
+            let id = table.next_id;
+            table.next_id += 1;
+            table.open.insert(id, Open { stream: clone, peer: stream.peer_addr().ok(), idle_since: Some(now) });
+            return Ok(id);
+        }
+    }
+
+    /// The connection starts handling a request; `false` if it was
+    /// evicted (its socket is shut down) and must not handle it.
+    fn begin_request(&self, id: u64, request: Option<&request::Value>) -> bool {
+        let mut table = self.lock();
+        let Some(open) = table.open.get_mut(&id) else {
+            return false;
+        };
+        open.idle_since = None;
+        if let Some(position) = request.and_then(cometbft_position) {
+            let first = id.saturating_sub(position);
+            if table.cometbft_first.is_none_or(|current| first > current) {
+                table.cometbft_first = Some(first);
+            }
+        }
+        true
+    }
+
+    fn end_request(&self, id: u64) {
+        if let Some(open) = self.lock().open.get_mut(&id) {
+            open.idle_since = Some(Instant::now());
+        }
+        self.changed.notify_all();
+    }
+
+    fn release(&self, id: u64) {
+        self.lock().open.remove(&id);
+        self.changed.notify_all();
+    }
+}
+
+/// Where a request shows its connection to be among CometBFT's four, for
+/// the requests no one but CometBFT sends (see the module docs).
+fn cometbft_position(request: &request::Value) -> Option<u64> {
+    use request::Value as Rq;
+    match request {
+        Rq::InitChain(_)
+        | Rq::PrepareProposal(_)
+        | Rq::ProcessProposal(_)
+        | Rq::ExtendVote(_)
+        | Rq::VerifyVoteExtension(_)
+        | Rq::FinalizeBlock(_)
+        | Rq::Commit(_) => Some(CONSENSUS_POSITION),
+        Rq::OfferSnapshot(_) | Rq::ApplySnapshotChunk(_) => Some(SNAPSHOT_POSITION),
+        _ => None,
+    }
+}
+
+/// Reads requests until the peer closes (or the connection is evicted);
+/// answers each in order.
+fn serve_connection(
+    stream: TcpStream,
+    node: &Node,
+    request_bytes_max: u64,
+    connections: &Connections,
+    id: u64,
+) -> Result<(), String> {
     stream.set_nodelay(true).map_err(|e| format!("set_nodelay: {e}"))?;
     let mut reader = BufReader::with_capacity(SOCKET_BUFFER_BYTES, stream.try_clone().map_err(|e| e.to_string())?);
     let mut writer = BufWriter::with_capacity(SOCKET_BUFFER_BYTES, stream);
@@ -102,11 +318,18 @@ pub fn serve_connection(stream: TcpStream, node: &Node, request_bytes_max: u64) 
         }
         frame.resize(len as usize, 0);
         reader.read_exact(&mut frame).map_err(|e| format!("read frame: {e}"))?;
-        let response = match Request::decode(frame.as_slice()) {
+        let request = Request::decode(frame.as_slice());
+        if !connections.begin_request(id, request.as_ref().ok().and_then(|r| r.value.as_ref())) {
+            return Ok(());
+        }
+        let response = match request {
             Ok(Request { value: Some(value) }) => node.handle(value),
             Ok(Request { value: None }) => node.exception("empty request".to_string()),
             Err(e) => node.exception(format!("malformed request: {e}")),
         };
+        // Idle from here: a peer that stops reading its responses blocks
+        // the write below, and may then be evicted like a silent one.
+        connections.end_request(id);
         write_response(&mut writer, response)?;
         if reader.buffer().is_empty() {
             writer.flush().map_err(|e| format!("write: {e}"))?;

@@ -14,8 +14,9 @@ use tendermint_proto::v0_38::abci::{
 };
 
 use super::app::{App, Node};
+use super::config::IDLE_TIMEOUT_MS_DEFAULT;
 use super::metrics::Metrics;
-use super::server::Server;
+use super::server::{Server, ServerLimits};
 use super::*;
 use crate::program::ProgramRegistry;
 use crate::state::genesis_key;
@@ -45,8 +46,13 @@ fn open_with_interval(dir: &std::path::Path, snapshot_interval_blocks: u64) -> (
 
 /// Serves a node on a loopback port for the rest of the test process.
 fn start(dir: &std::path::Path) -> std::net::SocketAddr {
+    start_with(dir, 4, Duration::from_millis(IDLE_TIMEOUT_MS_DEFAULT))
+}
+
+fn start_with(dir: &std::path::Path, connections_max: u32, idle_timeout: Duration) -> std::net::SocketAddr {
     let (config, node) = open(dir);
-    let server = Server::bind(&config.abci.listen, node, 4, 1 << 20).unwrap();
+    let limits = ServerLimits { connections_max, request_bytes_max: 1 << 20, idle_timeout };
+    let server = Server::bind(&config.abci.listen, node, limits).unwrap();
     let addr = server.local_addr().unwrap();
     std::thread::spawn(move || server.serve());
     addr
@@ -274,7 +280,7 @@ fn restart_rebuilds_from_the_newest_snapshot_without_re_executing() {
     drop(client);
     let verified = crate::persist::verify_store(dir.path()).unwrap();
     assert_eq!((verified.height, verified.txs), (6, 11));
-    assert!(matches!(verified.origin, crate::persist::StoreOrigin::AppState(_)));
+    assert!(matches!(verified.origin, Some(crate::persist::StoreOrigin::AppState(_))));
     let replayed =
         crate::persist::replay_reexecute(dir.path(), crate::exec::ExecutorKind::Serial, &ProgramRegistry::native())
             .unwrap();
@@ -382,7 +388,7 @@ mod statesync {
         // The audits work on a restored store: they start at its base.
         let verified = crate::persist::verify_store(fresh.path()).unwrap();
         assert_eq!((verified.height, verified.txs), (5, 2));
-        assert!(matches!(verified.origin, crate::persist::StoreOrigin::Restored(ref base) if base.height == 4));
+        assert!(matches!(verified.origin, Some(crate::persist::StoreOrigin::Restored(ref base)) if base.height == 4));
         let replayed = crate::persist::replay_reexecute(
             fresh.path(),
             crate::exec::ExecutorKind::Serial,
@@ -504,4 +510,207 @@ fn the_pool_fills_a_block_and_commit_empties_it() {
     assert_eq!(query(&mut client, "/tx/xyz".into()).code, CODE_QUERY_BAD_TX_HASH);
     // Nonce 2 is next for account 0 now that 0 and 1 committed.
     assert_eq!(node.ingest(vec![transfer(0, 1, 2)]).verdicts, vec![Ok(())]);
+}
+
+fn echo(client: &mut Client, message: &str) {
+    let echo = client.call(request::Value::Echo(RequestEcho { message: message.into() }));
+    assert!(matches!(&echo, response::Value::Echo(e) if e.message == message), "{echo:?}");
+}
+
+/// Whether the server closed `stream`: waits (generously) for its end.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    match stream.read(&mut [0u8; 1]) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+/// The issue-17 lockout: `connections_max` idle connections (silent, or
+/// quiet after one Echo) no longer keep a new connection out. It waits
+/// until one has been idle `idle_timeout`, which is then closed.
+#[test]
+fn idle_connections_are_evicted_so_a_new_connection_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start_with(dir.path(), 4, Duration::from_millis(200));
+    let mut silent: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut quiet: Vec<Client> = (0..2).map(|_| Client::connect(addr)).collect();
+    for client in &mut quiet {
+        echo(client, "then idle");
+    }
+    // CometBFT connecting again: its handshake's Info, then an Echo.
+    let mut newcomers: Vec<Client> = Vec::new();
+    for _ in 0..2 {
+        let mut cometbft = Client::connect(addr);
+        assert!(matches!(cometbft.call(request::Value::Info(RequestInfo::default())), response::Value::Info(_)));
+        echo(&mut cometbft, "served");
+        newcomers.push(cometbft);
+    }
+    // The two evicted were the connections idle the longest: the silent ones.
+    assert!(silent.iter_mut().all(closed_by_server));
+    for client in &mut quiet {
+        echo(client, "still served");
+    }
+}
+
+/// CometBFT's own four connections (recognised by the consensus request
+/// on the fourth) are never evicted, though two of them never send a
+/// request: the others are, the longest idle first.
+#[test]
+fn cometbft_connections_are_never_evicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start_with(dir.path(), 6, Duration::from_millis(200));
+    // Opened as CometBFT opens them: query, snapshot, mempool, consensus.
+    let mut cometbft: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
+    assert!(matches!(cometbft[0].call(request::Value::Info(RequestInfo::default())), response::Value::Info(_)));
+    assert!(matches!(cometbft[3].call(init_chain()), response::Value::InitChain(_)));
+    let mut others: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Full. Each newcomer evicts the connection idle the longest that is
+    // not CometBFT's, even though CometBFT's snapshot and mempool
+    // connections have been idle longer.
+    let mut newcomers: Vec<Client> = Vec::new();
+    for i in 0..3 {
+        let mut newcomer = Client::connect(addr);
+        echo(&mut newcomer, &format!("newcomer {i}"));
+        newcomers.push(newcomer);
+    }
+    assert!(others.iter_mut().all(closed_by_server));
+    assert!(closed_by_server(newcomers[0].stream.as_mut().unwrap()), "then the newcomer idle the longest");
+    for (i, client) in cometbft.iter_mut().enumerate() {
+        echo(client, &format!("cometbft {i} still served"));
+    }
+    echo(&mut newcomers[2], "the newest still served");
+}
+
+/// With every slot held by CometBFT, a newcomer waits `idle_timeout` for
+/// a slot, then is closed, and CometBFT is untouched.
+#[test]
+fn a_newcomer_is_closed_when_only_cometbft_holds_the_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start_with(dir.path(), 4, Duration::from_millis(200));
+    let mut cometbft: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
+    assert!(matches!(cometbft[3].call(init_chain()), response::Value::InitChain(_)));
+    let mut newcomer = TcpStream::connect(addr).unwrap();
+    let frame = Request { value: Some(request::Value::Echo(RequestEcho { message: "in?".into() })) }
+        .encode_length_delimited_to_vec();
+    let _ = newcomer.write_all(&frame);
+    assert!(closed_by_server(&mut newcomer));
+    for (i, client) in cometbft.iter_mut().enumerate() {
+        echo(client, &format!("cometbft {i} still served"));
+    }
+}
+
+/// A signed transfer of 1 from genesis account `from` to `to`, padded to
+/// exactly `len` bytes with what the system program ignores: read-only
+/// accounts (33 bytes each), transfers of 0 (16 bytes each) and extra
+/// account indices (1 byte each).
+fn transfer_of_len(key: &ed25519_dalek::SigningKey, to: u32, nonce: u64, len: usize) -> Vec<u8> {
+    use crate::account::AccountId;
+    let recipient = AccountId(genesis_key(1, to).verifying_key().to_bytes());
+    let mut t = workload::transfer(AccountId(key.verifying_key().to_bytes()), recipient, nonce, 1);
+    let mut rest = len - t.encode().len();
+    let mut padding = (rest / 33).min(tx::ACCOUNTS_PER_TX_MAX - t.accounts.len());
+    if (rest - 33 * padding) % 16 == 15 && (rest - 33 * padding) < 16 {
+        padding -= 1; // 15 extra indices do not fit the first instruction alone
+    }
+    rest -= 33 * padding;
+    for k in 0..padding {
+        t.accounts.push(tx::AccountMeta { id: AccountId([0xa0 + k as u8; 32]), writable: false });
+    }
+    let transfer = t.instructions[0].clone();
+    let zero = tx::Instruction { data: crate::program::system::transfer_data(0), ..transfer };
+    for _ in 0..rest / 16 {
+        t.instructions.push(zero.clone());
+    }
+    for extra in 0..rest % 16 {
+        let count = t.instructions.len();
+        t.instructions[extra % count].accounts.push(0);
+    }
+    tx::sign(&mut t, key, &tx::ChainId::new(CHAIN).unwrap());
+    t.validate().expect("within every wire limit");
+    let bytes = t.encode();
+    assert_eq!(bytes.len(), len);
+    bytes
+}
+
+fn prepare(client: &mut Client, txs: &[Vec<u8>], max_tx_bytes: i64) -> Vec<Vec<u8>> {
+    let request = tendermint_proto::v0_38::abci::RequestPrepareProposal {
+        txs: txs.iter().cloned().map(Into::into).collect(),
+        max_tx_bytes,
+        height: 1,
+        ..Default::default()
+    };
+    match client.call(request::Value::PrepareProposal(request)) {
+        response::Value::PrepareProposal(r) => r.txs.iter().map(|tx| tx.to_vec()).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn process(client: &mut Client, txs: &[Vec<u8>]) -> i32 {
+    let request =
+        RequestProcessProposal { txs: txs.iter().cloned().map(Into::into).collect(), height: 1, ..Default::default() };
+    match client.call(request::Value::ProcessProposal(request)) {
+        response::Value::ProcessProposal(r) => r.status,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 17: a block at the byte bound, of the largest transactions,
+/// goes through PrepareProposal, ProcessProposal, FinalizeBlock and
+/// Commit, and reads back whole; one byte more, or one transaction over
+/// `BLOCK_TXS_MAX`, is refused by name before anything of it runs.
+#[test]
+fn a_block_at_the_byte_bound_commits_and_one_byte_more_is_refused_by_name() {
+    use crate::block::{BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
+    use crate::tx::TX_BYTES_MAX;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, node) = open(dir.path());
+    let mut client = Client::direct(node.clone());
+    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    let keys: Vec<_> = (0..10).map(|i| genesis_key(1, i)).collect();
+    let tx_at = |i: usize, len: usize| transfer_of_len(&keys[i % 10], (i as u32 + 1) % 10, (i / 10) as u64, len);
+    // 13,617 transactions of TX_BYTES_MAX, then one of the 1,072 bytes left.
+    let largest = BLOCK_TX_BYTES_MAX / TX_BYTES_MAX;
+    let last = BLOCK_TX_BYTES_MAX - largest * TX_BYTES_MAX;
+    let mut txs: Vec<Vec<u8>> = (0..largest).map(|i| tx_at(i, TX_BYTES_MAX)).collect();
+    txs.push(tx_at(largest, last));
+    assert_eq!(txs.iter().map(Vec::len).sum::<usize>(), BLOCK_TX_BYTES_MAX);
+    let mut over = txs.clone();
+    *over.last_mut().unwrap() = tx_at(largest, last + 1);
+
+    // One byte over: refused by name, and never proposed.
+    let refusal = node.check_proposal(&over).unwrap().unwrap_err();
+    assert!(refusal.starts_with(&format!("block_too_large: {} bytes", BLOCK_TX_BYTES_MAX + 1)), "{refusal}");
+    assert_eq!(process(&mut client, &over), ProposalStatus::Reject as i32);
+    let cometbft_max_bytes = 22_020_096; // CometBFT's default block max_bytes, 21 MiB
+    let proposed = prepare(&mut client, &over, cometbft_max_bytes);
+    assert!(proposed == txs[..largest], "PrepareProposal stops before the transaction that is over");
+    // One transaction over BLOCK_TXS_MAX: refused by name, whatever its bytes.
+    let many = vec![transfer(0, 1, 0); BLOCK_TXS_MAX + 1];
+    let refusal = node.check_proposal(&many).unwrap().unwrap_err();
+    assert!(refusal.starts_with(&format!("block_too_many_txs: {}", BLOCK_TXS_MAX + 1)), "{refusal}");
+    assert_eq!(process(&mut client, &many), ProposalStatus::Reject as i32);
+    drop(many);
+
+    // At the bound: proposed whole, accepted, executed whole, committed.
+    assert!(prepare(&mut client, &txs, cometbft_max_bytes) == txs, "proposed whole");
+    assert_eq!(node.check_proposal(&txs).unwrap(), Ok(()));
+    assert_eq!(process(&mut client, &txs), ProposalStatus::Accept as i32);
+    let app_hash = commit_block(&mut client, 1, txs.clone());
+    drop(client);
+    drop(node);
+
+    // It reads back: the record holds every transaction, within the limits,
+    // and the store reopens at the block's app hash.
+    let verified = crate::persist::verify_store(dir.path()).unwrap();
+    assert_eq!((verified.height, verified.txs), (1, txs.len() as u64));
+    let reader = sluice_storage::LogReader::open(dir.path().join(crate::persist::LOG_DIR_NAME)).unwrap();
+    let record = reader.records().nth(1).expect("the block record").unwrap();
+    let block = crate::persist::decode_block_record(&record.payload).unwrap();
+    assert!(block.txs == txs, "the record holds the block's transactions, in order");
+    let body = crate::persist::codec::block_record_body_bytes(txs.len(), BLOCK_TX_BYTES_MAX);
+    assert!(record.payload.len() > body, "the delta comes on top of the body");
+    assert!(record.payload.len() as u64 <= crate::persist::store::BLOCK_RECORD_BYTES_MAX);
+    let mut client = Client::direct(open(dir.path()).1);
+    assert_eq!(info(&mut client), (1, app_hash));
 }

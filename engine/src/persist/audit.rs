@@ -23,8 +23,11 @@ use crate::tx;
 /// What `verify_store` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreVerifyReport {
-    /// What the chain starts from: genesis, or a snapshot state sync restored.
-    pub origin: StoreOrigin,
+    /// What the chain starts from: genesis, or a snapshot state sync
+    /// restored. `None`: the log holds no record, so nothing was committed
+    /// (a first run killed before its origin record was durable; the next
+    /// run or InitChain starts the store afresh).
+    pub origin: Option<StoreOrigin>,
     pub segments: u64,
     /// Records in the log, the origin record included.
     pub records: u64,
@@ -32,7 +35,8 @@ pub struct StoreVerifyReport {
     pub height: u64,
     /// Hash of the last block; zeros if there is none yet.
     pub block_hash: [u8; 32],
-    /// State root in the last block's header (the origin's root before any block).
+    /// State root in the last block's header (the origin's root before any
+    /// block; zeros with no origin).
     pub state_root: [u8; 32],
     pub txs: u64,
     /// Bytes after the last whole record that the next `open` will cut.
@@ -44,19 +48,32 @@ pub struct StoreVerifyReport {
 /// record that decodes (its transactions and receipts roots match its
 /// header), sits at the next height and names the previous block as parent.
 /// State roots are checked by replay, not here.
+///
+/// A log with no record at all (no segment yet, or segments holding none)
+/// is not damage: it is a store whose first run died before its origin
+/// record was durable. It verifies, at height 0 with no origin; the next
+/// `sluice run` (or InitChain, or a state sync) starts it afresh. A
+/// directory without a log is still refused: it is not a store.
 pub fn verify_store(dir: &Path) -> Result<StoreVerifyReport, PersistError> {
     let reader = open_log(dir)?;
-    let origin = read_origin(reader.records())?;
     let mut report = StoreVerifyReport {
-        origin: origin.origin.clone(),
+        origin: None,
         segments: reader.report().segments,
         records: reader.report().records,
-        height: origin.origin.height(),
-        block_hash: origin.origin.block_hash(),
-        state_root: origin.state_root,
+        height: 0,
+        block_hash: [0; 32],
+        state_root: [0; 32],
         txs: 0,
         torn_tail_bytes: reader.report().torn_tail_bytes,
     };
+    if report.records == 0 {
+        return Ok(report);
+    }
+    let origin = read_origin(reader.records())?;
+    report.origin = Some(origin.origin.clone());
+    report.height = origin.origin.height();
+    report.block_hash = origin.origin.block_hash();
+    report.state_root = origin.state_root;
     for_each_block(&reader, &origin.origin, |block| {
         report.height = block.header.height;
         report.block_hash = block.header.hash();

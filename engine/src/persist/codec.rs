@@ -31,6 +31,18 @@ pub const ACCOUNT_ENTRY_BYTES_MIN: usize = ID_BYTES + ACCOUNT_FIXED_BYTES;
 const BLOCK_RECORD_PREFIX_BYTES: usize = 1 + BLOCK_HEADER_BYTES;
 /// Length prefix of each transaction in a block record.
 const TX_LEN_BYTES: usize = 2;
+/// The delta's account count, after the receipts.
+const DELTA_COUNT_BYTES: usize = 4;
+/// Largest encoded delta or snapshot entry: an account with the most data.
+pub const ACCOUNT_ENTRY_BYTES_MAX: usize = ACCOUNT_ENTRY_BYTES_MIN + ACCOUNT_DATA_BYTES_MAX;
+/// Most delta bytes one transaction can add to its block's record: it
+/// writes only accounts it declares writable (`InvokeContext::write`), at
+/// most `ACCOUNTS_PER_TX_MAX`, each with at most `ACCOUNT_DATA_BYTES_MAX`
+/// of data. 132,736 bytes, 108 times the largest transaction: a block bound
+/// derived from it would hold 250 transactions, so the bound on a block's
+/// transactions leaves the delta a share of the record instead (see
+/// `BLOCK_RECORD_BYTES_MAX`).
+pub const TX_DELTA_BYTES_MAX: usize = ACCOUNTS_PER_TX_MAX * ACCOUNT_ENTRY_BYTES_MAX;
 /// Bytes of a snapshot before its first account entry.
 pub const SNAPSHOT_PREFIX_BYTES: usize = 1 + 8 + 32 + 32 + 8;
 
@@ -394,9 +406,16 @@ impl BlockRecord {
 /// Bytes of the block record of `txs` (their receipts implied) and
 /// `delta`: what the block costs the log, known before the block is applied.
 pub fn block_record_bytes<T: AsRef<[u8]>>(txs: &[T], delta: &StateDelta) -> usize {
-    let txs_bytes: usize = txs.iter().map(|tx| TX_LEN_BYTES + tx.as_ref().len() + RECEIPT_BYTES).sum();
+    let tx_bytes: usize = txs.iter().map(|tx| tx.as_ref().len()).sum();
     let delta_bytes: usize = delta.iter().map(|(_, account)| account_entry_bytes(account)).sum();
-    BLOCK_RECORD_PREFIX_BYTES + txs_bytes + 4 + delta_bytes
+    block_record_body_bytes(txs.len(), tx_bytes) + delta_bytes
+}
+
+/// Bytes of a block record of `txs` transactions, `tx_bytes` bytes of them
+/// in all, apart from its delta entries: version and header, each
+/// transaction's length, bytes and receipt, and the delta count.
+pub const fn block_record_body_bytes(txs: usize, tx_bytes: usize) -> usize {
+    BLOCK_RECORD_PREFIX_BYTES + txs * (TX_LEN_BYTES + RECEIPT_BYTES) + tx_bytes + DELTA_COUNT_BYTES
 }
 
 /// Merkle root over the transactions' hashes, as in the block header.

@@ -17,19 +17,24 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sluice_storage::{CommitLog, Durability, LogConfig, RecordIter, RecordMeta, SnapshotStore};
+use sluice_storage::format::{RECORD_ALIGN_BYTES, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES};
+use sluice_storage::{
+    CommitLog, Durability, LogConfig, RecordIter, RecordMeta, SnapshotStore, SyncHook, SEGMENT_SIZE_BYTES_MAX,
+    SEGMENT_SIZE_BYTES_MIN,
+};
 
 use super::codec::{
-    decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams, OriginRecord, RestoredBase,
-    StoreOrigin,
+    block_record_body_bytes, decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams,
+    OriginRecord, RestoredBase, StoreOrigin, ACCOUNT_ENTRY_BYTES_MIN, TX_DELTA_BYTES_MAX,
 };
 use super::{
     PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, RECORD_KIND_GENESIS_APP_STATE,
     RECORD_KIND_RESTORED, SNAPSHOTS_DIR_NAME,
 };
-use crate::block::BlockHeader;
+use crate::block::{BlockHeader, BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
 use crate::exec::Receipt;
 use crate::state::{GenesisKeys, State, StateDelta};
+use crate::tx::TX_BYTES_MAX;
 
 /// Blocks between snapshots by default: at 10,000-transaction blocks a
 /// restart then replays at most 99 blocks' deltas (about a million
@@ -38,19 +43,66 @@ use crate::state::{GenesisKeys, State, StateDelta};
 pub const SNAPSHOT_INTERVAL_BLOCKS_DEFAULT: u64 = 100;
 /// Snapshots kept: more than one, so a damaged newest one has a fallback.
 pub const SNAPSHOTS_KEPT_DEFAULT: usize = 3;
-/// Largest block record. A block of `BLOCK_TXS_MAX` system transfers with its
-/// delta is about 28 MB; 32 MiB admits it.
+/// Largest block record: 32 MiB. A block within `BLOCK_TXS_MAX`
+/// transactions and `BLOCK_TX_BYTES_MAX` bytes of them makes at most
+/// `BLOCK_RECORD_BODY_BYTES_MAX` (18,377,362) bytes of record before its
+/// delta, which leaves `BLOCK_DELTA_BYTES_ROOM` (15,177,070) for the delta:
+/// 291,866 entries of accounts without data, more than the 200,000 of a
+/// full block of transfers between distinct accounts (about 28.5 MB in
+/// all). Only a block that writes many accounts holding data can need
+/// more; FinalizeBlock and the pipeline measure the delta before applying
+/// it and never let such a block change state (docs/format.md §10).
 pub const BLOCK_RECORD_BYTES_MAX: u64 = 32 * 1024 * 1024;
+/// Record bytes of the largest block apart from its delta:
+/// `BLOCK_TXS_MAX` transactions, `BLOCK_TX_BYTES_MAX` bytes of them.
+pub const BLOCK_RECORD_BODY_BYTES_MAX: u64 = block_record_body_bytes(BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX) as u64;
+/// What `BLOCK_RECORD_BYTES_MAX` leaves for the delta of any block within
+/// the count and byte bounds.
+pub const BLOCK_DELTA_BYTES_ROOM: u64 = BLOCK_RECORD_BYTES_MAX - BLOCK_RECORD_BODY_BYTES_MAX;
 /// Largest origin record: an app-state genesis record holds `app_state`
 /// itself (up to `GENESIS_APP_STATE_BYTES_MAX`) beside its chain id, hash
 /// and root.
 pub const ORIGIN_RECORD_BYTES_MAX: u64 = crate::genesis::GENESIS_APP_STATE_BYTES_MAX as u64 + 512;
 /// Default log segment size: twice the largest block record, so any record fits.
 pub const STORE_SEGMENT_SIZE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
-/// The log's record limit: whichever of the two record limits is larger.
-const STORE_RECORD_BYTES_MAX: u64 =
+/// The log's record limit (`LogConfig::record_size_max`): whichever of the
+/// two record limits is larger. Storage's own default, `RECORD_SIZE_MAX`
+/// (16 MiB), is below `BLOCK_RECORD_BYTES_MAX`: `StoreConfig::log_config`
+/// always sets this instead.
+pub const STORE_RECORD_BYTES_MAX: u64 =
     if ORIGIN_RECORD_BYTES_MAX > BLOCK_RECORD_BYTES_MAX { ORIGIN_RECORD_BYTES_MAX } else { BLOCK_RECORD_BYTES_MAX };
-const _: () = assert!(STORE_RECORD_BYTES_MAX + 192 <= STORE_SEGMENT_SIZE_BYTES_DEFAULT, "a record fits a segment");
+
+// The chain from a block's limits to the log's: a block within
+// `BLOCK_TXS_MAX` and `BLOCK_TX_BYTES_MAX` encodes, delta aside, into a
+// record within `BLOCK_RECORD_BYTES_MAX`, which the log accepts, and which
+// fits a default segment with its headers.
+const _: () = assert!(
+    BLOCK_RECORD_BODY_BYTES_MAX <= BLOCK_RECORD_BYTES_MAX,
+    "a block within BLOCK_TXS_MAX and BLOCK_TX_BYTES_MAX fits a record, delta aside"
+);
+const _: () = assert!(
+    BLOCK_DELTA_BYTES_ROOM >= (2 * BLOCK_TXS_MAX * ACCOUNT_ENTRY_BYTES_MIN) as u64,
+    "a full block of transfers, two accounts without data each, fits with its delta"
+);
+const _: () = assert!(
+    (block_record_body_bytes(1, TX_BYTES_MAX) + TX_DELTA_BYTES_MAX) as u64 <= BLOCK_RECORD_BYTES_MAX,
+    "any one transaction fits a record whatever it writes: the prefix of a block that fits is never empty"
+);
+const _: () = assert!(BLOCK_RECORD_BYTES_MAX <= STORE_RECORD_BYTES_MAX, "the log accepts every block record");
+const _: () = assert!(STORE_RECORD_BYTES_MAX <= u32::MAX as u64, "record lengths are u32 in the log");
+const _: () = assert!(
+    SEGMENT_HEADER_SIZE_BYTES
+        + RECORD_HEADER_SIZE_BYTES
+        + STORE_RECORD_BYTES_MAX.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES
+        <= STORE_SEGMENT_SIZE_BYTES_DEFAULT,
+    "the largest record fits a default segment with its headers"
+);
+const _: () = assert!(
+    STORE_SEGMENT_SIZE_BYTES_DEFAULT >= SEGMENT_SIZE_BYTES_MIN
+        && STORE_SEGMENT_SIZE_BYTES_DEFAULT <= SEGMENT_SIZE_BYTES_MAX
+        && STORE_SEGMENT_SIZE_BYTES_DEFAULT.is_multiple_of(RECORD_ALIGN_BYTES),
+    "storage accepts the default segment size"
+);
 
 /// How a store is opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,10 +130,24 @@ impl StoreConfig {
         let mut config = LogConfig::new(dir);
         config.durability = self.durability;
         config.segment_size_bytes = self.segment_size_bytes;
-        // Room for the segment and record headers, rounded down to 8.
-        let fits = self.segment_size_bytes.saturating_sub(64 + 128) / 8 * 8;
-        config.record_size_max = STORE_RECORD_BYTES_MAX.min(fits);
+        config.record_size_max = self.record_bytes_max();
         config
+    }
+
+    /// The largest record the log takes: `STORE_RECORD_BYTES_MAX`, or what
+    /// fits beside the segment and record headers of a smaller segment.
+    pub fn record_bytes_max(&self) -> u64 {
+        let headers = SEGMENT_HEADER_SIZE_BYTES + RECORD_HEADER_SIZE_BYTES;
+        let fits = self.segment_size_bytes.saturating_sub(headers) / RECORD_ALIGN_BYTES * RECORD_ALIGN_BYTES;
+        STORE_RECORD_BYTES_MAX.min(fits)
+    }
+
+    /// The largest block record a store with this config commits:
+    /// `BLOCK_RECORD_BYTES_MAX`, less only with segments too small for it.
+    /// What executes a block checks its record against this before the
+    /// block changes state, so that commit never fails for size.
+    pub fn block_record_bytes_max(&self) -> u64 {
+        BLOCK_RECORD_BYTES_MAX.min(self.record_bytes_max())
     }
 }
 
@@ -176,7 +242,20 @@ impl BlockStore {
         config: StoreConfig,
         genesis: &GenesisParams,
     ) -> Result<(BlockStore, Resumed), PersistError> {
-        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state())
+        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state(), None)
+    }
+
+    /// `open_with_config` with a hook called at every sync point of the log:
+    /// the storage-fault simulator (`engine/tests/storage_faults.rs`) keeps
+    /// from it the image a power cut would leave.
+    #[doc(hidden)]
+    pub fn open_with_sync_hook(
+        dir: impl Into<PathBuf>,
+        config: StoreConfig,
+        genesis: &GenesisParams,
+        hook: SyncHook,
+    ) -> Result<(BlockStore, Resumed), PersistError> {
+        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state(), Some(hook))
     }
 
     /// `open_with_config` for a caller that also signs with the genesis keys
@@ -200,7 +279,7 @@ impl BlockStore {
                 ),
             });
         }
-        BlockStore::open_inner(dir.into(), config, genesis, &|| Ok(keys.state()))
+        BlockStore::open_inner(dir.into(), config, genesis, &|| Ok(keys.state()), None)
     }
 
     fn open_inner(
@@ -208,8 +287,9 @@ impl BlockStore {
         config: StoreConfig,
         genesis: &GenesisParams,
         genesis_state: GenesisStateFn<'_>,
+        hook: Option<SyncHook>,
     ) -> Result<(BlockStore, Resumed), PersistError> {
-        let mut opened = OpenedLog::open(&dir, &config)?;
+        let mut opened = OpenedLog::open(&dir, &config, hook)?;
         let resumed = if opened.records == 0 {
             let start = Instant::now();
             let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
@@ -242,7 +322,7 @@ impl BlockStore {
         if !dir.join(LOG_DIR_NAME).is_dir() {
             return Ok(None);
         }
-        let mut opened = OpenedLog::open(&dir, &config)?;
+        let mut opened = OpenedLog::open(&dir, &config, None)?;
         if opened.records == 0 {
             return Ok(None);
         }
@@ -419,6 +499,12 @@ impl BlockStore {
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
+
+    /// The largest block record this store commits (see
+    /// `StoreConfig::block_record_bytes_max`).
+    pub fn block_record_bytes_max(&self) -> u64 {
+        self.config.block_record_bytes_max()
+    }
 }
 
 /// Builds the genesis state when `open` or replay needs it. Deriving it from
@@ -436,12 +522,16 @@ struct OpenedLog {
 }
 
 impl OpenedLog {
-    fn open(dir: &Path, config: &StoreConfig) -> Result<OpenedLog, PersistError> {
+    fn open(dir: &Path, config: &StoreConfig, hook: Option<SyncHook>) -> Result<OpenedLog, PersistError> {
         if config.snapshot_interval_blocks == 0 {
             return Err(PersistError::InvalidBlock { reason: "snapshot interval must be at least 1 block".into() });
         }
         let scan_start = Instant::now();
-        let (log, recovery) = CommitLog::open(config.log_config(&dir.join(LOG_DIR_NAME)))?;
+        let log_config = config.log_config(&dir.join(LOG_DIR_NAME));
+        let (log, recovery) = match hook {
+            None => CommitLog::open(log_config)?,
+            Some(hook) => CommitLog::open_with_sync_hook(log_config, hook)?,
+        };
         let log_scan = scan_start.elapsed();
         let snapshots = SnapshotStore::open(dir.join(SNAPSHOTS_DIR_NAME), config.snapshots_kept)?;
         let torn_tail_bytes = recovery.torn_tail.as_ref().map_or(0, |torn| torn.bytes);
@@ -452,7 +542,7 @@ impl OpenedLog {
     /// log are leftovers of an attempt that died before its origin record
     /// (a state sync restore, say): they belong to no chain, and are removed.
     fn open_empty(dir: &Path, config: &StoreConfig) -> Result<OpenedLog, PersistError> {
-        let opened = OpenedLog::open(dir, config)?;
+        let opened = OpenedLog::open(dir, config, None)?;
         if opened.records != 0 {
             return Err(PersistError::Genesis {
                 reason: format!("{} already holds a chain of {} records", dir.display(), opened.records),
@@ -743,7 +833,8 @@ mod tests {
             builds.set(builds.get() + 1);
             genesis.state()
         };
-        let Ok((store, resumed)) = BlockStore::open_inner(dir.to_path_buf(), config(), &genesis, &genesis_state) else {
+        let Ok((store, resumed)) = BlockStore::open_inner(dir.to_path_buf(), config(), &genesis, &genesis_state, None)
+        else {
             panic!("the store opens");
         };
         (store, resumed, builds.get())
@@ -831,5 +922,18 @@ mod tests {
         };
         assert_eq!((resumed.height, resumed.state.root()), (3, chain.state.root()));
         assert_eq!(keys.derived(), ACCOUNTS as usize, "the genesis state needs every id");
+    }
+
+    #[test]
+    fn the_log_takes_every_block_record_the_limits_allow() {
+        let config = StoreConfig::new(Durability::None);
+        let log = config.log_config(Path::new("unused"));
+        assert_eq!(log.record_size_max, STORE_RECORD_BYTES_MAX, "never storage's 16 MiB default");
+        assert_eq!(config.block_record_bytes_max(), BLOCK_RECORD_BYTES_MAX);
+        // Small segments (tests) shrink the largest record to what fits
+        // beside the headers; what executes a block checks against it.
+        let small = StoreConfig { segment_size_bytes: 32 * 1024, ..config };
+        assert_eq!(small.block_record_bytes_max(), 32 * 1024 - 64 - 128);
+        assert_eq!(small.log_config(Path::new("unused")).record_size_max, small.block_record_bytes_max());
     }
 }

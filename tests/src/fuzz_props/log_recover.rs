@@ -1,20 +1,25 @@
 //! `log_recover`: recovery keeps exactly the undamaged prefix, or refuses.
 //!
-//! A valid log with small segments is written, its files are damaged (byte
-//! flips inside records or anywhere, zeroed tails as a torn write leaves
-//! them, truncated files), and then the log is verified and opened. The
-//! expected outcome is computed from the damage alone, so the property is
-//! exact rather than "did not crash". Let `P` be the first damaged byte in
-//! log order and `d` the number of records that end before `P`:
+//! A valid log with small segments is written under `sync` or `none`, its
+//! files are damaged (byte flips inside records or anywhere, zeroed tails as
+//! a torn write leaves them, truncated files), and then the log is verified
+//! and opened. The expected outcome is computed from the damage alone, so the
+//! property is exact rather than "did not crash". Let `P` be the first
+//! damaged byte in log order and `d` the number of records that end before
+//! `P`:
 //!
 //! * no damage: open succeeds with every record and cuts nothing;
 //! * a segment header damaged or a file shortened: refused with a named
 //!   error (a bad header is never a torn write; a short file is never read);
-//! * some record after `P` still intact: refused with `Corrupt`, because
-//!   cutting it would silently drop a valid record (damage in the middle);
-//! * otherwise (`P` starts a torn tail): open succeeds with exactly records
-//!   `0..d`, payloads equal to what was appended, and any cut it reports
-//!   starts at or after the record boundary before `P`.
+//! * under `sync`, some record after `P` still intact: refused with
+//!   `Corrupt`, because that record claims `P` durable (it was written after
+//!   `P` was synced), so `P` is damage, not a lost write;
+//! * under `sync` otherwise: opened as below, or refused with `Corrupt` when a
+//!   later segment exists, whose header claims the damaged one durable;
+//! * under `none` (no record claims anything durable) or with nothing
+//!   claiming `P`: open succeeds with exactly records `0..d`, payloads equal
+//!   to what was appended, and any cut it reports starts at or after the
+//!   record boundary before `P`.
 //!
 //! Where exactly a cut or a `Corrupt` is reported depends on how the scanner
 //! reads zeroed space: a zeroed record is a clean end of its segment, not
@@ -41,6 +46,8 @@ const SEGMENT_SIZES: [u64; 4] = [512, 768, 1024, 2048];
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// Segment size index in the low bits; the top bit picks `sync`
+    /// durability (claims in every record) over `none` (no claims).
     segment_size: u8,
     records: Vec<RecordSpec>,
     damage: Vec<Damage>,
@@ -83,7 +90,8 @@ pub fn log_recover(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
     let dir = scratch_dir();
     let segment_size = SEGMENT_SIZES[input.segment_size as usize % SEGMENT_SIZES.len()];
-    let config = config(dir.path(), segment_size);
+    let durability = if input.segment_size & 0x80 != 0 { Durability::Sync } else { Durability::None };
+    let config = config(dir.path(), segment_size, durability);
     let appended = write_log(&config, &input.records);
     if appended.is_empty() {
         return;
@@ -99,7 +107,7 @@ pub fn log_recover(data: &[u8]) {
             fs::write(&path, bytes).expect("write damaged segment");
         }
     }
-    let expected = Expected::from_damage(&original, &damaged, &appended);
+    let expected = Expected::from_damage(&original, &damaged, &appended, durability == Durability::Sync);
     check_recovery(&config, &appended, &expected);
 }
 
@@ -111,11 +119,11 @@ fn scratch_dir() -> tempfile::TempDir {
     builder.or_else(|_| tempfile::tempdir()).expect("create a scratch directory")
 }
 
-fn config(dir: &Path, segment_size: u64) -> LogConfig {
+fn config(dir: &Path, segment_size: u64, durability: Durability) -> LogConfig {
     let mut config = LogConfig::new(dir);
     config.segment_size_bytes = segment_size;
     config.record_size_max = segment_size - SEGMENT_HEADER_SIZE_BYTES - RECORD_HEADER_SIZE_BYTES;
-    config.durability = Durability::None;
+    config.durability = durability;
     config
 }
 
@@ -192,10 +200,16 @@ struct Expected {
     intact_after: Option<usize>,
     /// A segment header changed or a file got shorter.
     segment_damaged: bool,
+    /// The log was written under `sync`: every record claims the bytes
+    /// before it durable, and every segment header the segments before it.
+    claims: bool,
+    /// Segments in the log.
+    segments: u64,
 }
 
 impl Expected {
-    fn from_damage(original: &[Vec<u8>], damaged: &[Vec<u8>], appended: &[Appended]) -> Expected {
+    fn from_damage(original: &[Vec<u8>], damaged: &[Vec<u8>], appended: &[Appended], claims: bool) -> Expected {
+        let segments = original.len() as u64;
         let first_damage = original.iter().zip(damaged).enumerate().find_map(|(index, (before, after))| {
             let common = before.len().min(after.len());
             let at = (0..common).find(|&i| before[i] != after[i]);
@@ -213,6 +227,8 @@ impl Expected {
                 cut_at: None,
                 intact_after: None,
                 segment_damaged,
+                claims,
+                segments,
             };
         };
         let ends_before = |r: &Appended| (r.meta.segment, r.end()) <= (segment, offset);
@@ -229,11 +245,29 @@ impl Expected {
             after.len() >= end && after[start..end] == original[r.meta.segment as usize][start..end]
         };
         let intact_after = (prefix..appended.len()).find(|&i| intact(&appended[i]));
-        Expected { first_damage, prefix, cut_at: Some((segment, cut_offset)), intact_after, segment_damaged }
+        Expected {
+            first_damage,
+            prefix,
+            cut_at: Some((segment, cut_offset)),
+            intact_after,
+            segment_damaged,
+            claims,
+            segments,
+        }
     }
 
     fn must_open(&self) -> bool {
-        self.first_damage.is_none() || (self.intact_after.is_none() && !self.segment_damaged)
+        self.first_damage.is_none() || (!self.segment_damaged && !self.claims)
+    }
+
+    fn must_refuse(&self) -> bool {
+        self.first_damage.is_some() && (self.segment_damaged || (self.claims && self.intact_after.is_some()))
+    }
+
+    /// Under `sync`, damage with no intact record after it may still be
+    /// refused: a later segment's header claims the damaged segment durable.
+    fn may_refuse_at(&self, segment: u64) -> bool {
+        self.claims && segment + 1 < self.segments
     }
 }
 
@@ -243,7 +277,7 @@ fn check_recovery(config: &LogConfig, appended: &[Appended], expected: &Expected
     let context = || format!("{expected:?}, {} records appended", appended.len());
     match opened {
         Ok((log, report)) => {
-            assert!(expected.must_open(), "open accepted a log it must refuse: {}", context());
+            assert!(!expected.must_refuse(), "open accepted a log it must refuse: {}", context());
             let records: Vec<Record> = log.records().collect::<Result<_, _>>().unwrap_or_else(|e| {
                 panic!("reading a recovered log failed: {e}; {}", context());
             });
@@ -266,6 +300,8 @@ fn check_recovery(config: &LogConfig, appended: &[Appended], expected: &Expected
             assert!(verified.is_err(), "open refused ({error}) but verify_log accepted");
             match &error {
                 LogError::Corrupt { segment_index, offset, .. } => {
+                    let claimed = expected.must_refuse() || expected.may_refuse_at(*segment_index);
+                    assert!(claimed, "Corrupt at {segment_index} with nothing claiming it durable; {}", context());
                     // Reported between the end of the undamaged prefix and
                     // the first intact record a cut would have dropped.
                     if !expected.segment_damaged {

@@ -12,6 +12,8 @@ use sluice_engine::client::send::{self, COMMIT_WAIT_DEFAULT, COMMIT_WAIT_MAX, FE
 use sluice_engine::client::{AccountView, ClientError, CometRpc, KeyFile, TxOutcome, RPC_URL_DEFAULT};
 use sluice_engine::tx::TransactionBuilder;
 
+use crate::output::{errln, outln};
+
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Make a new ed25519 key and write it to a key file (mode 0600; an
@@ -166,15 +168,15 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
         KeysCommand::New { out, json } => {
             let key = KeyFile::generate();
             key.write_new(&out).map_err(|e| e.to_string())?;
-            eprintln!("wrote {} (mode 0600): whoever reads it can spend from this account", out.display());
+            errln!("wrote {} (mode 0600): whoever reads it can spend from this account", out.display());
             (key, json)
         }
         KeysCommand::Show { file, json } => (KeyFile::load(&file).map_err(|e| e.to_string())?, json),
     };
     let id = hex::encode(key.id.0);
     match json {
-        true => println!("{}", json!({ "id": id })),
-        false => println!("{id}"),
+        true => outln!("{}", json!({ "id": id })),
+        false => outln!("{id}"),
     }
     Ok(())
 }
@@ -260,15 +262,15 @@ fn print_outcome(outcome: &TxOutcome, prepared: &send::Prepared, created: Option
         if let Some(created) = created {
             value[created.label] = Value::String(hex::encode(created.id.0));
         }
-        println!("{value}");
+        outln!("{value}");
         return;
     }
-    println!("txhash    {}", outcome.hash);
-    println!("height    {}", outcome.height);
-    println!("code      {}", outcome.code);
-    println!("log       {}", outcome.log);
+    outln!("txhash    {}", outcome.hash);
+    outln!("height    {}", outcome.height);
+    outln!("code      {}", outcome.code);
+    outln!("log       {}", outcome.log);
     if let Some(created) = created {
-        println!("{:<9} {}", created.label, hex::encode(created.id.0));
+        outln!("{:<9} {}", created.label, hex::encode(created.id.0));
     }
 }
 
@@ -281,7 +283,7 @@ pub fn query(command: QueryCommand) -> Result<(), String> {
     if node.json {
         let mut value = account.json.clone();
         value["height"] = json!(account.height);
-        println!("{value}");
+        outln!("{value}");
     } else {
         print_account(&account);
     }
@@ -295,20 +297,20 @@ fn print_account(account: &AccountView) {
         _ => "program",
     };
     let data = account.json["data"].as_str().unwrap_or_default();
-    println!("account   {}", hex::encode(account.id.0));
-    println!("balance   {}", account.balance);
-    println!("nonce     {}", account.nonce);
-    println!("owner     {} ({owner})", account.owner);
-    println!("data      {} bytes{}", data.len() / 2, if data.is_empty() { String::new() } else { format!(": {data}") });
+    outln!("account   {}", hex::encode(account.id.0));
+    outln!("balance   {}", account.balance);
+    outln!("nonce     {}", account.nonce);
+    outln!("owner     {} ({owner})", account.owner);
+    outln!("data      {} bytes{}", data.len() / 2, if data.is_empty() { String::new() } else { format!(": {data}") });
     let token = &account.json["token"];
     match token["kind"].as_str() {
-        Some("mint") => println!(
+        Some("mint") => outln!(
             "token     mint: authority {}, supply {}, decimals {}",
             token["authority"].as_str().unwrap_or_default(),
             token["supply"],
             token["decimals"]
         ),
-        Some("account") => println!(
+        Some("account") => outln!(
             "token     account of mint {}: owner {}, amount {}",
             token["mint"].as_str().unwrap_or_default(),
             token["owner"].as_str().unwrap_or_default(),
@@ -316,5 +318,5 @@ fn print_account(account: &AccountView) {
         ),
         _ => {}
     }
-    println!("height    {}", account.height);
+    outln!("height    {}", account.height);
 }

@@ -10,6 +10,8 @@ use sluice_engine::account::{AccountId, ProgramId};
 use sluice_engine::genesis::{validate_genesis_file, AppState, GenesisAccount, GenesisFile, SeededAccounts};
 use sluice_engine::state::{GENESIS_ACCOUNTS_MAX, GENESIS_BALANCE};
 
+use crate::output::{errln, outln};
+
 #[derive(Subcommand)]
 pub enum GenesisCommand {
     /// Add an account with a balance to app_state in a CometBFT genesis.json,
@@ -59,17 +61,17 @@ pub fn genesis(command: GenesisCommand) -> Result<(), String> {
         GenesisCommand::AddAccount { genesis, id, balance } => {
             let account = GenesisAccount { id, balance, owner: ProgramId::SYSTEM, data: Vec::new() };
             let app_state = edit(&genesis, |file| file.add_account(&account))?;
-            println!("added account {} with balance {balance} to {}", hex::encode(id.0), genesis.display());
+            outln!("added account {} with balance {balance} to {}", hex::encode(id.0), genesis.display());
             print_totals(&app_state);
         }
         GenesisCommand::Seeded { genesis, accounts, seed, balance } => {
             let seeded = SeededAccounts { seed, accounts, balance };
             let app_state = edit(&genesis, |file| file.set_seeded(&seeded))?;
-            eprintln!(
+            errln!(
                 "warning: the private keys of these {accounts} accounts derive from seed {seed}, which is in the \
                  genesis: anyone can spend them. Use this for testnets and benchmarks only."
             );
-            println!(
+            outln!(
                 "set app_state.seeded ({accounts} accounts from seed {seed}, {balance} each) in {}",
                 genesis.display()
             );
@@ -94,7 +96,7 @@ fn edit(
 
 fn print_totals(app_state: &AppState) {
     let seeded = app_state.seeded.map_or(0, |s| s.accounts);
-    println!("app_state now has {} listed and {seeded} seeded accounts", app_state.accounts.len());
+    outln!("app_state now has {} listed and {seeded} seeded accounts", app_state.accounts.len());
 }
 
 fn validate(path: &std::path::Path, json: bool) -> Result<(), String> {
@@ -111,14 +113,14 @@ fn validate(path: &std::path::Path, json: bool) -> Result<(), String> {
             "supply": genesis.supply.to_string(),
             "state_root": root,
         });
-        println!("{value}");
+        outln!("{value}");
         return Ok(());
     }
-    println!("sluice genesis: {} is valid", path.display());
-    println!("  chain_id      {chain_id}");
-    println!("  genesis_hash  {hash} (blake3 of app_state; the node logs it)");
-    println!("  accounts      {}", genesis.accounts);
-    println!("  supply        {}", genesis.supply);
-    println!("  state_root    {root} (the app hash CometBFT starts from)");
+    outln!("sluice genesis: {} is valid", path.display());
+    outln!("  chain_id      {chain_id}");
+    outln!("  genesis_hash  {hash} (blake3 of app_state; the node logs it)");
+    outln!("  accounts      {}", genesis.accounts);
+    outln!("  supply        {}", genesis.supply);
+    outln!("  state_root    {root} (the app hash CometBFT starts from)");
     Ok(())
 }

@@ -12,6 +12,8 @@ use sluice_engine::client::load::{
 };
 use sluice_engine::client::RPC_URL_DEFAULT;
 
+use crate::output::outln;
+
 /// Transactions signed ahead per second of `--duration` unless `--txs`
 /// says: above what one validator on 2 cores commits.
 const TXS_PER_SECOND_AHEAD: usize = 40_000;
@@ -85,7 +87,7 @@ pub fn load(args: LoadArgs) -> Result<(), String> {
     if let Some(genesis) = &args.fund_genesis {
         let accounts = args.accounts.expect("clap requires --accounts");
         let keys = load::fund_genesis(genesis, &args.keys, accounts, args.balance).map_err(|e| e.to_string())?;
-        println!(
+        outln!(
             "funded {} load accounts of {} each in {}; keys: {}",
             keys.accounts,
             args.balance,
@@ -113,18 +115,18 @@ pub fn load(args: LoadArgs) -> Result<(), String> {
     };
     let report = load::run(&config).map_err(|e| e.to_string())?;
     if args.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
         return Ok(());
     }
-    println!("target {} via {} ({} endpoint(s))", report.target, report.submit_path, report.endpoints);
-    println!(
+    outln!("target {} via {} ({} endpoint(s))", report.target, report.submit_path, report.endpoints);
+    outln!(
         "signed {}, submitted {}, rejected {} {:?}",
         report.signed,
         report.submitted,
         report.rejected_total(),
         report.rejected
     );
-    println!(
+    outln!(
         "committed {} ok, {} failed {:?}, in {} blocks (heights {}..={}), {:.0} tx/block",
         report.committed,
         report.failed_total(),
@@ -134,13 +136,13 @@ pub fn load(args: LoadArgs) -> Result<(), String> {
         report.height_last,
         report.txs_per_block_mean()
     );
-    println!("submit-to-commit latency p50 {:.0} ms, p99 {:.0} ms", report.latency_ms_p50, report.latency_ms_p99);
+    outln!("submit-to-commit latency p50 {:.0} ms, p99 {:.0} ms", report.latency_ms_p50, report.latency_ms_p99);
     if report.txs_exhausted {
-        println!("note: the signed transactions ran out before --duration; sign more with --txs");
+        outln!("note: the signed transactions ran out before --duration; sign more with --txs");
     }
     if report.drain_timed_out {
-        println!("note: transactions were still pooled when the drain deadline passed");
+        outln!("note: transactions were still pooled when the drain deadline passed");
     }
-    println!("Overall committed TPS: {:.0} tx/s over {:.1} s", report.committed_tps, report.window_s);
+    outln!("Overall committed TPS: {:.0} tx/s over {:.1} s", report.committed_tps, report.window_s);
     Ok(())
 }

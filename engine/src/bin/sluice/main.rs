@@ -7,6 +7,7 @@
 mod client_commands;
 mod genesis_commands;
 mod load_commands;
+mod output;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -27,11 +28,13 @@ use sluice_engine::persist::{
 };
 use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineReport, StageMetrics};
 use sluice_engine::program::ProgramRegistry;
-use sluice_engine::source::{spawn_generator, GeneratorConfig};
+use sluice_engine::source::{cut_blocks, spawn_generator, GeneratorConfig};
 use sluice_engine::state::GenesisKeys;
 use sluice_engine::tx::ChainId;
 use sluice_engine::workload::{self, WorkloadKind, WorkloadSpec, WorkloadStream};
 use sluice_storage::Durability;
+
+use crate::output::{errln, outln};
 
 // mimalloc: the pipeline allocates many small per-transaction buffers
 // across threads, where the system allocator's arenas contend.
@@ -191,7 +194,8 @@ struct RunArgs {
     /// Genesis accounts [default: 100000, or 2 for `hot`].
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=sluice_engine::state::GENESIS_ACCOUNTS_MAX as i64))]
     accounts: Option<u32>,
-    /// Transactions per block.
+    /// Transactions per block. A block also ends before its transactions
+    /// pass 16 MiB (BLOCK_TX_BYTES_MAX), so that its record fits the log.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=BLOCK_SIZE_MAX))]
     block_size: u64,
     /// Access pattern: uniform, hot (every tx shares one account), zipf (s = 1.0), or groups:K (K disjoint groups).
@@ -252,10 +256,12 @@ fn main() -> ExitCode {
         Command::Query(command) => client_commands::query(command),
         Command::Load(args) => load_commands::load(args),
     };
-    match result {
+    // A reader that left early (`sluice verify | head`) is no failure;
+    // any other error writing stdout is.
+    match result.and(output::finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("sluice: error: {message}");
+            errln!("sluice: error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -320,6 +326,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     let config = PipelineConfig {
         chain: spec.chain.clone(),
         snapshot_interval_blocks: args.snapshot_interval,
+        block_record_bytes_max: sink.inner.store.block_record_bytes_max(),
         ..PipelineConfig::default()
     };
     let (report, generation) = feed.run(&mut chain, &mut sink, &pool, &config, &args)?;
@@ -331,7 +338,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     let summary =
         Summary { spec: &spec, args: &args, chain: &chain, report: &report, threads, generation, memory, persisted };
     if args.json {
-        println!("{}", summary.json());
+        outln!("{}", summary.json());
     } else {
         summary.print_human();
     }
@@ -381,7 +388,7 @@ impl Feed {
         }
         let start = Instant::now();
         let txs = workload::generate_resumed(spec, &keys, &resumed.state, resumed.height)?;
-        let blocks = split_blocks(txs, args.block_size as usize);
+        let blocks = cut_blocks(txs, args.block_size as usize);
         let generate_s = start.elapsed().as_secs_f64();
         Ok(Feed::Pregenerated { blocks, generate_s, genesis_keys_derived: keys.derived() })
     }
@@ -431,16 +438,6 @@ impl Feed {
             Ok((report, Generation { generate_s: stage.busy_s, stage: Some(stage), genesis_keys_derived }))
         })
     }
-}
-
-/// Moves the transactions into blocks without copying their bytes.
-fn split_blocks(txs: Vec<Vec<u8>>, block_size: usize) -> Vec<Vec<Vec<u8>>> {
-    let mut blocks = Vec::with_capacity(txs.len().div_ceil(block_size));
-    let mut txs = txs.into_iter().peekable();
-    while txs.peek().is_some() {
-        blocks.push(txs.by_ref().take(block_size).collect());
-    }
-    blocks
 }
 
 /// A progress bar on a terminal; nothing when piped or with `--json`, so
@@ -574,53 +571,56 @@ impl Summary<'_> {
 
     fn print_human(&self) {
         let r = self.report;
-        println!(
+        outln!(
             "sluice run: workload {}, {} accounts, {} txs, seed {}",
-            self.spec.kind, self.spec.accounts, r.txs_in, self.spec.seed
+            self.spec.kind,
+            self.spec.accounts,
+            r.txs_in,
+            self.spec.seed
         );
-        println!("  executor    {} on {} threads", self.chain.executor, self.threads);
+        outln!("  executor    {} on {} threads", self.chain.executor, self.threads);
         self.print_generation();
-        println!("  genesis     {} of {} keys derived", self.generation.genesis_keys_derived, self.spec.accounts);
+        outln!("  genesis     {} of {} keys derived", self.generation.genesis_keys_derived, self.spec.accounts);
         self.persisted.print_human();
-        println!("  blocks      {} (height {})", r.blocks, self.chain.height);
-        println!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
+        outln!("  blocks      {} (height {})", r.blocks, self.chain.height);
+        outln!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
         for (reason, count) in &r.failures {
-            println!("    failed    {reason}: {count}");
+            outln!("    failed    {reason}: {count}");
         }
         let rejected: u64 = r.rejected.values().sum();
-        println!("  rejected    {rejected} before execution");
+        outln!("  rejected    {rejected} before execution");
         for (reason, count) in &r.rejected {
-            println!("    rejected  {reason}: {count}");
+            outln!("    rejected  {reason}: {count}");
         }
-        println!("  elapsed     {:.3} s, {:.0} tx/s end to end", r.elapsed_s, self.tps());
+        outln!("  elapsed     {:.3} s, {:.0} tx/s end to end", r.elapsed_s, self.tps());
         let (p50, p99) = (r.latency_ms_quantile(0.5), r.latency_ms_quantile(0.99));
-        println!("  latency     p50 {p50:.1} ms, p99 {p99:.1} ms per block");
-        println!("  stages      busy / idle / blocked seconds, mean input queue");
+        outln!("  latency     p50 {p50:.1} ms, p99 {p99:.1} ms per block");
+        outln!("  stages      busy / idle / blocked seconds, mean input queue");
         for s in self.stages() {
             let queue = s.queue_depth_mean();
-            println!("    {:<10}{:>8.3} {:>8.3} {:>8.3}   {queue:.1}", s.name, s.busy_s, s.idle_s, s.blocked_s);
+            outln!("    {:<10}{:>8.3} {:>8.3} {:>8.3}   {queue:.1}", s.name, s.busy_s, s.idle_s, s.blocked_s);
         }
         if let Some(b) = self.bottleneck() {
-            println!("  bounded by  {} ({:.3} s busy of {:.3} s)", b.name, b.busy_s, r.elapsed_s);
+            outln!("  bounded by  {} ({:.3} s busy of {:.3} s)", b.name, b.busy_s, r.elapsed_s);
         }
         print_memory(&self.memory);
-        println!("  state_root  {}", hex::encode(self.chain.state.root()));
-        println!("  block_hash  {}", hex::encode(self.chain.last_hash));
+        outln!("  state_root  {}", hex::encode(self.chain.state.root()));
+        outln!("  block_hash  {}", hex::encode(self.chain.last_hash));
     }
 
     fn print_generation(&self) {
         let secs = self.generation.generate_s;
         match self.generation.stage {
-            Some(_) => println!(
+            Some(_) => outln!(
                 "  generated   block by block: {secs:.2} s drawing and signing on the worker threads, \
                  alongside the pipeline (counted below, as stage generate)"
             ),
-            None => println!(
-                "  generated   and signed in {secs:.2} s before the pipeline (--pregenerate; not counted below)"
-            ),
+            None => {
+                outln!("  generated   and signed in {secs:.2} s before the pipeline (--pregenerate; not counted below)")
+            }
         }
         if let Some(limit) = self.args.duration {
-            println!("  duration    {limit} s of generating blocks (--duration)");
+            outln!("  duration    {limit} s of generating blocks (--duration)");
         }
     }
 }
@@ -654,11 +654,11 @@ fn memory_json(memory: &MemoryReport) -> serde_json::Map<String, serde_json::Val
 
 fn print_memory(memory: &MemoryReport) {
     let (Some(start), Some(max), Some(end)) = (memory.start, memory.max, memory.end) else {
-        println!("  memory      not sampled (needs Linux /proc/self/status)");
+        outln!("  memory      not sampled (needs Linux /proc/self/status)");
         return;
     };
     let mib = |bytes: u64| bytes as f64 / MIB;
-    println!(
+    outln!(
         "  memory      peak RSS {:.1} MiB (start {:.1}, end {:.1}); heap (anon) peak {:.1} MiB, mapped files peak {:.1} MiB",
         mib(max.total_bytes),
         mib(start.total_bytes),
@@ -691,23 +691,23 @@ impl PersistInfo {
     fn print_human(&self) {
         let dir = self.data_dir.display();
         if self.temporary {
-            println!("  data        {dir} (temporary, removed at exit; pass --data DIR to keep it)");
+            outln!("  data        {dir} (temporary, removed at exit; pass --data DIR to keep it)");
         } else {
-            println!("  data        {dir}");
+            outln!("  data        {dir}");
         }
-        println!("  durability  {}", self.durability);
+        outln!("  durability  {}", self.durability);
         if self.resumed_from_height > 0 {
             let from = self.open.snapshot_height.map_or("genesis".to_string(), |h| format!("snapshot {h}"));
-            println!("  resumed     after height {} (state rebuilt from {from})", self.resumed_from_height);
+            outln!("  resumed     after height {} (state rebuilt from {from})", self.resumed_from_height);
         }
         if self.open.torn_tail_bytes > 0 {
-            println!("  recovered   cut a torn tail of {} bytes", self.open.torn_tail_bytes);
+            outln!("  recovered   cut a torn tail of {} bytes", self.open.torn_tail_bytes);
         }
         for skipped in &self.open.snapshots_skipped {
-            println!("  skipped     {skipped}");
+            outln!("  skipped     {skipped}");
         }
         let t = &self.open.timings;
-        println!(
+        outln!(
             "  opened      in {:.3} s: log scan {:.3} s, snapshot {:.3} s, genesis {:.3} s, {} blocks' deltas {:.3} s",
             self.open_s,
             t.log_scan.as_secs_f64(),
@@ -815,34 +815,51 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     let report = persist::verify_store(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
     let elapsed_s = start.elapsed().as_secs_f64();
     let tps = report.txs as f64 / elapsed_s.max(f64::MIN_POSITIVE);
+    // No origin: the log holds no record. Nothing was committed, which is
+    // not damage: the next `sluice run` starts the store afresh.
+    let origin = report.origin.as_ref();
     if args.json {
         let value = json!({
             "intact": true,
+            "empty": origin.is_none(),
             "data_dir": args.data.display().to_string(),
             "height": report.height,
             "block_hash": hex::encode(report.block_hash),
-            "state_root": hex::encode(report.state_root),
+            "state_root": origin.map(|_| hex::encode(report.state_root)),
             "records": report.records,
             "segments": report.segments,
             "txs": report.txs,
             "torn_tail_bytes": report.torn_tail_bytes,
-            "chain_id": report.origin.chain_id().as_str(),
-            "origin": origin_json(&report.origin),
+            "chain_id": origin.map(|origin| origin.chain_id().as_str()),
+            "origin": origin.map(origin_json),
             "elapsed_s": elapsed_s,
             "tps": tps,
         });
-        println!("{value}");
+        outln!("{value}");
         return Ok(());
     }
-    println!("sluice verify: {} is intact", args.data.display());
-    println!("  origin      {}", report.origin);
-    println!("  records     {} in {} segments", report.records, report.segments);
-    println!("  height      {} ({} txs)", report.height, report.txs);
-    println!("  block_hash  {}", hex::encode(report.block_hash));
-    println!("  state_root  {}", hex::encode(report.state_root));
-    println!("  elapsed     {elapsed_s:.3} s, {tps:.0} tx/s");
+    match origin {
+        Some(origin) => {
+            outln!("sluice verify: {} is intact", args.data.display());
+            outln!("  origin      {origin}");
+        }
+        None => {
+            outln!("sluice verify: {} is intact and empty: nothing was committed", args.data.display());
+            outln!("  origin      none: the log holds no record (a first run stopped before its genesis record)");
+        }
+    }
+    outln!("  records     {} in {} segments", report.records, report.segments);
+    outln!("  height      {} ({} txs)", report.height, report.txs);
+    if origin.is_some() {
+        outln!("  block_hash  {}", hex::encode(report.block_hash));
+        outln!("  state_root  {}", hex::encode(report.state_root));
+    }
+    outln!("  elapsed     {elapsed_s:.3} s, {tps:.0} tx/s");
     if report.torn_tail_bytes > 0 {
-        println!("  torn tail   {} bytes after the last whole record (cut by the next run)", report.torn_tail_bytes);
+        outln!("  torn tail   {} bytes after the last whole record (cut by the next run)", report.torn_tail_bytes);
+    }
+    if origin.is_none() {
+        outln!("  next        the next `sluice run` (or a node's InitChain or state sync) starts it afresh");
     }
     Ok(())
 }
@@ -895,25 +912,25 @@ fn print_replay(args: &ReplayArgs, mode: &str, report: &ReplayReport) {
             "snapshots_skipped": report.snapshots_skipped,
             "timings": timings_json(&report.timings),
         });
-        println!("{value}");
+        outln!("{value}");
         return;
     }
-    println!("sluice replay ({mode}): {}", args.data.display());
-    println!("  from        height {}", report.start_height);
-    println!("  replayed    {} blocks, {} txs", report.blocks, report.txs);
-    println!("  height      {}", report.height);
-    println!("  block_hash  {}", hex::encode(report.block_hash));
-    println!("  state_root  {} (matches every block header)", hex::encode(report.state_root));
-    println!("  elapsed     {:.3} s, {:.0} tx/s", report.elapsed.as_secs_f64(), report.tps());
+    outln!("sluice replay ({mode}): {}", args.data.display());
+    outln!("  from        height {}", report.start_height);
+    outln!("  replayed    {} blocks, {} txs", report.blocks, report.txs);
+    outln!("  height      {}", report.height);
+    outln!("  block_hash  {}", hex::encode(report.block_hash));
+    outln!("  state_root  {} (matches every block header)", hex::encode(report.state_root));
+    outln!("  elapsed     {:.3} s, {:.0} tx/s", report.elapsed.as_secs_f64(), report.tps());
     let t = &report.timings;
     let (scan, genesis) = (t.log_scan.as_secs_f64(), t.genesis_state.as_secs_f64());
     if args.reexecute {
-        println!("  of which    log scan {scan:.3} s, genesis {genesis:.3} s, the rest verifying and executing");
+        outln!("  of which    log scan {scan:.3} s, genesis {genesis:.3} s, the rest verifying and executing");
     } else {
         let (snapshot, deltas) = (t.snapshot_load.as_secs_f64(), t.delta_replay.as_secs_f64());
-        println!("  of which    log scan {scan:.3} s, snapshot {snapshot:.3} s, genesis {genesis:.3} s, deltas {deltas:.3} s");
+        outln!("  of which    log scan {scan:.3} s, snapshot {snapshot:.3} s, genesis {genesis:.3} s, deltas {deltas:.3} s");
     }
     for skipped in &report.snapshots_skipped {
-        println!("  skipped     {skipped}");
+        outln!("  skipped     {skipped}");
     }
 }

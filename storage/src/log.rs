@@ -338,7 +338,15 @@ impl CommitLog {
     /// a surviving claim covers.
     fn durable_claim(&self) -> DurableClaim {
         debug_assert!(self.synced_offset <= self.write_offset);
-        let offset = u32::try_from(self.synced_offset).expect("segment offsets fit u32 (SEGMENT_SIZE_BYTES_MAX)");
+        // After a roll under `none` that failed to create the next segment,
+        // the active segment's unsynced bytes wait in `sealed_dirty` and
+        // `synced_offset` has moved past them; a smaller record may still be
+        // appended here, and its claim must stop where the disk does.
+        let durable_offset = match self.sealed_dirty.last() {
+            Some(queued) if queued.path == self.active.path => queued.offset,
+            _ => self.synced_offset,
+        };
+        let offset = u32::try_from(durable_offset).expect("segment offsets fit u32 (SEGMENT_SIZE_BYTES_MAX)");
         DurableClaim { earlier_segments: self.sealed_dirty.is_empty(), offset }
     }
 

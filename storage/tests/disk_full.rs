@@ -12,6 +12,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use sluice_storage::format::RecordHeader;
 use sluice_storage::{verify_log, CommitLog, Durability, LogError, SnapshotStore};
 
 const CHILD_ENV: &str = "SLUICE_STORAGE_DISK_FULL_DIR";
@@ -30,6 +31,8 @@ fn disk_full_is_a_named_error() {
     let (mut log, _) = CommitLog::open(config(dir.path(), Durability::Sync)).unwrap();
     append_range(&mut log, 0..3);
     drop(log);
+    // An empty `none` log, its 2 KiB segment made before the limit too.
+    drop(CommitLog::open(config(&dir.path().join("none"), Durability::None)).unwrap());
 
     let output = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "disk_full_is_a_named_error", "--nocapture", "--test-threads=1"])
@@ -74,10 +77,36 @@ fn child(dir: &std::path::Path) {
     fresh_config.segment_size_bytes = 8192;
     assert!(matches!(CommitLog::open(fresh_config), Err(LogError::DiskFull { .. })));
 
+    claims_stay_true_after_a_failed_roll_under_none(&dir.join("none"));
+
     let store = SnapshotStore::open(dir.join("snapshots"), 2).unwrap();
     let result = store.write(1, &vec![7u8; 2 * FILE_SIZE_LIMIT_BYTES as usize]);
     assert!(matches!(result, Err(LogError::DiskFull { .. })), "{result:?}");
     assert_eq!(store.heights().unwrap(), Vec::<u64>::new());
+}
+
+/// Under `none`, a failed roll queues the active segment's unsynced bytes
+/// for a later sync. A smaller record that still fits the segment must not
+/// claim those bytes durable: recovery would then refuse a power cut that
+/// lost them.
+fn claims_stay_true_after_a_failed_roll_under_none(dir: &std::path::Path) {
+    let mut none = config(dir, Durability::None);
+    none.segment_size_bytes = 8192;
+    let (mut log, _) = CommitLog::open(none).unwrap();
+    let big = vec![5u8; 300];
+    let error = loop {
+        if let Err(error) = log.append(1, 1, &big) {
+            break error;
+        }
+    };
+    assert!(matches!(error, LogError::DiskFull { .. }), "{error}");
+    let small = log.append(1, 1, b"").expect("a record that fits the segment");
+    drop(log);
+    let bytes = std::fs::read(dir.join("00000000000000000000.seg")).unwrap();
+    let at = small.offset as usize;
+    let header: [u8; 128] = bytes[at..at + 128].try_into().unwrap();
+    let claim = RecordHeader::decode(&header).unwrap().durable;
+    assert_eq!(claim.offset, 64, "nothing after the segment header was synced: {claim:?}");
 }
 
 fn limit_file_size(bytes: u64) {

@@ -489,10 +489,18 @@ impl Node {
             return Err("FinalizeBlock twice without Commit".to_string());
         }
         let height = u64::try_from(request.height).map_err(|_| format!("negative height {}", request.height))?;
+        // Where a block is cut decides which transactions get `block_full`,
+        // and so the app hash: it must be the same on every validator, so it
+        // never depends on this node's store. The node's store is built to
+        // hold a record of `BLOCK_RECORD_BYTES_MAX` (default segments).
         let record_bytes_max = app.record_bytes_max;
         let init = app.init.as_mut().ok_or("FinalizeBlock before InitChain")?;
-        // What the store commits: its segments could make it less.
-        let record_bytes_max = record_bytes_max.min(init.store.block_record_bytes_max());
+        if init.store.block_record_bytes_max() < record_bytes_max {
+            return Err(format!(
+                "the store's segments hold block records of at most {} bytes, less than the chain's {record_bytes_max}",
+                init.store.block_record_bytes_max()
+            ));
+        }
         if height != init.chain.height + 1 {
             return Err(format!("FinalizeBlock height {height}, expected {}", init.chain.height + 1));
         }

@@ -73,8 +73,8 @@ pub const REQUEST_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
 pub const REQUEST_BYTES_MAX_LIMIT: u64 = 1024 * 1024 * 1024;
 /// How long an ABCI connection must have been idle before a new one, at
 /// `connections_max`, may take its slot; also the longest the new one
-/// waits for a slot before it is closed. It never closes one of
-/// CometBFT's own connections (`node::server`), so it can be short.
+/// waits for a slot before it is closed. CometBFT's own connections, once
+/// recognised, are never closed (`node::server` says when they are).
 pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 pub const IDLE_TIMEOUT_MS_MIN: u64 = 100;
 /// An hour: the longest a restarted CometBFT may have to wait for a slot.

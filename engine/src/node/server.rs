@@ -54,7 +54,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use tendermint_proto::v0_38::abci::{request, Request, Response};
+use tendermint_proto::v0_38::abci::{request, response, Request, Response};
 
 use super::app::Node;
 use super::config::AbciConfig;
@@ -129,20 +129,37 @@ impl Server {
                     continue;
                 }
             };
-            let (node, connections2) = (self.node.clone(), connections.clone());
+            let node = self.node.clone();
+            let slot = Slot { connections: connections.clone(), id };
             let request_bytes_max = self.limits.request_bytes_max;
+            // If the thread cannot start, the closure and the slot in it are
+            // dropped here, which releases the slot.
             let spawned = std::thread::Builder::new().name("sluice-abci".into()).spawn(move || {
-                if let Err(e) = serve_connection(stream, &node, request_bytes_max, &connections2, id) {
+                if let Err(e) = serve_connection(stream, &node, request_bytes_max, &slot.connections, slot.id) {
                     tracing::warn!(error = %e, "abci connection closed");
                 }
-                connections2.release(id);
             });
             if let Err(e) = spawned {
-                connections.release(id);
                 tracing::error!(error = %e, "abci: cannot start a connection thread");
             }
         }
         Ok(())
+    }
+}
+
+/// A connection's place in the table, released when its thread ends: by
+/// return, or by a panic unwinding through it. The table holds a clone of
+/// the socket, so without this a handler that panicked would leave the
+/// socket open and the peer (CometBFT) waiting for an answer forever,
+/// where it must see the connection close and stop.
+struct Slot {
+    connections: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.connections.release(self.id);
     }
 }
 
@@ -248,25 +265,31 @@ impl Connections {
 
     /// The connection starts handling a request; `false` if it was
     /// evicted (its socket is shut down) and must not handle it.
-    fn begin_request(&self, id: u64, request: Option<&request::Value>) -> bool {
+    fn begin_request(&self, id: u64) -> bool {
         let mut table = self.lock();
         let Some(open) = table.open.get_mut(&id) else {
             return false;
         };
         open.idle_since = None;
-        if let Some(position) = request.and_then(cometbft_position) {
+        true
+    }
+
+    /// The connection answered its request. `cometbft_position`: where a
+    /// request that only CometBFT sends, and that the node accepted, puts
+    /// this connection among CometBFT's four. Only an accepted one counts,
+    /// so a stray client's bogus Commit does not move the protection.
+    fn end_request(&self, id: u64, cometbft_position: Option<u64>) {
+        let mut table = self.lock();
+        if let Some(open) = table.open.get_mut(&id) {
+            open.idle_since = Some(Instant::now());
+        }
+        if let Some(position) = cometbft_position {
             let first = id.saturating_sub(position);
             if table.cometbft_first.is_none_or(|current| first > current) {
                 table.cometbft_first = Some(first);
             }
         }
-        true
-    }
-
-    fn end_request(&self, id: u64) {
-        if let Some(open) = self.lock().open.get_mut(&id) {
-            open.idle_since = Some(Instant::now());
-        }
+        drop(table);
         self.changed.notify_all();
     }
 
@@ -319,17 +342,19 @@ fn serve_connection(
         frame.resize(len as usize, 0);
         reader.read_exact(&mut frame).map_err(|e| format!("read frame: {e}"))?;
         let request = Request::decode(frame.as_slice());
-        if !connections.begin_request(id, request.as_ref().ok().and_then(|r| r.value.as_ref())) {
+        if !connections.begin_request(id) {
             return Ok(());
         }
+        let position = request.as_ref().ok().and_then(|r| r.value.as_ref()).and_then(cometbft_position);
         let response = match request {
             Ok(Request { value: Some(value) }) => node.handle(value),
             Ok(Request { value: None }) => node.exception("empty request".to_string()),
             Err(e) => node.exception(format!("malformed request: {e}")),
         };
+        let accepted = !matches!(response, response::Value::Exception(_));
         // Idle from here: a peer that stops reading its responses blocks
         // the write below, and may then be evicted like a silent one.
-        connections.end_request(id);
+        connections.end_request(id, position.filter(|_| accepted));
         write_response(&mut writer, response)?;
         if reader.buffer().is_empty() {
             writer.flush().map_err(|e| format!("write: {e}"))?;
@@ -377,5 +402,28 @@ mod tests {
         assert_eq!(read_varint(&mut [].as_slice()).unwrap(), None);
         assert!(read_varint(&mut [0x80u8; 11].as_slice()).is_err());
         assert!(read_varint(&mut [0x80u8].as_slice()).is_err());
+    }
+
+    #[test]
+    fn a_panicking_connection_thread_releases_its_slot_and_closes_its_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        let limits =
+            ServerLimits { connections_max: 1, request_bytes_max: 1024, idle_timeout: Duration::from_secs(60) };
+        let connections = Arc::new(Connections::new(limits));
+        let id = connections.admit(&server_side).unwrap();
+        assert_eq!(connections.lock().open.len(), 1);
+        let slot = Slot { connections: connections.clone(), id };
+        let thread = std::thread::spawn(move || {
+            let _stream = server_side;
+            let _slot = slot;
+            panic!("a handler panicked");
+        });
+        assert!(thread.join().is_err());
+        assert!(connections.lock().open.is_empty(), "the slot is released");
+        // The table's clone of the socket went with it: the peer sees EOF.
+        let mut byte = [0u8; 1];
+        assert_eq!(client.read(&mut byte).unwrap(), 0);
     }
 }

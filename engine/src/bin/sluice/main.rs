@@ -824,7 +824,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
             "empty": origin.is_none(),
             "data_dir": args.data.display().to_string(),
             "height": report.height,
-            "block_hash": hex::encode(report.block_hash),
+            "block_hash": origin.map(|_| hex::encode(report.block_hash)),
             "state_root": origin.map(|_| hex::encode(report.state_root)),
             "records": report.records,
             "segments": report.segments,

@@ -211,7 +211,9 @@ pub struct BenchInput<'a> {
 
 impl BenchInput<'_> {
     fn raw_blocks(&self) -> Vec<Vec<Vec<u8>>> {
-        self.workload.txs.chunks(self.block_size).map(<[Vec<u8>]>::to_vec).collect()
+        // Cut by bytes too, as `sluice run` cuts: the pipeline refuses a
+        // block over `BLOCK_TX_BYTES_MAX`.
+        sluice_engine::source::cut_blocks(self.workload.txs.clone(), self.block_size)
     }
 
     fn chain_id(&self) -> ChainId {

@@ -16,7 +16,8 @@
 //! | measure | what is timed |
 //! |---|---|
 //! | verify limit | `ed25519_dalek::verify_batch` over chunks of the block, on all pool threads, keys parsed inside the timing, messages built outside |
-//! | sigverify stage | the pipeline's verify step: signing messages, cheap checks, batch verification |
+//! | zebra | `ed25519_zebra::batch::Verifier` (ZIP-215, grouped by key), the same way |
+//! | sigverify stage | the pipeline's verify step: signing messages, cheap checks, batch verification, keys decoded through a cold [`KeyCache`](sluice_engine::sigverify::KeyCache) |
 //! | serial / parallel execution | each executor on the same block and state; results must be equal |
 //! | commit | appending every executed block to a fresh `BlockStore` under the chosen durability |
 //! | full pipeline | `run_pipeline` from raw bytes to durable blocks, in a fresh store |
@@ -24,6 +25,7 @@
 //! Workloads are generated once and cached in a file ([`WorkloadCache`]), so
 //! signing and key derivation are never part of any measurement.
 
+pub mod baselines;
 pub mod cache;
 pub mod plot;
 
@@ -38,7 +40,7 @@ use sluice_engine::ingest::{decode_all, partition, verify_decoded, RejectionCoun
 use sluice_engine::persist::{BlockStore, GenesisParams, StoreConfig};
 use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig};
 use sluice_engine::program::ProgramRegistry;
-use sluice_engine::sigverify::BATCH_SIZE_DEFAULT;
+use sluice_engine::sigverify::{KeyCache, BATCH_SIZE_DEFAULT};
 use sluice_engine::state::State;
 use sluice_engine::tx::{decode, signing_message, ChainId, Transaction, SIGNATURE_BYTES};
 use sluice_storage::Durability;
@@ -70,6 +72,10 @@ pub struct ExecTimes {
     pub graph_s: f64,
     /// Execution over a prebuilt graph (the pipeline's execute stage).
     pub graph_exec_s: f64,
+    /// Applying each block's delta to the state on the pool: the LtHash
+    /// update of every changed account (old vector out, new one in), which
+    /// the execute stage does after execution to get the state root.
+    pub apply_s: f64,
     pub txs: usize,
     /// Serial over parallel time, per block, each pair timed back to back.
     pub block_speedups: Vec<f64>,
@@ -82,6 +88,10 @@ impl ExecTimes {
 
     pub fn parallel_tps(&self) -> f64 {
         self.txs as f64 / self.parallel_s
+    }
+
+    pub fn apply_tps(&self) -> f64 {
+        self.txs as f64 / self.apply_s
     }
 
     /// Parallel over serial: the median of the per-block ratios. Each
@@ -106,6 +116,7 @@ impl ExecTimes {
             parallel_s: median_by(|t| t.parallel_s),
             graph_s: median_by(|t| t.graph_s),
             graph_exec_s: median_by(|t| t.graph_exec_s),
+            apply_s: median_by(|t| t.apply_s),
             txs: passes.first().map_or(0, |t| t.txs),
             block_speedups: passes.iter().flat_map(|t| t.block_speedups.iter().copied()).collect(),
         }
@@ -146,7 +157,8 @@ pub fn execute_pass(
         times.graph_s += graph_s;
         times.graph_exec_s += graph_exec_s;
         times.txs += block.len();
-        state.apply(&serial.delta);
+        let (apply_s, ()) = time(|| pool.install(|| state.apply(&serial.delta)));
+        times.apply_s += apply_s;
     }
     times
 }
@@ -158,6 +170,8 @@ pub struct Measures {
     pub threads: usize,
     pub txs: usize,
     pub verify_limit_s: f64,
+    /// ed25519-zebra's batch verification of the same chunks.
+    pub zebra_s: f64,
     pub sigverify_s: f64,
     pub exec: ExecTimes,
     pub commit_s: f64,
@@ -176,6 +190,10 @@ impl Measures {
 
     pub fn sigverify_tps(&self) -> f64 {
         self.tps(self.sigverify_s)
+    }
+
+    pub fn zebra_tps(&self) -> f64 {
+        self.tps(self.zebra_s)
     }
 
     pub fn commit_tps(&self) -> f64 {
@@ -240,7 +258,8 @@ pub fn measure_all(input: &BenchInput<'_>, pool: &rayon::ThreadPool, scratch: &P
     for _ in 0..input.repeats.max(1) {
         let mut m =
             Measures { threads: pool.current_num_threads(), txs: input.workload.txs.len(), ..Measures::default() };
-        m.verify_limit_s = verify_limit_pass(input, &raw, pool);
+        m.verify_limit_s = library_pass(input, &raw, pool, baselines::dalek_batch);
+        m.zebra_s = library_pass(input, &raw, pool, baselines::zebra_batch);
         m.sigverify_s = sigverify_pass(input, &raw, pool);
         m.exec = execute_pass(input.genesis, &decoded, &programs, pool);
         (m.commit_s, m.commit_bytes) = commit_pass(input, &executed, &scratch.join("commit"))?;
@@ -259,6 +278,7 @@ impl Measures {
             threads: passes[0].threads,
             txs: passes[0].txs,
             verify_limit_s: median_by(|m| m.verify_limit_s),
+            zebra_s: median_by(|m| m.zebra_s),
             sigverify_s: median_by(|m| m.sigverify_s),
             exec: ExecTimes::median_of(&exec),
             commit_s: median_by(|m| m.commit_s),
@@ -268,8 +288,14 @@ impl Measures {
     }
 }
 
-/// The raw limit: dalek's own batch verification on all pool threads.
-fn verify_limit_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
+/// A library's batch verification over the block's chunks on all pool
+/// threads: `verify` is one of [`baselines`].
+fn library_pass(
+    input: &BenchInput<'_>,
+    raw: &[Vec<Vec<u8>>],
+    pool: &rayon::ThreadPool,
+    verify: fn(&[Vec<u8>], &[Vec<u8>]) -> bool,
+) -> f64 {
     let chain = input.chain_id();
     raw.iter()
         .map(|block| {
@@ -277,7 +303,7 @@ fn verify_limit_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon:
             let (seconds, all_valid) = time(|| {
                 pool.install(|| {
                     let chunks = block.par_chunks(BATCH_SIZE_DEFAULT).zip(messages.par_chunks(BATCH_SIZE_DEFAULT));
-                    chunks.all(|(txs, messages)| dalek_batch(txs, messages))
+                    chunks.all(|(txs, messages)| verify(txs, messages))
                 })
             });
             assert!(all_valid, "generated workloads carry only valid signatures");
@@ -286,22 +312,12 @@ fn verify_limit_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon:
         .sum()
 }
 
-fn dalek_batch(txs: &[Vec<u8>], messages: &[Vec<u8>]) -> bool {
-    let mut keys = Vec::with_capacity(txs.len());
-    let mut signatures = Vec::with_capacity(txs.len());
-    for tx in txs {
-        // The signer's key is account 0's id, at bytes 82..114 of every tx.
-        let key: [u8; 32] = tx[82..114].try_into().expect("32-byte key");
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key) else { return false };
-        keys.push(key);
-        signatures.push(ed25519_dalek::Signature::from_bytes(tx[..64].try_into().expect("64-byte signature")));
-    }
-    let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-}
-
 fn sigverify_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::ThreadPool) -> f64 {
     let chain = input.chain_id();
+    // Each pass starts cold, so that no pass gains from the keys an earlier
+    // one decoded; within a pass, keys carry from block to block as in a
+    // running chain.
+    KeyCache::shared().clear();
     raw.iter()
         .map(|block| {
             let decoded = decode_all(block.clone());
@@ -334,6 +350,10 @@ fn execute_for_commit(
             receipts: outcome.receipts,
             delta: outcome.delta,
             state_snapshot: None,
+            // `execute_block` hashed each transaction's encoding, which is
+            // its raw bytes (decoding accepts only the canonical form), so
+            // the commit measure times what the pipeline's commit does.
+            roots_from_executor: true,
         });
     }
     Ok(blocks)
@@ -361,6 +381,7 @@ fn pipeline_pass(
     let mut store = fresh_store(input, dir)?;
     let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
     let blocks = raw.to_vec();
+    KeyCache::shared().clear();
     let start = Instant::now();
     run_pipeline(&mut chain, blocks.into_iter(), &mut store, pool, &config).map_err(|e| e.to_string())?;
     store.sync().map_err(|e| e.to_string())?;

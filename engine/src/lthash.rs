@@ -36,24 +36,59 @@ impl std::fmt::Debug for LtHash {
     }
 }
 
+/// The blake3 derive-key context of account vectors. Changing it changes
+/// every state root.
+const ACCOUNT_CONTEXT: &str = "sluice 2026 account lthash v1";
+
+/// A hasher in derive-key mode for [`ACCOUNT_CONTEXT`], made once: deriving
+/// the context key costs a blake3 compression of its own, which every
+/// account vector used to pay again. A clone continues from exactly the
+/// state `new_derive_key` returns, so the output is unchanged.
+static ACCOUNT_HASHER: std::sync::LazyLock<blake3::Hasher> =
+    std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(ACCOUNT_CONTEXT));
+
+/// The XOF bytes of one account's vector, little-endian limbs; `None` for a
+/// default account, whose vector is zero.
+fn account_xof(id: &AccountId, account: &Account) -> Option<[u8; LTHASH_LIMBS * 2]> {
+    if account.is_default() {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(32 + 20 + account.data.len());
+    bytes.extend_from_slice(&id.0);
+    account.encode_into(&mut bytes);
+    let mut hasher = ACCOUNT_HASHER.clone();
+    hasher.update(&bytes);
+    let mut xof = [0u8; LTHASH_LIMBS * 2];
+    hasher.finalize_xof().fill(&mut xof);
+    Some(xof)
+}
+
 impl LtHash {
     /// The vector one account contributes. Zero for a default account.
     pub fn of_account(id: &AccountId, account: &Account) -> LtHash {
         let mut out = LtHash::default();
-        if account.is_default() {
-            return out;
-        }
-        let mut bytes = Vec::with_capacity(32 + 20 + account.data.len());
-        bytes.extend_from_slice(&id.0);
-        account.encode_into(&mut bytes);
-        let mut hasher = blake3::Hasher::new_derive_key("sluice 2026 account lthash v1");
-        hasher.update(&bytes);
-        let mut xof = [0u8; LTHASH_LIMBS * 2];
-        hasher.finalize_xof().fill(&mut xof);
-        for (limb, pair) in out.0.iter_mut().zip(xof.chunks_exact(2)) {
-            *limb = u16::from_le_bytes([pair[0], pair[1]]);
-        }
+        out.add_account(id, account);
         out
+    }
+
+    /// Adds the vector of `account` without building it as an `LtHash`
+    /// (no 2 KiB allocation per account): what a block's state update does
+    /// for every account it writes.
+    pub fn add_account(&mut self, id: &AccountId, account: &Account) {
+        if let Some(xof) = account_xof(id, account) {
+            for (limb, pair) in self.0.iter_mut().zip(xof.chunks_exact(2)) {
+                *limb = limb.wrapping_add(u16::from_le_bytes([pair[0], pair[1]]));
+            }
+        }
+    }
+
+    /// Subtracts the vector of `account`: the inverse of `add_account`.
+    pub fn sub_account(&mut self, id: &AccountId, account: &Account) {
+        if let Some(xof) = account_xof(id, account) {
+            for (limb, pair) in self.0.iter_mut().zip(xof.chunks_exact(2)) {
+                *limb = limb.wrapping_sub(u16::from_le_bytes([pair[0], pair[1]]));
+            }
+        }
     }
 
     pub fn add(&mut self, other: &LtHash) {
@@ -84,6 +119,23 @@ mod tests {
 
     fn acct(balance: u64) -> Account {
         Account { balance, ..Account::default() }
+    }
+
+    /// The derive-key hasher made once and cloned gives what a fresh
+    /// `new_derive_key` gives: the state roots on record stay the same.
+    #[test]
+    fn cloned_context_hasher_equals_a_fresh_one() {
+        let (id, account) = (AccountId([7; 32]), acct(42));
+        let mut bytes = id.0.to_vec();
+        account.encode_into(&mut bytes);
+        let mut fresh = blake3::Hasher::new_derive_key(ACCOUNT_CONTEXT);
+        fresh.update(&bytes);
+        let mut expected = [0u8; LTHASH_LIMBS * 2];
+        fresh.finalize_xof().fill(&mut expected);
+        assert_eq!(account_xof(&id, &account), Some(expected));
+        let mut both = LtHash::of_account(&id, &account);
+        both.sub_account(&id, &account);
+        assert_eq!(both, LtHash::default());
     }
 
     #[test]

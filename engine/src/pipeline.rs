@@ -105,6 +105,12 @@ pub struct CommittedBlock {
     /// the execute stage, because by the time the commit stage runs the
     /// live state may already include later blocks.
     pub state_snapshot: Option<State>,
+    /// True when `header.tx_root` and `header.receipts_root` were computed
+    /// by [`Chain`] from exactly these `raw_txs` (their hashes) and
+    /// `receipts`, as the execute stage does. A sink may then skip hashing
+    /// the body again; debug builds still check. False makes the store
+    /// recompute both roots and refuse a mismatch.
+    pub roots_from_executor: bool,
 }
 
 /// Where blocks become durable. `commit` returns only once the block is
@@ -435,11 +441,19 @@ fn verify_stage(
     config: &PipelineConfig,
 ) -> StageExit {
     let mut metrics = StageMetrics::new("sigverify");
+    let slice_len = verify_slice_txs(pool.current_num_threads(), config.verify_batch_size);
     while let Some(block) = recv_timed(&rx, &mut metrics) {
         let verified = busy(&mut metrics, || {
-            let results = pool.install(|| {
-                verify_decoded(block.decoded, &config.chain, config.verify_batch_size, config.verified_cache.as_deref())
-            });
+            let mut results = Vec::with_capacity(block.decoded.len());
+            let mut pending = block.decoded.into_iter();
+            loop {
+                let slice: Vec<_> = pending.by_ref().take(slice_len).collect();
+                if slice.is_empty() {
+                    break;
+                }
+                let cache = config.verified_cache.as_deref();
+                results.extend(pool.install(|| verify_decoded(slice, &config.chain, config.verify_batch_size, cache)));
+            }
             let mut rejected = RejectionCounts::new();
             let accepted = partition(results, &mut rejected);
             Verified { started: block.started, txs_in: block.txs_in, accepted, rejected }
@@ -449,6 +463,27 @@ fn verify_stage(
         }
     }
     StageExit::Done(metrics)
+}
+
+/// Fewest transactions the sigverify stage hands the pool at once.
+pub const VERIFY_SLICE_TXS_MIN: usize = 2048;
+
+/// Slices of work per pool thread in one sigverify hand-off: enough for the
+/// pool to balance its chunks.
+const VERIFY_SLICES_CHUNKS_PER_THREAD: usize = 4;
+
+/// How many transactions the sigverify stage verifies per `pool.install`.
+///
+/// Why not the whole block: the execute stage shares the pool, and rayon
+/// runs a job injected from outside (execute's `install`) only once its
+/// workers have no local work left. Handing over a whole block made block
+/// N's execution wait for all of block N+1's verification, so the last two
+/// blocks executed and committed one after the other with the cores idle
+/// at the end of a run. A slice ends soon enough for the execute stage's
+/// job to run between two slices.
+fn verify_slice_txs(threads: usize, batch_size: usize) -> usize {
+    let per_pool = threads.max(1).saturating_mul(VERIFY_SLICES_CHUNKS_PER_THREAD).saturating_mul(batch_size.max(1));
+    per_pool.max(VERIFY_SLICE_TXS_MIN)
 }
 
 /// `threads`: the execute stage's pool size, or `None` for the serial
@@ -492,6 +527,10 @@ fn execute_stage(
             receipts: executed.outcome.receipts,
             delta: executed.outcome.delta,
             state_snapshot: snapshot_due.then(|| chain.state.clone()),
+            // The schedule stage hashed `s.raw` into `s.hashes`, from which
+            // `apply_outcome` built tx_root; receipts_root came from these
+            // receipts.
+            roots_from_executor: true,
         };
         let verified = s.verified;
         let message =

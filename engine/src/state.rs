@@ -76,28 +76,22 @@ impl State {
     pub fn apply(&mut self, delta: &StateDelta) {
         debug_assert!(delta.windows(2).all(|w| w[0].0 < w[1].0), "delta must be sorted and unique");
         let accounts = &self.accounts;
+        // One accumulator: the limbs wrap mod 2^16, so adding the new
+        // vectors and subtracting the old ones in any order gives the sum.
         let diff = delta
             .par_iter()
-            .fold(
-                || (LtHash::default(), LtHash::default()),
-                |(mut added, mut removed), (id, new)| {
-                    if let Some(old) = accounts.get(id) {
-                        removed.add(&LtHash::of_account(id, old));
-                    }
-                    added.add(&LtHash::of_account(id, new));
-                    (added, removed)
-                },
-            )
-            .reduce(
-                || (LtHash::default(), LtHash::default()),
-                |(mut a1, mut r1), (a2, r2)| {
-                    a1.add(&a2);
-                    r1.add(&r2);
-                    (a1, r1)
-                },
-            );
-        self.lattice.add(&diff.0);
-        self.lattice.sub(&diff.1);
+            .fold(LtHash::default, |mut diff, (id, new)| {
+                if let Some(old) = accounts.get(id) {
+                    diff.sub_account(id, old);
+                }
+                diff.add_account(id, new);
+                diff
+            })
+            .reduce(LtHash::default, |mut left, right| {
+                left.add(&right);
+                left
+            });
+        self.lattice.add(&diff);
         for (id, account) in delta {
             if account.is_default() {
                 self.accounts.remove(id);
@@ -110,8 +104,14 @@ impl State {
     /// Recomputes the root from every account: O(all accounts). For audits
     /// and tests that check the incremental root against a full rebuild.
     pub fn root_from_scratch(&self) -> [u8; 32] {
-        let lattice =
-            self.accounts.par_iter().map(|(id, a)| LtHash::of_account(id, a)).reduce(LtHash::default, |mut x, y| {
+        let lattice = self
+            .accounts
+            .par_iter()
+            .fold(LtHash::default, |mut sum, (id, a)| {
+                sum.add_account(id, a);
+                sum
+            })
+            .reduce(LtHash::default, |mut x, y| {
                 x.add(&y);
                 x
             });

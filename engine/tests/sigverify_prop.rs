@@ -1,10 +1,14 @@
 //! Property: for random batches of valid signatures with random corruptions,
 //! `verify_batch` and `verify_parallel` (any batch size) give per-item
-//! verdicts equal to `verify_single`, and those verdicts are right.
+//! verdicts equal to `verify_single`, and those verdicts are right, whatever
+//! the key cache holds: none, a cold one, a warm one, one too small to keep
+//! the batch's keys.
 
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
-use sluice_engine::sigverify::{verify_batch, verify_parallel, verify_single, SigError, SignatureItem};
+use sluice_engine::sigverify::{
+    verify_batch, verify_parallel, verify_parallel_with, verify_single, KeyCache, SigError, SignatureItem,
+};
 use std::sync::OnceLock;
 
 const KEY_COUNT: usize = 8;
@@ -100,6 +104,16 @@ proptest! {
         }
         prop_assert_eq!(&verify_batch(&items), &single);
         prop_assert_eq!(&verify_parallel(&items, batch_size), &single);
+        // Keys grouped per chunk and decoded through caches of every kind:
+        // a corrupted key (KeyBit) shares no slot with its honest bytes.
+        for capacity in [0, 1, 3, 1024] {
+            let cache = KeyCache::with_capacity(capacity);
+            for pass in ["cold", "warm"] {
+                let verdicts = verify_parallel_with(&items, batch_size, &cache);
+                prop_assert_eq!(&verdicts, &single, "cache of {} keys, {}", capacity, pass);
+            }
+            prop_assert!(cache.len() <= capacity);
+        }
     }
 
     #[test]

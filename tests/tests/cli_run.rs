@@ -39,7 +39,8 @@ fn state_root_is_stable_per_seed_and_differs_across_seeds() {
 }
 
 /// Roots of `sluice run` as of the commit before blocks were generated
-/// lazily: streaming must not change a single transaction.
+/// lazily: neither streaming nor signing ahead in batches may change a
+/// single transaction.
 #[test]
 fn state_roots_are_those_of_the_materialised_workload() {
     let pinned = [
@@ -66,15 +67,52 @@ fn state_roots_are_those_of_the_materialised_workload() {
     for (sizes, seed, workload, root) in pinned {
         let mut args = vec!["run", "--json", "--seed", seed, "--workload", workload];
         args.extend_from_slice(sizes);
+        let signed_ahead = sluice_json(&args);
+        assert_eq!(signed_ahead["generation"], "pregenerated", "the default below SIGN_AHEAD_TXS_MAX");
+        assert_eq!(signed_ahead["state_root"], root, "{args:?}");
+        args.push("--stream");
         let streamed = sluice_json(&args);
         assert_eq!(streamed["generation"], "streamed");
         assert_eq!(streamed["state_root"], root, "{args:?}");
-        args.push("--pregenerate");
-        let pregenerated = sluice_json(&args);
-        assert_eq!(pregenerated["generation"], "pregenerated");
-        assert_eq!(pregenerated["state_root"], root, "{args:?}");
-        assert_eq!(pregenerated["block_hash"], streamed["block_hash"]);
+        assert_eq!(signed_ahead["block_hash"], streamed["block_hash"]);
     }
+}
+
+/// The default run signs ahead, calibrates the verification limit and
+/// reports the time to its first block; only orderings are checked, never
+/// speed.
+#[test]
+fn the_default_run_signs_ahead_and_reports_its_limit_and_startup() {
+    let v = run_json(&["--seed", "5"]);
+    assert_eq!(v["generation"], "pregenerated", "{v}");
+    assert!(v["verify_limit_tps"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["fraction_of_limit"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["calibrate_s"].as_f64().unwrap() > 0.0, "{v}");
+    let (open, first) = (v["open_s"].as_f64().unwrap(), v["first_block_s"].as_f64().unwrap());
+    assert!(first >= open, "the first block comes after opening the store: {v}");
+    let pipeline_start = v["pipeline_start_s"].as_f64().unwrap();
+    assert!(pipeline_start >= open && first >= pipeline_start, "{v}");
+    let streamed = run_json(&["--seed", "5", "--stream"]);
+    assert_eq!(streamed["generation"], "streamed", "{streamed}");
+    assert!(streamed["verify_limit_tps"].as_f64().unwrap() > 0.0, "{streamed}");
+    assert_eq!(streamed["state_root"], v["state_root"], "signing ahead and streaming send the same transactions");
+    assert_eq!(streamed["block_hash"], v["block_hash"]);
+}
+
+#[test]
+fn the_human_summary_shows_the_limit_and_the_startup() {
+    let mut args = vec!["run"];
+    args.extend_from_slice(&SMALL);
+    let out = sluice(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = summary.lines().collect();
+    let elapsed = lines.iter().position(|l| l.starts_with("  elapsed ")).expect("an elapsed line");
+    let limit = lines[elapsed + 1];
+    assert!(limit.starts_with("  limit ") && limit.contains("raw ed25519 verification on"), "{summary}");
+    assert!(summary.contains("signed ahead in"), "{summary}");
+    assert!(summary.contains("first block committed"), "{summary}");
+    assert!(summary.contains("calibration"), "{summary}");
 }
 
 #[test]
@@ -114,12 +152,15 @@ fn every_workload_runs() {
 
 #[test]
 fn bad_flags_get_named_errors() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["run", "--workload", "nope"], "unknown workload"),
         (&["run", "--block-size", "0"], "--block-size"),
         (&["run", "--duration", "0"], "--duration"),
         (&["run", "--duration", "86401"], "--duration"),
         (&["run", "--duration", "5", "--pregenerate"], "cannot be used with"),
+        (&["run", "--duration", "5", "--sign-ahead"], "cannot be used with"),
+        (&["run", "--stream", "--pregenerate"], "cannot be used with"),
+        (&["run", "--stream", "--sign-ahead"], "cannot be used with"),
         (&["run", "--pregenerate", "--txs", "10000001"], "WORKLOAD_TXS_MAX"),
         (&["run", "--workload", "groups:50", "--accounts", "60"], "too few"),
         (&["run", "--chain-id", "has space"], "chain id"),
@@ -137,8 +178,9 @@ fn help_explains_the_flags() {
     let out = sluice(&["run", "--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--txs", "--accounts", "--block-size", "--workload", "--seed", "--json", "--duration", "--pregenerate"]
-    {
+    let flags =
+        ["--txs", "--accounts", "--block-size", "--workload", "--seed", "--json", "--duration", "--pregenerate"];
+    for flag in flags.into_iter().chain(["--stream", "sign-ahead"]) {
         assert!(help.contains(flag), "help lacks {flag}");
     }
 }

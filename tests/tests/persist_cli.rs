@@ -69,7 +69,8 @@ fn two_runs_on_one_directory_continue_the_chain() {
 #[test]
 fn a_restart_derives_only_the_genesis_keys_it_needs_streamed_or_pregenerated() {
     let mut roots = Vec::new();
-    for mode in [&[][..], &["--pregenerate"][..]] {
+    // Streamed, and signed ahead (the default at these sizes).
+    for mode in [&["--stream"][..], &[][..]] {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().to_str().unwrap();
         // A new store builds the genesis state: every key, each derived once
@@ -87,7 +88,7 @@ fn a_restart_derives_only_the_genesis_keys_it_needs_streamed_or_pregenerated() {
         assert_eq!(one["ok"], 1, "{one}");
         // The same object carries the open breakdown, the generation mode
         // and the memory report.
-        let generation = if mode.is_empty() { "streamed" } else { "pregenerated" };
+        let generation = if mode.is_empty() { "pregenerated" } else { "streamed" };
         assert_eq!(one["generation"], generation);
         for field in ["open_s", "generate_s", "duration_s", "rss_bytes_max", "rss_anon_bytes_max"] {
             assert!(one.get(field).is_some(), "missing {field} in {one}");
@@ -97,7 +98,7 @@ fn a_restart_derives_only_the_genesis_keys_it_needs_streamed_or_pregenerated() {
         assert_eq!(more["ok"], 300, "{more}");
         roots.push((more["state_root"].clone(), more["block_hash"].clone()));
     }
-    assert_eq!(roots[0], roots[1], "streamed and pregenerated restarts send the same transactions");
+    assert_eq!(roots[0], roots[1], "streamed and signed-ahead restarts send the same transactions");
 }
 
 #[test]
@@ -123,7 +124,14 @@ fn human_run_output_names_the_temporary_directory() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("temporary"), "{text}");
-    for line in ["  generated   block by block", "  genesis     10 of 10 keys derived", "  opened      in "] {
+    let lines = [
+        "  generated   signed ahead in ",
+        "  genesis     10 of 10 keys derived",
+        "  opened      in ",
+        "  startup     first block committed ",
+        "  limit       ",
+    ];
+    for line in lines {
         assert!(text.contains(line), "missing {line:?} in {text}");
     }
 }

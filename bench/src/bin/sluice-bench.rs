@@ -23,7 +23,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "Measure Sluice's throughput as ratios taken in one run",
     long_about = "Measures, on the same signed transactions: the raw ed25519_dalek::verify_batch limit on all \
-                  threads, the sigverify stage, serial and parallel execution, commit, and the full pipeline. \
+                  threads, ed25519-zebra's batch verification the same way, the sigverify stage, serial and parallel execution, commit, and the full pipeline. \
                   Prints `Overall <metric>: <value> <unit>` lines (or --json)."
 )]
 struct Args {
@@ -129,12 +129,16 @@ fn row_json(row: &Row, args: &Args) -> serde_json::Value {
         "fraction_of_limit": m.fraction_of_limit(),
         "sigverify_tps": m.sigverify_tps(),
         "sigverify_over_limit": m.sigverify_tps() / m.verify_limit_tps(),
+        "zebra_tps": m.zebra_tps(),
+        "sigverify_over_zebra": m.sigverify_tps() / m.zebra_tps(),
+        "e2e_over_zebra": m.e2e_tps() / m.zebra_tps(),
         "serial_exec_tps": m.exec.serial_tps(),
         "parallel_exec_tps": m.exec.parallel_tps(),
         "parallel_over_serial": m.exec.speedup(),
         "parallel_exec_tps_per_core": m.exec.parallel_tps() / m.threads as f64,
         "graph_build_ms_per_block": 1e3 * m.exec.graph_s / m.txs.div_ceil(args.block_size as usize) as f64,
         "graph_exec_tps": m.txs as f64 / m.exec.graph_exec_s,
+        "state_apply_tps": m.exec.apply_tps(),
         "commit_tps": m.commit_tps(),
         "commit_gb_per_s": m.commit_bytes as f64 / m.commit_s / 1e9,
     })
@@ -151,6 +155,8 @@ fn print_row(row: &Row, args: &Args) {
     println!("Overall fraction of limit: {:.3}", m.fraction_of_limit());
     println!("Overall sigverify stage TPS: {:.0} tx/s", m.sigverify_tps());
     println!("Overall sigverify over limit: {:.3}", m.sigverify_tps() / m.verify_limit_tps());
+    println!("Overall ed25519-zebra TPS: {:.0} tx/s", m.zebra_tps());
+    println!("Overall sigverify over zebra: {:.3}", m.sigverify_tps() / m.zebra_tps());
     println!("Overall serial exec TPS: {:.0} tx/s", m.exec.serial_tps());
     println!("Overall parallel exec TPS: {:.0} tx/s", m.exec.parallel_tps());
     println!("Overall parallel over serial: {:.3} x", m.exec.speedup());
@@ -160,6 +166,7 @@ fn print_row(row: &Row, args: &Args) {
         1e3 * m.exec.graph_s / m.txs.div_ceil(args.block_size as usize) as f64
     );
     println!("Overall execute over prebuilt graph TPS: {:.0} tx/s", m.txs as f64 / m.exec.graph_exec_s);
+    println!("Overall state apply TPS: {:.0} tx/s", m.exec.apply_tps());
     println!("Overall commit TPS: {:.0} tx/s", m.commit_tps());
     println!("Overall commit throughput: {:.3} GB/s", m.commit_bytes as f64 / m.commit_s / 1e9);
 }

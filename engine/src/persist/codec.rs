@@ -330,6 +330,15 @@ impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
     /// Checks everything `decode_block_record` will check, so that what is
     /// written always decodes. Returns the encoded size on success.
     pub fn validate(&self) -> Result<usize, String> {
+        let bytes = self.validate_shape()?;
+        self.check_roots()?;
+        Ok(bytes)
+    }
+
+    /// `validate` without the roots: counts, sizes and order, none of which
+    /// hashes anything. For a block whose roots its executor computed from
+    /// this very body (`CommittedBlock::roots_from_executor`).
+    pub fn validate_shape(&self) -> Result<usize, String> {
         let count = self.txs.len();
         if count > BLOCK_TXS_MAX || count != self.header.tx_count as usize || count != self.receipts.len() {
             return Err(format!(
@@ -359,14 +368,19 @@ impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
         if self.delta.iter().any(|(_, account)| account.data.len() > ACCOUNT_DATA_BYTES_MAX) {
             return Err(format!("block {}: account data over {ACCOUNT_DATA_BYTES_MAX} bytes", self.header.height));
         }
-        let bytes = block_record_bytes(self.txs, self.delta);
+        Ok(block_record_bytes(self.txs, self.delta))
+    }
+
+    /// Checks the header's transactions root and receipts root against the
+    /// body: hashes every transaction and every receipt.
+    pub fn check_roots(&self) -> Result<(), String> {
         if tx_root_of(self.txs) != self.header.tx_root {
             return Err(format!("block {}: tx_root does not match the transactions", self.header.height));
         }
         if receipts_root(self.receipts) != self.header.receipts_root {
             return Err(format!("block {}: receipts_root does not match the receipts", self.header.height));
         }
-        Ok(bytes)
+        Ok(())
     }
 
     /// Appends the canonical encoding to `out`. Call `validate` first: the

@@ -416,6 +416,15 @@ impl BlockStore {
         receipts: &[Receipt],
         delta: &StateDelta,
     ) -> Result<RecordMeta, PersistError> {
+        self.commit_record(BlockRecordRef { header, txs, receipts, delta }, RootCheck::Recompute)
+    }
+
+    fn commit_record<T: AsRef<[u8]>>(
+        &mut self,
+        record: BlockRecordRef<'_, T>,
+        roots: RootCheck,
+    ) -> Result<RecordMeta, PersistError> {
+        let header = record.header;
         if header.height != self.height + 1 || header.parent_hash != self.last_hash {
             return Err(PersistError::InvalidBlock {
                 reason: format!(
@@ -427,8 +436,14 @@ impl BlockStore {
                 ),
             });
         }
-        let record = BlockRecordRef { header, txs, receipts, delta };
-        let bytes = record.validate().map_err(|reason| PersistError::InvalidBlock { reason })?;
+        let invalid = |reason| PersistError::InvalidBlock { reason };
+        let bytes = record.validate_shape().map_err(invalid)?;
+        match roots {
+            RootCheck::Recompute => record.check_roots().map_err(invalid)?,
+            // Debug builds (and every test) still hash the body, so a
+            // caller that breaks the promise fails there.
+            RootCheck::FromExecutor => debug_assert_eq!(record.check_roots(), Ok(()), "executor roots match"),
+        }
         self.scratch.clear();
         self.scratch.reserve(bytes);
         record.encode_into(&mut self.scratch);
@@ -789,13 +804,32 @@ pub(crate) fn check_follows(
     Ok(())
 }
 
+/// Whether committing a block hashes its body to check the header's
+/// transactions and receipts roots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RootCheck {
+    /// Hash every transaction and receipt and refuse a mismatch.
+    Recompute,
+    /// The executor computed both roots from this very body moments ago
+    /// (`CommittedBlock::roots_from_executor`): hashing it again cost the
+    /// serial commit stage about a third of its time (10,000 SHA-256
+    /// transaction hashes and two Merkle trees per block).
+    FromExecutor,
+}
+
 /// The pipeline's commit stage writes into a `BlockStore`: the block under
 /// the store's durability mode, then the snapshot the execute stage
 /// attached, if one was due.
 impl crate::pipeline::CommitSink for BlockStore {
     fn commit(&mut self, block: &crate::pipeline::CommittedBlock) -> Result<(), String> {
-        BlockStore::commit(self, &block.header, &block.raw_txs, &block.receipts, &block.delta)
-            .map_err(|e| e.to_string())?;
+        let record = BlockRecordRef {
+            header: &block.header,
+            txs: &block.raw_txs,
+            receipts: &block.receipts,
+            delta: &block.delta,
+        };
+        let roots = if block.roots_from_executor { RootCheck::FromExecutor } else { RootCheck::Recompute };
+        self.commit_record(record, roots).map_err(|e| e.to_string())?;
         if let Some(state) = &block.state_snapshot {
             self.write_snapshot(state).map_err(|e| e.to_string())?;
         }
@@ -859,6 +893,57 @@ mod tests {
             store.snapshot_if_due(&chain.state).expect("snapshot writes");
         }
         chain
+    }
+
+    /// A block whose tx_root does not match its transactions: refused by
+    /// `commit` and by a sink given `roots_from_executor: false`; with
+    /// `true` the promise is the caller's, and debug builds hold it to it.
+    fn block_with_wrong_tx_root(store: &BlockStore) -> crate::pipeline::CommittedBlock {
+        let spec = WorkloadSpec {
+            kind: WorkloadKind::Uniform,
+            accounts: ACCOUNTS,
+            txs: 2,
+            seed: SEED,
+            chain: ChainId::default(),
+        };
+        let raw = workload::generate(&spec).expect("workload generates").txs;
+        let decoded: Vec<_> = raw.iter().map(|bytes| tx::decode(bytes).expect("generated txs decode")).collect();
+        let mut chain = Chain::resume(
+            params().state().expect("genesis state builds"),
+            ProgramRegistry::native(),
+            ExecutorKind::Serial,
+            store.height,
+            store.last_hash,
+        );
+        let mut block = chain.execute_block(&decoded).expect("block executes");
+        block.header.tx_root[0] ^= 1;
+        crate::pipeline::CommittedBlock {
+            header: block.header,
+            raw_txs: raw,
+            receipts: block.outcome.receipts,
+            delta: block.outcome.delta,
+            state_snapshot: None,
+            roots_from_executor: false,
+        }
+    }
+
+    #[test]
+    fn roots_are_recomputed_unless_the_executor_vouches() {
+        use crate::pipeline::CommitSink;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _, _) = open_counting(dir.path());
+        let block = block_with_wrong_tx_root(&store);
+        let refused = store.commit(&block.header, &block.raw_txs, &block.receipts, &block.delta);
+        assert!(matches!(refused, Err(PersistError::InvalidBlock { ref reason }) if reason.contains("tx_root")));
+        let refused = CommitSink::commit(&mut store, &block).unwrap_err();
+        assert!(refused.contains("tx_root does not match"), "{refused}");
+        assert_eq!(store.height, 0, "nothing was appended");
+        let vouched = crate::pipeline::CommittedBlock { roots_from_executor: true, ..block };
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| CommitSink::commit(&mut store, &vouched)));
+        if cfg!(debug_assertions) {
+            assert!(outcome.is_err(), "debug builds check a vouched block's roots too");
+        }
     }
 
     #[test]

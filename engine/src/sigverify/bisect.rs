@@ -38,6 +38,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::equation::{batch_holds, single_holds};
+use curve25519_dalek::edwards::EdwardsPoint;
+
 use super::precheck::Prepared;
 use super::SigError;
 
@@ -106,80 +108,100 @@ impl BadRateTracker {
     }
 }
 
+/// The items of one chunk and the table of distinct decoded keys that
+/// their `key` slots index.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch<'a> {
+    pub(crate) items: &'a [Prepared],
+    pub(crate) keys: &'a [EdwardsPoint],
+}
+
+impl<'a> Batch<'a> {
+    fn split_at(self, mid: usize) -> (Batch<'a>, Batch<'a>) {
+        let (left, right) = self.items.split_at(mid);
+        (Batch { items: left, keys: self.keys }, Batch { items: right, keys: self.keys })
+    }
+
+    fn holds(self) -> bool {
+        batch_holds(self.items, self.keys)
+    }
+}
+
 /// Writes `Err(Invalid)` into `verdicts[p.index]` for every invalid item.
 /// Entries for valid items are left untouched.
-pub(crate) fn resolve_batch(items: &[Prepared], tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) {
-    resolve(items, false, tracker, verdicts);
+pub(crate) fn resolve_batch(batch: Batch<'_>, tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) {
+    resolve(batch, false, tracker, verdicts);
 }
 
 /// Resolves `items`; `known_failing` says the batch equation is already known
 /// to fail on them. Returns how many were invalid.
 fn resolve(
-    items: &[Prepared],
+    batch: Batch<'_>,
     known_failing: bool,
     tracker: &BadRateTracker,
     verdicts: &mut [Result<(), SigError>],
 ) -> usize {
-    if items.is_empty() {
+    let len = batch.items.len();
+    if len == 0 {
         return 0;
     }
     if !known_failing {
-        if !tracker.batch_worthwhile(items.len()) {
+        if !tracker.batch_worthwhile(len) {
             // Too likely to fail whole; smaller pieces may still pay.
-            if items.len() / 2 >= MIN_BATCH_LEN {
-                return resolve_halves(items, false, tracker, verdicts);
+            if len / 2 >= MIN_BATCH_LEN {
+                return resolve_halves(batch, false, tracker, verdicts);
             }
-            return verify_each(items, tracker, verdicts);
+            return verify_each(batch, tracker, verdicts);
         }
         count::batch_check();
-        if batch_holds(items) {
-            tracker.record(items.len(), 0);
+        if batch.holds() {
+            tracker.record(len, 0);
             return 0;
         }
     }
-    if items.len() <= BISECT_CUTOFF {
-        return verify_each(items, tracker, verdicts);
+    if len <= BISECT_CUTOFF {
+        return verify_each(batch, tracker, verdicts);
     }
     if !tracker.has_estimate() {
-        return probe_then_resolve(items, tracker, verdicts);
+        return probe_then_resolve(batch, tracker, verdicts);
     }
-    resolve_halves(items, true, tracker, verdicts)
+    resolve_halves(batch, true, tracker, verdicts)
 }
 
 /// Resolves both halves of `items`. If `items` is known to fail and its left
 /// half turns out all valid, the failure is in the right half, which then
 /// needs no batch check of its own.
 fn resolve_halves(
-    items: &[Prepared],
+    batch: Batch<'_>,
     known_failing: bool,
     tracker: &BadRateTracker,
     verdicts: &mut [Result<(), SigError>],
 ) -> usize {
-    let (left, right) = items.split_at(items.len() / 2);
+    let (left, right) = batch.split_at(batch.items.len() / 2);
     let left_bad = resolve(left, false, tracker, verdicts);
     left_bad + resolve(right, known_failing && left_bad == 0, tracker, verdicts)
 }
 
 /// Verifies the first [`PROBE_LEN`] of a failing batch singly, then resolves
 /// the rest with the estimate that gives.
-fn probe_then_resolve(items: &[Prepared], tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) -> usize {
-    let (probe, rest) = items.split_at(PROBE_LEN.min(items.len()));
+fn probe_then_resolve(batch: Batch<'_>, tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) -> usize {
+    let (probe, rest) = batch.split_at(PROBE_LEN.min(batch.items.len()));
     let probe_bad = verify_each(probe, tracker, verdicts);
     probe_bad + resolve(rest, probe_bad == 0, tracker, verdicts)
 }
 
-fn verify_each(items: &[Prepared], tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) -> usize {
+fn verify_each(batch: Batch<'_>, tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) -> usize {
     let mut bad_len = 0;
-    for item in items {
+    for item in batch.items {
         count::single_check();
-        if !single_holds(item) {
+        if !single_holds(item, batch.keys) {
             bad_len += 1;
             if let Some(slot) = verdicts.get_mut(item.index) {
                 *slot = Err(SigError::Invalid);
             }
         }
     }
-    tracker.record(items.len(), bad_len);
+    tracker.record(batch.items.len(), bad_len);
     bad_len
 }
 
@@ -205,7 +227,7 @@ mod count {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{precheck, SignatureItem};
+    use super::super::{prepare_chunk, KeyCache, SignatureItem};
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
 
@@ -232,17 +254,15 @@ mod tests {
 
     /// Runs the bisection; returns (invalid positions, batch checks, single checks).
     fn run(owned: &[Owned]) -> (Vec<usize>, usize, usize) {
-        let prepared: Vec<Prepared> = owned
+        let items: Vec<SignatureItem<'_>> = owned
             .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let item = SignatureItem { public_key: &o.key, message: &o.message, signature: &o.sig };
-                precheck::prepare(&item, i).unwrap()
-            })
+            .map(|o| SignatureItem { public_key: &o.key, message: &o.message, signature: &o.sig })
             .collect();
         let mut verdicts = vec![Ok(()); owned.len()];
+        let (prepared, keys) = prepare_chunk(&items, &KeyCache::with_capacity(0), &mut verdicts);
+        assert_eq!(prepared.len(), owned.len(), "every item decodes");
         count::CHECKS.with(|c| c.set((0, 0)));
-        resolve_batch(&prepared, &BadRateTracker::new(), &mut verdicts);
+        resolve_batch(Batch { items: &prepared, keys: &keys.points }, &BadRateTracker::new(), &mut verdicts);
         let (batches, singles) = count::CHECKS.with(|c| c.get());
         let invalid = (0..owned.len()).filter(|&i| verdicts[i].is_err()).collect();
         (invalid, batches, singles)

@@ -10,20 +10,16 @@
 
 use ed25519_consensus::{batch, Signature, VerificationKey, VerificationKeyBytes};
 
-use super::{equation, precheck, SignatureItem, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use super::{equation, prepare_chunk, KeyCache, SignatureItem, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 
 /// (b), the production equation: `curve25519-dalek` 4 multiscalar
-/// multiplication over items decoded once. True iff every item is valid
-/// (up to the batch check's ~2⁻¹²⁵ error).
+/// multiplication over items decoded once, one point per distinct key.
+/// Keys are decoded fresh (no cache), as the other libraries decode them.
+/// True iff every item is valid (up to the batch check's ~2⁻¹²⁵ error).
 pub fn dalek_batch_holds(items: &[SignatureItem<'_>]) -> bool {
-    let mut prepared = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        match precheck::prepare(item, index) {
-            Ok(p) => prepared.push(p),
-            Err(_) => return false,
-        }
-    }
-    equation::batch_holds(&prepared)
+    let mut verdicts = vec![Ok(()); items.len()];
+    let (prepared, keys) = prepare_chunk(items, &KeyCache::with_capacity(0), &mut verdicts);
+    verdicts.iter().all(Result::is_ok) && equation::batch_holds(&prepared, &keys.points)
 }
 
 /// (a), `ed25519-consensus` 2.1's `batch::Verifier` (ZIP-215, on

@@ -62,6 +62,18 @@
 //!   the batch fails, failures are located by bisection (module `bisect`),
 //!   which ends in single verification, so the verdict of every item is the
 //!   verdict [`verify_single`] gives it.
+//! * Within a chunk, items are grouped by public key (module `keys`): each
+//!   distinct key is decoded once, and the batch equation gives it one
+//!   point, `Σⱼ [Σ_{i ∈ j} zᵢkᵢ]Aⱼ`, the same sum written with fewer terms.
+//!   A chunk of `n` signatures from `m` keys is a multiscalar
+//!   multiplication of `n + m + 1` points instead of `2n + 1`, as in
+//!   ed25519-zebra and ed25519-consensus.
+//! * Decoded keys are remembered across chunks and blocks in a bounded
+//!   [`KeyCache`] ([`KEY_CACHE_CAPACITY`] keys, FIFO), which the peers do not
+//!   have: they decode every key again in every batch. A key that does not
+//!   decode is never cached, and a hit is the point a fresh decode gives, so
+//!   the cache changes no verdict. [`verify_single`] never consults it: it
+//!   stays the reference the batch paths are tested against.
 //! * [`verify_parallel`] cuts the input into chunks of `batch_size`, verifies
 //!   each chunk as a batch on the current rayon pool, and shares one estimate
 //!   of the bad-signature rate among chunks, so that a flood of bad signatures
@@ -127,12 +139,14 @@ mod bisect;
 mod cache;
 mod equation;
 pub mod impls;
+mod keys;
 mod precheck;
 mod replay;
 
 use rayon::prelude::*;
 
 pub use cache::{VerifiedCache, TX_HASH_LEN, VERIFIED_CACHE_CAPACITY};
+pub use keys::{KeyCache, KEY_CACHE_CAPACITY};
 pub use replay::{ReplayWindow, REPLAY_WINDOW_CAPACITY};
 
 /// Length of an encoded Ed25519 public key, in bytes.
@@ -255,8 +269,8 @@ pub struct SignatureItem<'a> {
 /// step of the rule.
 pub fn verify_single(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), SigError> {
     let item = SignatureItem { public_key, message, signature };
-    let prepared = precheck::prepare(&item, 0)?;
-    if equation::single_holds(&prepared) {
+    let (prepared, keys) = precheck::prepare_single(&item)?;
+    if equation::single_holds(&prepared, &keys) {
         Ok(())
     } else {
         Err(SigError::Invalid)
@@ -267,10 +281,11 @@ pub fn verify_single(public_key: &[u8], message: &[u8], signature: &[u8]) -> Res
 ///
 /// Each verdict equals [`verify_single`]'s verdict for that item. Items that
 /// fail the cheap checks or do not decode are excluded before the batch
-/// equation; failures of the equation are located by bisection.
+/// equation; failures of the equation are located by bisection. Keys are
+/// decoded through [`KeyCache::shared`].
 pub fn verify_batch(items: &[SignatureItem<'_>]) -> Vec<Result<(), SigError>> {
     let tracker = bisect::BadRateTracker::new();
-    verify_chunk(items, &tracker)
+    verify_chunk(items, &tracker, KeyCache::shared())
 }
 
 /// Verifies `items` in chunks of `batch_size` (0 is treated as 1), each
@@ -280,28 +295,66 @@ pub fn verify_batch(items: &[SignatureItem<'_>]) -> Vec<Result<(), SigError>> {
 /// verdict. The chunks share an estimate of the bad-signature rate: once many
 /// signatures fail, chunks skip the batch attempt and verify singly, so a
 /// flood of bad signatures costs about what single verification costs.
+/// Keys are decoded through [`KeyCache::shared`].
 pub fn verify_parallel(items: &[SignatureItem<'_>], batch_size: usize) -> Vec<Result<(), SigError>> {
+    verify_parallel_with(items, batch_size, KeyCache::shared())
+}
+
+/// [`verify_parallel`] with keys decoded through `keys` instead of the
+/// shared cache; verdicts are the same whatever the cache holds.
+pub fn verify_parallel_with(
+    items: &[SignatureItem<'_>],
+    batch_size: usize,
+    keys: &KeyCache,
+) -> Vec<Result<(), SigError>> {
     let chunk_len = batch_size.max(1);
     let tracker = bisect::BadRateTracker::new();
     let mut verdicts = vec![Ok(()); items.len()];
     verdicts
         .par_chunks_mut(chunk_len)
         .zip(items.par_chunks(chunk_len))
-        .for_each(|(out, chunk)| out.copy_from_slice(&verify_chunk(chunk, &tracker)));
+        .for_each(|(out, chunk)| out.copy_from_slice(&verify_chunk(chunk, &tracker, keys)));
     verdicts
 }
 
 /// Prechecks and decodes every item, then resolves the decodable ones as a
 /// batch with bisection.
-fn verify_chunk(items: &[SignatureItem<'_>], tracker: &bisect::BadRateTracker) -> Vec<Result<(), SigError>> {
+fn verify_chunk(
+    items: &[SignatureItem<'_>],
+    tracker: &bisect::BadRateTracker,
+    cache: &KeyCache,
+) -> Vec<Result<(), SigError>> {
     let mut verdicts = vec![Ok(()); items.len()];
-    let mut prepared = Vec::with_capacity(items.len());
+    let (prepared, keys) = prepare_chunk(items, cache, &mut verdicts);
+    bisect::resolve_batch(bisect::Batch { items: &prepared, keys: &keys.points }, tracker, &mut verdicts);
+    debug_assert_eq!(verdicts.len(), items.len(), "one verdict per item");
+    verdicts
+}
+
+/// Steps 1–6 for a chunk, in the rule's order per item: the byte checks,
+/// then the distinct keys (decoded once each, through `cache`), then each
+/// `R` and challenge. An item that fails gets its error in `verdicts`; the
+/// rest are returned, with the key table their slots index.
+fn prepare_chunk(
+    items: &[SignatureItem<'_>],
+    cache: &KeyCache,
+    verdicts: &mut [Result<(), SigError>],
+) -> (Vec<precheck::Prepared>, keys::ChunkKeys) {
+    assert_eq!(items.len(), verdicts.len());
+    let mut encoded = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        match precheck::prepare(item, index) {
-            Ok(p) => prepared.push(p),
+        match precheck::check_bytes(item) {
+            Ok(enc) => encoded.push((index, enc)),
             Err(e) => verdicts[index] = Err(e),
         }
     }
-    bisect::resolve_batch(&prepared, tracker, &mut verdicts);
-    verdicts
+    let keys = keys::ChunkKeys::decode(encoded.iter().map(|(_, enc)| enc.a), cache);
+    let mut prepared = Vec::with_capacity(encoded.len());
+    for (index, enc) in &encoded {
+        match precheck::prepare_decoded(enc, keys.slot(enc.a), *index) {
+            Ok(p) => prepared.push(p),
+            Err(e) => verdicts[*index] = Err(e),
+        }
+    }
+    (prepared, keys)
 }

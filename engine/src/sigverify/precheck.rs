@@ -3,10 +3,11 @@
 //! the verification equation needs, so a batch that has to be bisected never
 //! decodes or hashes an item twice.
 
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use sha2::{Digest, Sha512};
 
+use super::keys::decode_point;
 use super::{SigError, SignatureItem, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 
 /// The group order ℓ = 2^252 + 27742317777372353535851937790883648493,
@@ -16,37 +17,56 @@ const GROUP_ORDER_LE: [u8; 32] = [
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
 ];
 
-/// A signature that passed steps 1–5, with its challenge `k` (step 6).
+/// A signature that passed steps 1–5, with its challenge `k` (step 6). Its
+/// key is a slot in the chunk's table of distinct decoded keys
+/// (`keys::ChunkKeys`), so that one key signing many items is one point.
 #[derive(Clone, Copy)]
 pub(crate) struct Prepared {
     /// Position of the item in the caller's slice, where its verdict goes.
     pub(crate) index: usize,
-    pub(crate) a: EdwardsPoint,
+    /// Slot of the decoded public key `A` in the chunk's key table.
+    pub(crate) key: u32,
     pub(crate) r: EdwardsPoint,
     pub(crate) s: Scalar,
     pub(crate) k: Scalar,
 }
 
 /// The fixed-size parts of a well-formed item, borrowed.
-struct Encoded<'a> {
-    a: &'a [u8; 32],
+pub(crate) struct Encoded<'a> {
+    pub(crate) a: &'a [u8; 32],
     r: &'a [u8; 32],
     s: &'a [u8; 32],
+    message: &'a [u8],
 }
 
-/// Runs steps 1–6 of the rule on `item`, which sits at `index` in its batch.
-pub(crate) fn prepare(item: &SignatureItem<'_>, index: usize) -> Result<Prepared, SigError> {
+/// Runs steps 1–6 of the rule on one item, alone: its key is slot 0 of the
+/// one-entry table returned beside it. [`verify_single`] uses this; it
+/// never consults the key cache, so it stays the reference that batches
+/// are tested against.
+///
+/// [`verify_single`]: super::verify_single
+pub(crate) fn prepare_single(item: &SignatureItem<'_>) -> Result<(Prepared, [EdwardsPoint; 1]), SigError> {
     let enc = check_bytes(item)?;
     let a = decode_point(enc.a).ok_or(SigError::InvalidPublicKey)?;
+    Ok((prepare_decoded(&enc, Some(0), 0)?, [a]))
+}
+
+/// Steps 4–6 for an item that passed steps 1–3, whose key the caller
+/// decoded already: `key` is its slot, or `None` when it did not decode.
+/// The order of the checks is the rule's: a bad key is reported before a
+/// bad `R`.
+pub(crate) fn prepare_decoded(enc: &Encoded<'_>, key: Option<u32>, index: usize) -> Result<Prepared, SigError> {
+    let key = key.ok_or(SigError::InvalidPublicKey)?;
     let r = decode_point(enc.r).ok_or(SigError::InvalidR)?;
     // `S < ℓ` was checked, so this reduction leaves S unchanged.
     let s = Scalar::from_bytes_mod_order(*enc.s);
-    let k = challenge(enc.r, enc.a, item.message);
-    Ok(Prepared { index, a, r, s, k })
+    debug_assert_eq!(s.as_bytes(), enc.s, "a canonical S is its own reduction");
+    let k = challenge(enc.r, enc.a, enc.message);
+    Ok(Prepared { index, key, r, s, k })
 }
 
 /// Steps 1–3: lengths and `S < ℓ`, without curve arithmetic.
-fn check_bytes<'a>(item: &SignatureItem<'a>) -> Result<Encoded<'a>, SigError> {
+pub(crate) fn check_bytes<'a>(item: &SignatureItem<'a>) -> Result<Encoded<'a>, SigError> {
     let a: &[u8; PUBLIC_KEY_LEN] =
         item.public_key.try_into().map_err(|_| SigError::PublicKeyLength { len: item.public_key.len() })?;
     let sig: &[u8; SIGNATURE_LEN] =
@@ -55,7 +75,7 @@ fn check_bytes<'a>(item: &SignatureItem<'a>) -> Result<Encoded<'a>, SigError> {
     if !is_canonical_scalar(s) {
         return Err(SigError::NonCanonicalS);
     }
-    Ok(Encoded { a, r, s })
+    Ok(Encoded { a, r, s, message: item.message })
 }
 
 fn split_signature(sig: &[u8; SIGNATURE_LEN]) -> (&[u8; 32], &[u8; 32]) {
@@ -77,13 +97,6 @@ pub(crate) fn is_canonical_scalar(s: &[u8; 32]) -> bool {
         }
     }
     false // s == ℓ
-}
-
-/// ZIP-215 decoding. `curve25519-dalek`'s decompression is exactly this rule:
-/// it reduces y mod p (accepting y ≥ p), accepts a set sign bit when x = 0,
-/// and accepts points of any order.
-fn decode_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
-    CompressedEdwardsY(*bytes).decompress()
 }
 
 /// `k = SHA-512(R_bytes ‖ A_bytes ‖ message) mod ℓ`, over the encoded bytes.

@@ -4,6 +4,7 @@
 //! `genesis` is in genesis_commands.rs, and the client for people
 //! (`keys`, `tx`, `query`) in client_commands.rs.
 
+mod calibrate;
 mod client_commands;
 mod genesis_commands;
 mod load_commands;
@@ -51,6 +52,20 @@ const BLOCK_SIZE_MAX: u64 = sluice_engine::block::BLOCK_TXS_MAX as u64;
 /// `--txs` when neither it nor `--duration` is given.
 const RUN_TXS_DEFAULT: u64 = 50_000;
 
+/// Without `--duration`, a run of at most this many transactions signs its
+/// whole workload before the pipeline starts, so that `tps` measures the
+/// engine rather than the signing a chain's clients would do. The signed
+/// workload is held in memory, about 200 bytes per transfer, so about
+/// 200 MB at this limit; above it (or with `--duration`) the run streams
+/// instead, in bounded memory. `--pregenerate` signs ahead up to
+/// `WORKLOAD_TXS_MAX` (about 2 GB).
+const SIGN_AHEAD_TXS_MAX: u64 = 1_000_000;
+
+/// Signing ahead draws and signs this many transactions at a time: enough
+/// to keep every worker thread signing, few enough that the progress bar
+/// moves. The size does not change a byte (`WorkloadStream::next_batch`).
+const SIGN_AHEAD_BATCH_TXS_MAX: u64 = 10_000;
+
 /// One `sluice run --duration` lasts at most a day. A longer soak is a
 /// series of runs on the same `--data`, each resuming the last.
 const RUN_DURATION_S_MAX: u64 = 86_400;
@@ -70,8 +85,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate seeded, signed transfers block by block, run them through
-    /// the engine, and print a summary.
+    /// Sign seeded transfers (ahead of the pipeline, or block by block for
+    /// long runs), run them through the engine, and print a summary beside
+    /// this machine's measured verification limit.
     Run(RunArgs),
     /// Check every record of a data directory, read-only: checksums and hash
     /// chain, then that every block record decodes, follows its parent, and
@@ -185,12 +201,18 @@ struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=RUN_DURATION_S_MAX))]
     duration: Option<u64>,
     /// Generate and sign the whole workload before the pipeline starts, so
-    /// that signing is not counted in elapsed_s and tps. Memory then grows
-    /// with --txs (at most 10000000). By default each block is generated and
-    /// signed while earlier ones run, in bounded memory, and signing shares
-    /// the worker threads with verification.
-    #[arg(long, conflicts_with = "duration")]
+    /// that signing is not counted in elapsed_s and tps. This is the default
+    /// up to 1000000 transactions (SIGN_AHEAD_TXS_MAX, about 200 MB held);
+    /// the flag forces it above, up to 10000000 (about 2 GB), memory growing
+    /// with --txs.
+    #[arg(long, visible_alias = "sign-ahead", conflicts_with = "duration")]
     pregenerate: bool,
+    /// Generate and sign each block while earlier ones run, in bounded
+    /// memory, signing on the worker threads that verify and execute (so
+    /// tps counts signing too). The default with --duration or above
+    /// 1000000 transactions.
+    #[arg(long, conflicts_with = "pregenerate")]
+    stream: bool,
     /// Genesis accounts [default: 100000, or 2 for `hot`].
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=sluice_engine::state::GENESIS_ACCOUNTS_MAX as i64))]
     accounts: Option<u32>,
@@ -294,6 +316,7 @@ fn worker_pool(threads: Option<u16>) -> Result<(rayon::ThreadPool, usize), Strin
 }
 
 fn run(args: RunArgs) -> Result<(), String> {
+    let started = Instant::now();
     let (pool, threads) = worker_pool(args.threads)?;
     let spec = WorkloadSpec {
         kind: args.workload,
@@ -303,7 +326,7 @@ fn run(args: RunArgs) -> Result<(), String> {
         chain: ChainId::new(&args.chain_id)?,
     };
     // Before opening the store, whose genesis takes seconds to derive.
-    match args.pregenerate {
+    match args.signs_ahead() {
         true => spec.validate()?,
         false => spec.validate_shape()?,
     }
@@ -317,26 +340,44 @@ fn run(args: RunArgs) -> Result<(), String> {
     persistence.info.open_s = open_start.elapsed().as_secs_f64();
     let sampler = RssSampler::start(Duration::from_millis(RSS_SAMPLE_INTERVAL_MS))?;
     // The feed takes the keys: a stream derives the ones its blocks touch
-    // as it goes, and --pregenerate frees them once it has signed.
+    // as it goes, and signing ahead frees them once it has signed.
     let feed = pool.install(|| Feed::prepare(&args, &spec, keys, &resumed))?;
+    // After signing, so that the two do not share the cores.
+    let calibration = calibrate::calibrate(&pool, &spec.chain)?;
     let mut chain =
         Chain::resume(resumed.state, ProgramRegistry::native(), args.executor, resumed.height, resumed.last_hash);
     let progress = Progress::new(feed.blocks(&args), args.json);
-    let mut sink = ProgressSink { inner: persistence, progress: &progress };
+    let mut sink = ProgressSink { inner: persistence, progress: &progress, first_commit: None };
     let config = PipelineConfig {
         chain: spec.chain.clone(),
         snapshot_interval_blocks: args.snapshot_interval,
         block_record_bytes_max: sink.inner.store.block_record_bytes_max(),
         ..PipelineConfig::default()
     };
+    let pipeline_start = Instant::now();
     let (report, generation) = feed.run(&mut chain, &mut sink, &pool, &config, &args)?;
     progress.finish();
+    let startup = Startup {
+        pipeline_start_s: (pipeline_start - started).as_secs_f64(),
+        first_block_s: sink.first_commit.map(|at| (at - started).as_secs_f64()),
+        calibrate_s: calibration.elapsed.as_secs_f64(),
+        verify_limit_tps: calibration.limit_tps,
+    };
     let mut persistence = sink.inner;
     persistence.finish()?;
     let memory = sampler.finish();
     let persisted = &persistence.info;
-    let summary =
-        Summary { spec: &spec, args: &args, chain: &chain, report: &report, threads, generation, memory, persisted };
+    let summary = Summary {
+        spec: &spec,
+        args: &args,
+        chain: &chain,
+        report: &report,
+        threads,
+        generation,
+        startup,
+        memory,
+        persisted,
+    };
     if args.json {
         outln!("{}", summary.json());
     } else {
@@ -352,11 +393,19 @@ impl RunArgs {
         let unset = if self.duration.is_some() { workload::WORKLOAD_STREAM_TXS_MAX } else { RUN_TXS_DEFAULT };
         self.txs.unwrap_or(unset)
     }
+
+    /// Whether the run signs its whole workload before the pipeline starts:
+    /// when asked (`--pregenerate`), or by default when it has no duration
+    /// and at most `SIGN_AHEAD_TXS_MAX` transactions.
+    fn signs_ahead(&self) -> bool {
+        self.pregenerate || (!self.stream && self.duration.is_none() && self.txs_limit() <= SIGN_AHEAD_TXS_MAX)
+    }
 }
 
 /// Where the pipeline's blocks come from.
 enum Feed {
-    /// Generated and signed before the pipeline starts (`--pregenerate`).
+    /// Generated and signed before the pipeline starts (the default up to
+    /// `SIGN_AHEAD_TXS_MAX`, or `--pregenerate`).
     Pregenerated { blocks: Vec<Vec<Vec<u8>>>, generate_s: f64, genesis_keys_derived: usize },
     /// Drawn and signed block by block while the pipeline runs. Boxed: the
     /// RNG's buffer makes the stream hundreds of bytes.
@@ -378,19 +427,35 @@ struct Generation {
 
 impl Feed {
     /// `keys` are the genesis keys the store was opened with: the stream
-    /// keeps them and derives the ones its blocks touch; pregenerating
+    /// keeps them and derives the ones its blocks touch; signing ahead
     /// derives what it signs with, then frees them (hundreds of bytes per
-    /// account) before the pipeline runs.
+    /// account) before the pipeline runs. Runs on the worker pool.
     fn prepare(args: &RunArgs, spec: &WorkloadSpec, keys: Arc<GenesisKeys>, resumed: &Resumed) -> Result<Feed, String> {
-        if !args.pregenerate {
+        if !args.signs_ahead() {
             let stream = WorkloadStream::resumed(spec, keys, &resumed.state, resumed.height)?;
             return Ok(Feed::Streamed(Box::new(stream)));
         }
+        // What `workload::generate_resumed` does, a batch at a time so that
+        // a terminal can watch it: batches give the same bytes as one call,
+        // and the blocks are cut from the whole, as before.
         let start = Instant::now();
-        let txs = workload::generate_resumed(spec, &keys, &resumed.state, resumed.height)?;
+        spec.validate()?;
+        let mut stream = WorkloadStream::resumed(spec, keys, &resumed.state, resumed.height)?;
+        let total = stream.remaining();
+        let batch = usize::try_from(SIGN_AHEAD_BATCH_TXS_MAX).expect("a small constant");
+        let mut txs = Vec::with_capacity(usize::try_from(total).map_err(|_| "--txs does not fit in memory")?);
+        let progress = Progress::signing(total, args.json);
+        while stream.remaining() > 0 {
+            let signed = stream.next_batch(batch);
+            progress.advance(signed.len() as u64);
+            txs.extend(signed);
+        }
+        progress.finish();
+        let genesis_keys_derived = stream.keys().derived();
+        drop(stream);
         let blocks = cut_blocks(txs, args.block_size as usize);
         let generate_s = start.elapsed().as_secs_f64();
-        Ok(Feed::Pregenerated { blocks, generate_s, genesis_keys_derived: keys.derived() })
+        Ok(Feed::Pregenerated { blocks, generate_s, genesis_keys_derived })
     }
 
     /// Blocks the run will commit, when known before it starts (not when
@@ -445,6 +510,18 @@ impl Feed {
 struct Progress(Option<ProgressBar>);
 
 impl Progress {
+    /// A bar towards `txs` signed transactions, for signing ahead.
+    fn signing(txs: u64, json: bool) -> Progress {
+        if json || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let template = "{spinner} signing {len} transactions [{bar:40}] {pos}/{len} {per_sec} ETA {eta}";
+        let style = ProgressStyle::with_template(template).expect("static progress template is valid");
+        let bar = ProgressBar::new(txs);
+        bar.set_style(style.progress_chars("=> "));
+        Progress(Some(bar))
+    }
+
     /// A bar towards `blocks`, or a counter when the total is unknown.
     fn new(blocks: Option<u64>, json: bool) -> Progress {
         if json || !std::io::stderr().is_terminal() {
@@ -462,8 +539,12 @@ impl Progress {
     }
 
     fn tick(&self) {
+        self.advance(1);
+    }
+
+    fn advance(&self, by: u64) {
         if let Some(bar) = &self.0 {
-            bar.inc(1);
+            bar.inc(by);
         }
     }
 
@@ -474,18 +555,36 @@ impl Progress {
     }
 }
 
-/// Counts committed blocks on the progress bar, then hands them on.
+/// Counts committed blocks on the progress bar, then hands them on; notes
+/// when the first one was committed.
 struct ProgressSink<'a, S: CommitSink> {
     inner: S,
     progress: &'a Progress,
+    first_commit: Option<Instant>,
 }
 
 impl<S: CommitSink> CommitSink for ProgressSink<'_, S> {
     fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
         self.inner.commit(block)?;
+        self.first_commit.get_or_insert_with(Instant::now);
         self.progress.tick();
         Ok(())
     }
+}
+
+/// What a run did before its pipeline ran, and how far this machine's
+/// verification goes, for the summary.
+struct Startup {
+    /// From the start of `run` to the start of the pipeline: opening the
+    /// store, signing ahead and calibrating.
+    pipeline_start_s: f64,
+    /// From the start of `run` to the first committed block; none when no
+    /// block was committed.
+    first_block_s: Option<f64>,
+    /// The calibration, signing its messages included.
+    calibrate_s: f64,
+    /// Raw batch verification on the worker pool, signatures per second.
+    verify_limit_tps: f64,
 }
 
 struct Summary<'a> {
@@ -495,6 +594,7 @@ struct Summary<'a> {
     report: &'a PipelineReport,
     threads: usize,
     generation: Generation,
+    startup: Startup,
     memory: MemoryReport,
     persisted: &'a PersistInfo,
 }
@@ -504,6 +604,16 @@ const MIB: f64 = 1024.0 * 1024.0;
 impl Summary<'_> {
     fn tps(&self) -> f64 {
         self.report.txs_in as f64 / self.report.elapsed_s.max(f64::MIN_POSITIVE)
+    }
+
+    /// End-to-end throughput over the calibrated verification limit.
+    fn fraction_of_limit(&self) -> f64 {
+        self.tps() / self.startup.verify_limit_tps.max(f64::MIN_POSITIVE)
+    }
+
+    /// Seconds signed ahead, before the pipeline: none when streamed.
+    fn signed_ahead_s(&self) -> Option<f64> {
+        self.generation.stage.is_none().then_some(self.generation.generate_s)
     }
 
     /// The generator (when streamed) and the pipeline's stages, in order.
@@ -555,6 +665,11 @@ impl Summary<'_> {
             "genesis_keys_derived": self.generation.genesis_keys_derived,
             "elapsed_s": r.elapsed_s,
             "tps": self.tps(),
+            "verify_limit_tps": self.startup.verify_limit_tps,
+            "fraction_of_limit": self.fraction_of_limit(),
+            "calibrate_s": self.startup.calibrate_s,
+            "pipeline_start_s": self.startup.pipeline_start_s,
+            "first_block_s": self.startup.first_block_s,
             "data_dir": self.persisted.data_dir.display().to_string(),
             "durability": self.persisted.durability.to_string(),
             "resumed_from_height": self.persisted.resumed_from_height,
@@ -582,6 +697,7 @@ impl Summary<'_> {
         self.print_generation();
         outln!("  genesis     {} of {} keys derived", self.generation.genesis_keys_derived, self.spec.accounts);
         self.persisted.print_human();
+        self.print_startup();
         outln!("  blocks      {} (height {})", r.blocks, self.chain.height);
         outln!("  executed    {} (ok {}, failed {})", r.executed, r.ok, r.failed);
         for (reason, count) in &r.failures {
@@ -593,6 +709,13 @@ impl Summary<'_> {
             outln!("    rejected  {reason}: {count}");
         }
         outln!("  elapsed     {:.3} s, {:.0} tx/s end to end", r.elapsed_s, self.tps());
+        outln!(
+            "  limit       {:.0} tx/s raw ed25519 verification on {} threads (calibrated in this run); \
+             end to end is {:.2} of it",
+            self.startup.verify_limit_tps,
+            self.threads,
+            self.fraction_of_limit()
+        );
         let (p50, p99) = (r.latency_ms_quantile(0.5), r.latency_ms_quantile(0.99));
         outln!("  latency     p50 {p50:.1} ms, p99 {p99:.1} ms per block");
         outln!("  stages      busy / idle / blocked seconds, mean input queue");
@@ -615,13 +738,26 @@ impl Summary<'_> {
                 "  generated   block by block: {secs:.2} s drawing and signing on the worker threads, \
                  alongside the pipeline (counted below, as stage generate)"
             ),
-            None => {
-                outln!("  generated   and signed in {secs:.2} s before the pipeline (--pregenerate; not counted below)")
-            }
+            None => outln!("  generated   signed ahead in {secs:.2} s before the pipeline (not counted below)"),
         }
         if let Some(limit) = self.args.duration {
             outln!("  duration    {limit} s of generating blocks (--duration)");
         }
+    }
+
+    /// What came before the first block: the parts of the time to it.
+    fn print_startup(&self) {
+        let s = &self.startup;
+        let first = match s.first_block_s {
+            Some(t) => format!("first block committed {t:.2} s after start"),
+            None => format!("no block committed; the pipeline started {:.2} s after start", s.pipeline_start_s),
+        };
+        let signing = match self.signed_ahead_s() {
+            Some(secs) => format!("signing {secs:.2} s"),
+            None => "signing block by block".to_string(),
+        };
+        let (open, cal) = (self.persisted.open_s, s.calibrate_s);
+        outln!("  startup     {first}: open {open:.2} s, {signing}, calibration {cal:.2} s");
     }
 }
 

@@ -15,7 +15,7 @@
 //!
 //! | measure | what is timed |
 //! |---|---|
-//! | verify limit | `ed25519_dalek::verify_batch` over chunks of the block, on all pool threads, keys parsed inside the timing, messages built outside |
+//! | verify limit | `ed25519_dalek::verify_batch` over chunks of `REFERENCE_BATCH_SIZE` (128), on all pool threads, keys parsed inside the timing, messages built outside |
 //! | zebra | `ed25519_zebra::batch::Verifier` (ZIP-215, grouped by key), the same way |
 //! | sigverify stage | the pipeline's verify step: signing messages, cheap checks, batch verification, keys decoded through a cold [`KeyCache`](sluice_engine::sigverify::KeyCache) |
 //! | serial / parallel execution | each executor on the same block and state; results must be equal |
@@ -40,7 +40,7 @@ use sluice_engine::ingest::{decode_all, partition, verify_decoded, RejectionCoun
 use sluice_engine::persist::{BlockStore, GenesisParams, StoreConfig};
 use sluice_engine::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig};
 use sluice_engine::program::ProgramRegistry;
-use sluice_engine::sigverify::{KeyCache, BATCH_SIZE_DEFAULT};
+use sluice_engine::sigverify::{KeyCache, REFERENCE_BATCH_SIZE};
 use sluice_engine::state::State;
 use sluice_engine::tx::{decode, signing_message, ChainId, Transaction, SIGNATURE_BYTES};
 use sluice_storage::Durability;
@@ -225,6 +225,9 @@ pub struct BenchInput<'a> {
     pub block_size: usize,
     pub durability: Durability,
     pub repeats: usize,
+    /// Signatures per batch in Sluice's sigverify (the sigverify and end
+    /// to end measures); the libraries always take `REFERENCE_BATCH_SIZE`.
+    pub verify_batch_size: usize,
 }
 
 impl BenchInput<'_> {
@@ -302,7 +305,7 @@ fn library_pass(
             let messages: Vec<Vec<u8>> = block.iter().map(|t| signing_message(&chain, &t[SIGNATURE_BYTES..])).collect();
             let (seconds, all_valid) = time(|| {
                 pool.install(|| {
-                    let chunks = block.par_chunks(BATCH_SIZE_DEFAULT).zip(messages.par_chunks(BATCH_SIZE_DEFAULT));
+                    let chunks = block.par_chunks(REFERENCE_BATCH_SIZE).zip(messages.par_chunks(REFERENCE_BATCH_SIZE));
                     chunks.all(|(txs, messages)| verify(txs, messages))
                 })
             });
@@ -322,7 +325,7 @@ fn sigverify_pass(input: &BenchInput<'_>, raw: &[Vec<Vec<u8>>], pool: &rayon::Th
         .map(|block| {
             let decoded = decode_all(block.clone());
             let (seconds, verified) =
-                time(|| pool.install(|| verify_decoded(decoded, &chain, BATCH_SIZE_DEFAULT, None)));
+                time(|| pool.install(|| verify_decoded(decoded, &chain, input.verify_batch_size, None)));
             assert!(verified.iter().all(Result::is_ok), "generated workloads verify");
             seconds
         })
@@ -377,7 +380,11 @@ fn pipeline_pass(
     pool: &rayon::ThreadPool,
     dir: &Path,
 ) -> Result<f64, String> {
-    let config = PipelineConfig { chain: input.chain_id(), ..PipelineConfig::default() };
+    let config = PipelineConfig {
+        chain: input.chain_id(),
+        verify_batch_size: input.verify_batch_size,
+        ..PipelineConfig::default()
+    };
     let mut store = fresh_store(input, dir)?;
     let mut chain = Chain::new(input.genesis.clone(), ProgramRegistry::native(), ExecutorKind::Parallel);
     let blocks = raw.to_vec();

@@ -48,6 +48,11 @@ struct Args {
     /// Timed repetitions per measure; the median is kept.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeats: u32,
+    /// Signatures per batch in Sluice's sigverify [default: BATCH_SIZE_DEFAULT]. The dalek limit
+    /// and ed25519-zebra are always measured on chunks of REFERENCE_BATCH_SIZE (128).
+    #[arg(long, default_value_t = sluice_engine::sigverify::BATCH_SIZE_DEFAULT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    batch_size: u32,
     /// Workload seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -94,15 +99,18 @@ fn run(args: Args) -> Result<(), String> {
             block_size: args.block_size as usize,
             durability: args.durability,
             repeats: args.repeats as usize,
+            verify_batch_size: args.batch_size as usize,
         };
         for &n in &threads {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| e.to_string())?;
+            let load_before = load_average_1m();
             let measures = measure_all(&input, &pool, scratch.path())?;
+            let load = (load_before, load_average_1m());
             let row = Row { workload: kind.to_string(), accounts, measures };
             if args.json {
-                println!("{}", row_json(&row, &args));
+                println!("{}", row_json(&row, &args, load));
             } else {
-                print_row(&row, &args);
+                print_row(&row, &args, load);
             }
             rows.push(row);
         }
@@ -114,9 +122,21 @@ fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn row_json(row: &Row, args: &Args) -> serde_json::Value {
+/// The 1-minute load average from /proc/loadavg; `None` off Linux. A
+/// figure taken while other work shares the cores is not the machine's.
+fn load_average_1m() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// (before, after) the row's measures.
+type LoadAverages = (Option<f64>, Option<f64>);
+
+fn row_json(row: &Row, args: &Args, load: LoadAverages) -> serde_json::Value {
     let m = &row.measures;
     json!({
+        "load_average_before": load.0,
+        "load_average_after": load.1,
         "workload": row.workload,
         "accounts": row.accounts,
         "txs": m.txs,
@@ -124,6 +144,7 @@ fn row_json(row: &Row, args: &Args) -> serde_json::Value {
         "threads": m.threads,
         "durability": args.durability.to_string(),
         "repeats": args.repeats,
+        "batch_size": args.batch_size,
         "e2e_tps": m.e2e_tps(),
         "verify_limit_tps": m.verify_limit_tps(),
         "fraction_of_limit": m.fraction_of_limit(),
@@ -144,11 +165,19 @@ fn row_json(row: &Row, args: &Args) -> serde_json::Value {
     })
 }
 
-fn print_row(row: &Row, args: &Args) {
+fn print_row(row: &Row, args: &Args, load: LoadAverages) {
     let m = &row.measures;
+    let shown = |l: Option<f64>| l.map_or("unknown".to_string(), |l| format!("{l:.2}"));
     println!(
-        "Overall workload: {} ({} accounts, {} txs, blocks of {}, {} threads, durability {})",
-        row.workload, row.accounts, m.txs, args.block_size, m.threads, args.durability
+        "Overall workload: {} ({} accounts, {} txs, blocks of {}, {} threads, durability {}, load average {} before, {} after)",
+        row.workload,
+        row.accounts,
+        m.txs,
+        args.block_size,
+        m.threads,
+        args.durability,
+        shown(load.0),
+        shown(load.1)
     );
     println!("Overall TPS: {:.0} tx/s", m.e2e_tps());
     println!("Overall verify limit TPS: {:.0} tx/s", m.verify_limit_tps());

@@ -157,23 +157,37 @@ pub const SIGNATURE_LEN: usize = 64;
 
 /// Default number of signatures per batch for [`verify_parallel`].
 ///
-/// Chosen by measurement (`cargo bench -p sluice-bench --bench sigverify`,
-/// group `parallel_cpu`: 4096 valid signatures on all cores, median CPU time
-/// per signature, two runs):
+/// 256 since signatures are grouped by key. A chunk of `n` signatures from
+/// `m` keys is a multiscalar multiplication of `n + m + 1` points, and
+/// curve25519-dalek switches from Straus to Pippenger above 190 points, so
+/// at 128 a chunk with repeated signers stayed on the costlier Straus side.
+/// Measured (`sluice-bench --workload uniform,hot,zipf,groups:8 --txs 30000
+/// --threads 2 --repeats 3 --batch-size 128|256`, 2026-11-30, quiet 2-core
+/// VM, load 0.46–0.47 at the start of each run, one run each): the
+/// sigverify stage at 256 over 128 was 0.98 on `uniform`, 1.12 on `hot`,
+/// 1.13 on `zipf` and 1.11 on `groups:8`.
+///
+/// Earlier, before grouping (`cargo bench -p sluice-bench --bench
+/// sigverify`, group `parallel_cpu`: 4096 valid signatures on all cores,
+/// median CPU time per signature, two runs):
 ///
 /// | batch size | 4 | 8 | 16 | 32 | 64 | 128 | 256 | all single |
 /// |---|---|---|---|---|---|---|---|---|
 /// | run A, µs | 38.1 | 32.6 | 30.3 | 29.8 | 28.7 | 25.4 | 23.6 | 58.3 |
 /// | run B, µs | – | – | – | 28.8 | 28.4 | 26.8 | 25.0 | – |
 ///
-/// 128 costs 6–12 % less per signature than 64; 256 saves a further 4–7 %
-/// but doubles the work thrown away when a batch fails (each failing batch
-/// costs its own batch check on top of locating the bad signature), and a
-/// 10,000-transaction block still makes 78 chunks of 128 to spread over the
-/// cores. When bad signatures appear, the bad-rate estimate shrinks the
-/// batches actually attempted (see module `bisect`), so a large default does
-/// not hurt at 1 % bad.
-pub const BATCH_SIZE_DEFAULT: usize = 128;
+/// A failed batch of 256 throws away twice the work of one of 128, but
+/// when bad signatures appear the bad-rate estimate shrinks the batches
+/// actually attempted (see module `bisect`), and a 10,000-transaction block
+/// still makes 40 chunks to spread over the cores.
+pub const BATCH_SIZE_DEFAULT: usize = 256;
+
+/// Signatures per chunk at which the reference libraries are measured:
+/// `sluice-bench`'s verify limit and ed25519-zebra columns, and `sluice
+/// run`'s calibration. Fixed at the size the limit was first defined with,
+/// so that a change of [`BATCH_SIZE_DEFAULT`] moves Sluice's figures and not
+/// the yardstick they are divided by.
+pub const REFERENCE_BATCH_SIZE: usize = 128;
 
 /// Why a signature is not valid. Each variant names the first step of the
 /// validity rule (see the module docs) that failed.

@@ -10,7 +10,7 @@
 //!
 //! The measure is the bench harness's, on fewer signatures: messages built
 //! outside the timing, keys parsed inside it (a chain receives key bytes),
-//! chunks of the pipeline's batch size verified in parallel. It takes 0.25
+//! chunks of `REFERENCE_BATCH_SIZE` (128) verified in parallel. It takes 0.25
 //! to 0.35 s on the 2-core development VM (up to 0.7 s while other work
 //! shares its cores; about a third of it signing, the rest the three timed
 //! passes), small beside opening a store, so every run pays it.
@@ -21,7 +21,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rayon::prelude::*;
 
 use sluice_engine::account::AccountId;
-use sluice_engine::sigverify::BATCH_SIZE_DEFAULT;
+use sluice_engine::sigverify::REFERENCE_BATCH_SIZE;
 use sluice_engine::tx::{signing_message, ChainId};
 use sluice_engine::workload;
 
@@ -79,7 +79,7 @@ pub fn calibrate(pool: &rayon::ThreadPool, chain: &ChainId) -> Result<Calibratio
 
 /// Signatures per timed pass on `threads` worker threads.
 fn signatures_for(threads: usize) -> usize {
-    CALIBRATION_SIGNATURES.max(threads * CALIBRATION_BATCHES_PER_THREAD_MIN * BATCH_SIZE_DEFAULT)
+    CALIBRATION_SIGNATURES.max(threads * CALIBRATION_BATCHES_PER_THREAD_MIN * REFERENCE_BATCH_SIZE)
 }
 
 /// Key `index`, derived from a hash of it: deterministic, and unrelated to
@@ -113,9 +113,9 @@ fn sign(chain: &ChainId, count: usize) -> Signed {
 fn verify_all(signed: &Signed) -> bool {
     let chunks = signed
         .keys
-        .par_chunks(BATCH_SIZE_DEFAULT)
-        .zip(signed.signatures.par_chunks(BATCH_SIZE_DEFAULT))
-        .zip(signed.messages.par_chunks(BATCH_SIZE_DEFAULT));
+        .par_chunks(REFERENCE_BATCH_SIZE)
+        .zip(signed.signatures.par_chunks(REFERENCE_BATCH_SIZE))
+        .zip(signed.messages.par_chunks(REFERENCE_BATCH_SIZE));
     chunks.all(|((keys, signatures), messages)| verify_chunk(keys, signatures, messages))
 }
 
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn many_threads_get_more_signatures_not_fewer() {
         assert_eq!(signatures_for(2), CALIBRATION_SIGNATURES);
-        assert_eq!(signatures_for(256), 256 * CALIBRATION_BATCHES_PER_THREAD_MIN * BATCH_SIZE_DEFAULT);
+        assert_eq!(signatures_for(256), 256 * CALIBRATION_BATCHES_PER_THREAD_MIN * REFERENCE_BATCH_SIZE);
     }
 
     #[test]

@@ -10,6 +10,10 @@
 use ed25519_zebra::{batch, Signature as ZebraSignature, VerificationKeyBytes};
 use sluice_engine::tx::SIGNATURE_BYTES;
 
+/// One baseline: verifies a chunk of transactions given their signing
+/// messages; true when every signature is valid.
+pub type ChunkVerifier = fn(&[Vec<u8>], &[Vec<u8>]) -> bool;
+
 /// Byte range of the signer's key (account 0's id) in every transaction.
 const SIGNER_KEY_BYTES: std::ops::Range<usize> = 82..114;
 

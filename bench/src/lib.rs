@@ -297,7 +297,7 @@ fn library_pass(
     input: &BenchInput<'_>,
     raw: &[Vec<Vec<u8>>],
     pool: &rayon::ThreadPool,
-    verify: fn(&[Vec<u8>], &[Vec<u8>]) -> bool,
+    verify: baselines::ChunkVerifier,
 ) -> f64 {
     let chain = input.chain_id();
     raw.iter()

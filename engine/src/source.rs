@@ -9,7 +9,8 @@
 //! it overlaps the pipeline and takes cores from it: the generator's busy
 //! time is reported as a stage of its own ("generate"), and a run that
 //! must keep signing out of its timings materialises the workload first
-//! (what `sluice run --pregenerate` and the bench harness do).
+//! (what `sluice run` does by default up to `SIGN_AHEAD_TXS_MAX`, and
+//! the bench harness always).
 //!
 //! Either way blocks are cut by [`cut_blocks`]: at most `block_size`
 //! transactions and at most `BLOCK_TX_BYTES_MAX` bytes of them, so every

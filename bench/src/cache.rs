@@ -45,7 +45,7 @@ impl WorkloadCache {
                 return Ok((cache, true));
             }
         }
-        let generated = workload::generate(spec)?;
+        let generated = workload::generate(spec).map_err(|e| e.to_string())?;
         let genesis_ids = (0..generated.genesis.keys.len()).map(|i| generated.genesis.id(i)).collect();
         let cache = WorkloadCache {
             chain: spec.chain.clone(),

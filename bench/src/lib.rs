@@ -367,7 +367,7 @@ fn commit_pass(input: &BenchInput<'_>, blocks: &[CommittedBlock], dir: &Path) ->
     let mut store = fresh_store(input, dir)?;
     let start = Instant::now();
     for block in blocks {
-        CommitSink::commit(&mut store, block)?;
+        CommitSink::commit(&mut store, block).map_err(|e| e.to_string())?;
     }
     store.sync().map_err(|e| e.to_string())?;
     Ok((start.elapsed().as_secs_f64(), store.appended_bytes()))

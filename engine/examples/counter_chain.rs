@@ -37,7 +37,7 @@ use sluice_engine::account::{derive_address, AccountId, ProgramId};
 use sluice_engine::client::send::{self, COMMIT_WAIT_DEFAULT, FEE_DEFAULT};
 use sluice_engine::client::{ClientError, CometRpc, KeyFile, RPC_URL_DEFAULT};
 use sluice_engine::exec::ExecError;
-use sluice_engine::node::{NodeConfig, NodeOverrides};
+use sluice_engine::node::{NodeConfig, NodeError, NodeOverrides};
 use sluice_engine::program::{system, DataReader, InvokeContext, Program, ProgramRegistry};
 use sluice_engine::tx::TransactionBuilder;
 
@@ -162,7 +162,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Node { config, abci, data } => node(config, abci, data),
+        Command::Node { config, abci, data } => node(config, abci, data).map_err(|e| e.to_string()),
         Command::Create { key, seed, rpc } => create(&key, seed, &rpc).map_err(|e| e.to_string()),
         Command::Increment { key, counter, by, rpc } => increment(&key, counter, by, &rpc).map_err(|e| e.to_string()),
         Command::Show { counter, rpc } => show(counter, &rpc).map_err(|e| e.to_string()),
@@ -176,7 +176,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn node(config: Option<PathBuf>, abci: Option<String>, data: Option<PathBuf>) -> Result<(), String> {
+fn node(config: Option<PathBuf>, abci: Option<String>, data: Option<PathBuf>) -> Result<(), NodeError> {
     let overrides = NodeOverrides { abci, data, ..NodeOverrides::default() };
     let config = NodeConfig::load(config.as_deref(), overrides)?;
     sluice_engine::node::run(config, programs())

@@ -74,6 +74,28 @@ pub fn check_block_limits<T: AsRef<[u8]>>(txs: &[T]) -> Result<usize, BlockLimit
     Ok(bytes)
 }
 
+/// Why bytes are not a block header.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BlockHeaderError {
+    /// Not `BLOCK_HEADER_BYTES` long.
+    Length { len: usize },
+    /// Byte 0, the version, is not `BLOCK_HEADER_VERSION`.
+    UnsupportedVersion { version: u8 },
+}
+
+impl fmt::Display for BlockHeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockHeaderError::Length { len } => write!(f, "block header is {len} bytes, expected {BLOCK_HEADER_BYTES}"),
+            BlockHeaderError::UnsupportedVersion { version } => {
+                write!(f, "block header byte 0: version {version} is not {BLOCK_HEADER_VERSION}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BlockHeaderError {}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct BlockHeader {
     pub height: u64,
@@ -98,12 +120,11 @@ impl BlockHeader {
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<BlockHeader, String> {
-        let bytes: &[u8; BLOCK_HEADER_BYTES] = bytes
-            .try_into()
-            .map_err(|_| format!("block header is {} bytes, expected {BLOCK_HEADER_BYTES}", bytes.len()))?;
+    pub fn decode(bytes: &[u8]) -> Result<BlockHeader, BlockHeaderError> {
+        let bytes: &[u8; BLOCK_HEADER_BYTES] =
+            bytes.try_into().map_err(|_| BlockHeaderError::Length { len: bytes.len() })?;
         if bytes[0] != BLOCK_HEADER_VERSION {
-            return Err(format!("block header byte 0: version {} is not {BLOCK_HEADER_VERSION}", bytes[0]));
+            return Err(BlockHeaderError::UnsupportedVersion { version: bytes[0] });
         }
         let h32 = |at: usize| -> [u8; 32] { bytes[at..at + 32].try_into().expect("32 bytes") };
         Ok(BlockHeader {
@@ -180,10 +201,10 @@ mod tests {
             flipped[i] ^= 1;
             assert_ne!(blake3::hash(&flipped).as_bytes(), &header.hash());
         }
-        assert!(BlockHeader::decode(&encoded[1..]).is_err());
+        assert_eq!(BlockHeader::decode(&encoded[1..]), Err(BlockHeaderError::Length { len: BLOCK_HEADER_BYTES - 1 }));
         let mut bad_version = encoded;
         bad_version[0] = 2;
-        assert!(BlockHeader::decode(&bad_version).is_err());
+        assert_eq!(BlockHeader::decode(&bad_version), Err(BlockHeaderError::UnsupportedVersion { version: 2 }));
     }
 
     #[test]

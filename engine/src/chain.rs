@@ -4,6 +4,8 @@
 //! next block: it executes them, applies the delta to state, and builds the
 //! header that binds height, parent, transactions, receipts and state root.
 
+use std::fmt;
+
 use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_TXS_MAX};
 use crate::exec::parallel::execute_graph;
 use crate::exec::{execute_block_serial, BlockOutcome, ConflictGraph, ExecutorKind};
@@ -27,6 +29,25 @@ pub struct ExecutedBlock {
     pub outcome: BlockOutcome,
 }
 
+/// Why the chain refused to execute a block; nothing of it ran.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ChainError {
+    /// The block at `height` holds more than `BLOCK_TXS_MAX` transactions.
+    TooManyTxs { height: u64, count: usize },
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainError::TooManyTxs { count, .. } => {
+                write!(f, "block of {count} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ChainError {}
+
 impl Chain {
     pub fn new(state: State, programs: ProgramRegistry, executor: ExecutorKind) -> Chain {
         Chain { state, programs, executor, height: 0, last_hash: [0; 32] }
@@ -45,7 +66,7 @@ impl Chain {
     }
 
     /// Executes the next block on the current rayon pool.
-    pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, String> {
+    pub fn execute_block(&mut self, txs: &[Transaction]) -> Result<ExecutedBlock, ChainError> {
         let graph = (self.executor == ExecutorKind::Parallel).then(|| ConflictGraph::build(txs));
         let hashes: Vec<[u8; 32]> = txs.iter().map(|tx| tx_hash(&tx.encode())).collect();
         self.execute_scheduled(txs, &hashes, graph.as_ref())
@@ -59,14 +80,14 @@ impl Chain {
         txs: &[Transaction],
         tx_hashes: &[[u8; 32]],
         graph: Option<&ConflictGraph>,
-    ) -> Result<ExecutedBlock, String> {
+    ) -> Result<ExecutedBlock, ChainError> {
         let outcome = self.outcome_scheduled(txs, graph)?;
         Ok(self.apply_outcome(tx_hashes, outcome))
     }
 
     /// What the next block of `txs` would do, without doing it: the caller
     /// may look at the outcome (its size, say) before `apply_outcome`.
-    pub fn outcome(&self, txs: &[Transaction]) -> Result<BlockOutcome, String> {
+    pub fn outcome(&self, txs: &[Transaction]) -> Result<BlockOutcome, ChainError> {
         let graph = (self.executor == ExecutorKind::Parallel).then(|| ConflictGraph::build(txs));
         self.outcome_scheduled(txs, graph.as_ref())
     }
@@ -77,9 +98,9 @@ impl Chain {
         &self,
         txs: &[Transaction],
         graph: Option<&ConflictGraph>,
-    ) -> Result<BlockOutcome, String> {
+    ) -> Result<BlockOutcome, ChainError> {
         if txs.len() > BLOCK_TXS_MAX {
-            return Err(format!("block of {} transactions exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
+            return Err(ChainError::TooManyTxs { height: self.height + 1, count: txs.len() });
         }
         let outcome = match graph {
             Some(graph) => execute_graph(&self.state, txs, &self.programs, graph),

@@ -23,6 +23,7 @@
 
 use std::collections::hash_map::Entry;
 use std::fmt;
+#[cfg(feature = "client")]
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -420,16 +421,43 @@ fn json_error(path: &str, e: &serde_json::Error) -> GenesisError {
 /// 64 hex digits: an account id.
 fn account_id(value: &Value, path: &str) -> Result<AccountId, GenesisError> {
     let text = value.as_str().ok_or_else(|| wrong_type(path, "a string of 64 hex digits"))?;
-    parse_account_id(text).map_err(|reason| error(path, GenesisErrorKind::BadHex { reason }))
+    parse_account_id(text).map_err(|reason| error(path, GenesisErrorKind::BadHex { reason: reason.to_string() }))
 }
 
 /// An account id from 64 hex digits (either case), or why not.
-pub fn parse_account_id(text: &str) -> Result<AccountId, String> {
+pub fn parse_account_id(text: &str) -> Result<AccountId, AccountIdError> {
     if text.len() != 64 {
-        return Err(format!("expected 64 hex digits, got {} characters", text.len()));
+        return Err(AccountIdError::Length { chars: text.len() });
     }
-    let bytes = hex::decode(text).map_err(|e| format!("not hex: {e}"))?;
+    let bytes = hex::decode(text).map_err(AccountIdError::NotHex)?;
     Ok(AccountId(bytes.try_into().expect("64 hex digits are 32 bytes")))
+}
+
+/// Why text is not an account id (64 hex digits).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AccountIdError {
+    /// Not 64 characters long (`chars` counts bytes, as `str::len`).
+    Length { chars: usize },
+    /// 64 characters, not all of them hex digits.
+    NotHex(hex::FromHexError),
+}
+
+impl fmt::Display for AccountIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountIdError::Length { chars } => write!(f, "expected 64 hex digits, got {chars} characters"),
+            AccountIdError::NotHex(error) => write!(f, "not hex: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for AccountIdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AccountIdError::Length { .. } => None,
+            AccountIdError::NotHex(error) => Some(error),
+        }
+    }
 }
 
 /// A u64 as a decimal string (what Sluice writes) or a JSON integer.
@@ -467,11 +495,15 @@ fn data_field(value: &Value, path: &str) -> Result<Vec<u8>, GenesisError> {
 
 /// A CometBFT genesis.json, read whole so that it can be edited in place:
 /// keys keep their order, and everything but `app_state` is left as it was.
+/// Feature `client`: operators' tools (`sluice genesis`, `sluice load
+/// --fund-genesis`) edit the file; a node only reads it through CometBFT.
+#[cfg(feature = "client")]
 pub struct GenesisFile {
     path: PathBuf,
     document: Map<String, Value>,
 }
 
+#[cfg(feature = "client")]
 impl GenesisFile {
     pub fn load(path: &Path) -> Result<GenesisFile, GenesisError> {
         let text = read_genesis_text(path)?;
@@ -734,6 +766,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "client")]
     fn genesis_file_edits_keep_the_rest_and_refuse_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("genesis.json");

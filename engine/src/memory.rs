@@ -13,6 +13,7 @@
 //! point is dropped and the spacing doubles, so a run of any length gets a
 //! bounded, evenly spaced series.
 
+use std::fmt;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -143,6 +144,22 @@ impl Recorder {
     }
 }
 
+/// The memory sampler's thread could not be started.
+#[derive(Debug)]
+pub struct SamplerStartError(pub std::io::Error);
+
+impl fmt::Display for SamplerStartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot start the memory sampler thread: {}", self.0)
+    }
+}
+
+impl std::error::Error for SamplerStartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Samples this process's resident set on a background thread until
 /// [`RssSampler::finish`].
 pub struct RssSampler {
@@ -152,11 +169,11 @@ pub struct RssSampler {
 
 impl RssSampler {
     /// Takes the first reading now, then one every `interval`.
-    pub fn start(interval: Duration) -> Result<RssSampler, String> {
+    pub fn start(interval: Duration) -> Result<RssSampler, SamplerStartError> {
         RssSampler::start_with(interval, Rss::read)
     }
 
-    fn start_with(interval: Duration, read: fn() -> Option<Rss>) -> Result<RssSampler, String> {
+    fn start_with(interval: Duration, read: fn() -> Option<Rss>) -> Result<RssSampler, SamplerStartError> {
         let mut recorder = Recorder::new(Instant::now());
         recorder.record(read());
         let (stop, stopped) = bounded::<()>(1);
@@ -168,7 +185,7 @@ impl RssSampler {
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return recorder.finish(read()),
                 }
             })
-            .map_err(|e| format!("cannot start the memory sampler thread: {e}"))?;
+            .map_err(SamplerStartError)?;
         Ok(RssSampler { stop, handle })
     }
 

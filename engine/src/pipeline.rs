@@ -44,13 +44,13 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::block::{check_block_limits, BlockHeader};
-use crate::chain::Chain;
+use crate::block::{check_block_limits, BlockHeader, BlockLimitError};
+use crate::chain::{Chain, ChainError, ExecutedBlock};
 use crate::exec::parallel::SchedulePolicy;
 use crate::exec::{ConflictGraph, ExecutorKind, Receipt, TxStatus};
 use crate::ingest::{decode_all, drop_duplicates, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
-use crate::persist::block_record_bytes;
 use crate::persist::store::BLOCK_RECORD_BYTES_MAX;
+use crate::persist::{block_record_bytes, PersistError};
 use crate::sigverify::{ReplayWindow, VerifiedCache, BATCH_SIZE_DEFAULT, REPLAY_WINDOW_CAPACITY};
 use crate::state::{State, StateDelta};
 use crate::tx::{tx_hash, ChainId, Transaction};
@@ -116,14 +116,48 @@ pub struct CommittedBlock {
 /// Where blocks become durable. `commit` returns only once the block is
 /// as durable as the sink promises; the pipeline acknowledges it then.
 pub trait CommitSink: Send {
-    fn commit(&mut self, block: &CommittedBlock) -> Result<(), String>;
+    fn commit(&mut self, block: &CommittedBlock) -> Result<(), CommitError>;
+}
+
+/// Why a [`CommitSink`] did not make a block durable.
+#[derive(Debug)]
+pub enum CommitError {
+    /// The engine's store ([`crate::persist::BlockStore`]) refused the
+    /// block or failed to write it.
+    Store(PersistError),
+    /// A sink of the embedding program failed: its own message.
+    Sink(String),
+}
+
+impl From<PersistError> for CommitError {
+    fn from(error: PersistError) -> CommitError {
+        CommitError::Store(error)
+    }
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommitError::Store(error) => write!(f, "{error}"),
+            CommitError::Sink(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for CommitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CommitError::Store(error) => Some(error),
+            CommitError::Sink(_) => None,
+        }
+    }
 }
 
 /// A sink that keeps nothing: for measuring the stages before commit.
 pub struct DiscardSink;
 
 impl CommitSink for DiscardSink {
-    fn commit(&mut self, _: &CommittedBlock) -> Result<(), String> {
+    fn commit(&mut self, _: &CommittedBlock) -> Result<(), CommitError> {
         Ok(())
     }
 }
@@ -198,7 +232,7 @@ impl PipelineReport {
             self.latencies_ms.push(ms);
             return;
         }
-        let slot = splitmix64(self.latency_blocks) % self.latency_blocks;
+        let slot = crate::splitmix64::hash(self.latency_blocks) % self.latency_blocks;
         if let Some(kept) = self.latencies_ms.get_mut(slot as usize) {
             *kept = ms;
         }
@@ -228,7 +262,7 @@ pub enum PipelineError {
     /// A stage returned an error.
     StageFailed {
         stage: &'static str,
-        reason: String,
+        reason: StageError,
     },
     /// A stage panicked.
     StagePanicked {
@@ -248,7 +282,56 @@ impl fmt::Display for PipelineError {
     }
 }
 
-impl std::error::Error for PipelineError {}
+impl std::error::Error for PipelineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PipelineError::StageFailed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// Why a stage stopped the pipeline.
+#[derive(Debug)]
+pub enum StageError {
+    /// Ingest: the `block`-th block from the source breaks a block limit.
+    BlockLimit { block: u64, error: BlockLimitError },
+    /// Execute: the chain refused the block.
+    Chain(ChainError),
+    /// Execute: block `height`, of `txs` transactions, would make a record
+    /// of `bytes`, over the sink's `max` (`block_record_too_large`).
+    RecordTooLarge { height: u64, txs: usize, bytes: u64, max: u64 },
+    /// Commit: the sink failed.
+    Commit(CommitError),
+}
+
+impl fmt::Display for StageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StageError::BlockLimit { block, error } => {
+                write!(f, "block {block} from the source: {error}; refused before any of it ran")
+            }
+            StageError::Chain(error) => write!(f, "{error}"),
+            StageError::RecordTooLarge { height, txs, bytes, max } => write!(
+                f,
+                "block_record_too_large: block {height} of {txs} transactions would make a record of {bytes} bytes, \
+                 over the {max}-byte limit; refused before it changed state"
+            ),
+            StageError::Commit(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for StageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StageError::BlockLimit { error, .. } => Some(error),
+            StageError::Chain(error) => Some(error),
+            StageError::RecordTooLarge { .. } => None,
+            StageError::Commit(error) => Some(error),
+        }
+    }
+}
 
 /// How a stage thread ended.
 enum StageExit {
@@ -256,7 +339,7 @@ enum StageExit {
     Done(StageMetrics),
     /// The next stage went away (it failed; its own exit says why).
     DownstreamGone(StageMetrics),
-    Failed(String),
+    Failed(StageError),
 }
 
 struct Ingested {
@@ -357,14 +440,6 @@ fn collect_exits(
     }
 }
 
-/// splitmix64's output function: a well-mixed 64-bit hash of `x`.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn panic_message(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -416,10 +491,7 @@ fn ingest_stage<I: Iterator<Item = Vec<Vec<u8>>>>(
         metrics.idle_s += wait.elapsed().as_secs_f64();
         metrics.blocks += 1;
         if let Err(error) = check_block_limits(&raw) {
-            return StageExit::Failed(format!(
-                "block {} from the source: {error}; refused before any of it ran",
-                metrics.blocks
-            ));
+            return StageExit::Failed(StageError::BlockLimit { block: metrics.blocks, error });
         }
         let started = Instant::now();
         let txs_in = raw.len() as u64;
@@ -549,17 +621,16 @@ fn execute_within_record(
     chain: &mut Chain,
     s: &Scheduled,
     config: &PipelineConfig,
-) -> Result<crate::chain::ExecutedBlock, String> {
-    let outcome = chain.outcome_scheduled(&s.txs, s.graph.as_ref())?;
+) -> Result<ExecutedBlock, StageError> {
+    let outcome = chain.outcome_scheduled(&s.txs, s.graph.as_ref()).map_err(StageError::Chain)?;
     let bytes = block_record_bytes(&s.raw, &outcome.delta) as u64;
     if bytes > config.block_record_bytes_max {
-        return Err(format!(
-            "block_record_too_large: block {} of {} transactions would make a record of {bytes} bytes, over the \
-             {}-byte limit; refused before it changed state",
-            chain.height + 1,
-            s.txs.len(),
-            config.block_record_bytes_max
-        ));
+        return Err(StageError::RecordTooLarge {
+            height: chain.height + 1,
+            txs: s.txs.len(),
+            bytes,
+            max: config.block_record_bytes_max,
+        });
     }
     Ok(chain.apply_outcome(&s.hashes, outcome))
 }
@@ -567,8 +638,8 @@ fn execute_within_record(
 fn commit_stage(rx: Receiver<Executed>, sink: &mut dyn CommitSink, report: &mut PipelineReport) -> StageExit {
     let mut metrics = StageMetrics::new("commit");
     while let Some(executed) = recv_timed(&rx, &mut metrics) {
-        if let Err(reason) = busy(&mut metrics, || sink.commit(&executed.block)) {
-            return StageExit::Failed(reason);
+        if let Err(error) = busy(&mut metrics, || sink.commit(&executed.block)) {
+            return StageExit::Failed(StageError::Commit(error));
         }
         // Acknowledged: the sink returned, so the block is durable.
         report.blocks += 1;

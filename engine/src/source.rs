@@ -16,6 +16,7 @@
 //! transactions and at most `BLOCK_TX_BYTES_MAX` bytes of them, so every
 //! block a source makes is one the pipeline takes.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{Scope, ScopedJoinHandle};
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
-use crate::block::BLOCK_TX_BYTES_MAX;
+use crate::block::{BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
 use crate::pipeline::{StageMetrics, CHANNEL_BLOCKS_MAX};
 use crate::workload::WorkloadStream;
 
@@ -54,8 +55,48 @@ pub struct Generator<'scope> {
 impl Generator<'_> {
     /// Waits for the generator to stop and returns its metrics. It stops
     /// once the stream ends, the deadline passes, or the receiver is gone.
-    pub fn join(self) -> Result<StageMetrics, String> {
-        self.handle.join().map_err(|_| "the block generator thread panicked".to_string())
+    pub fn join(self) -> Result<StageMetrics, GeneratorError> {
+        self.handle.join().map_err(|_| GeneratorError::Panicked)
+    }
+}
+
+/// Why the block generator could not start, or how it ended badly.
+#[derive(Debug)]
+pub enum GeneratorError {
+    /// `GeneratorConfig::block_size` is not 1..=`BLOCK_TXS_MAX`.
+    BlockSize {
+        block_size: usize,
+    },
+    /// `GeneratorConfig::channel_blocks_max` is not 1..=`CHANNEL_BLOCKS_MAX`.
+    ChannelBlocks {
+        channel_blocks_max: usize,
+    },
+    /// The operating system refused a thread.
+    Spawn(std::io::Error),
+    Panicked,
+}
+
+impl fmt::Display for GeneratorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GeneratorError::BlockSize { block_size } => {
+                write!(f, "block size must be 1..={BLOCK_TXS_MAX}, got {block_size}")
+            }
+            GeneratorError::ChannelBlocks { channel_blocks_max } => {
+                write!(f, "channel_blocks_max must be 1..={CHANNEL_BLOCKS_MAX}, got {channel_blocks_max}")
+            }
+            GeneratorError::Spawn(error) => write!(f, "cannot start the block generator thread: {error}"),
+            GeneratorError::Panicked => write!(f, "the block generator thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for GeneratorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GeneratorError::Spawn(error) => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -67,12 +108,12 @@ pub fn spawn_generator<'scope, 'env>(
     stream: WorkloadStream,
     config: GeneratorConfig,
     pool: &'env rayon::ThreadPool,
-) -> Result<(Receiver<RawBlock>, Generator<'scope>), String> {
-    if config.block_size == 0 || config.block_size > crate::block::BLOCK_TXS_MAX {
-        return Err(format!("block size must be 1..={}, got {}", crate::block::BLOCK_TXS_MAX, config.block_size));
+) -> Result<(Receiver<RawBlock>, Generator<'scope>), GeneratorError> {
+    if config.block_size == 0 || config.block_size > BLOCK_TXS_MAX {
+        return Err(GeneratorError::BlockSize { block_size: config.block_size });
     }
     if config.channel_blocks_max == 0 || config.channel_blocks_max > CHANNEL_BLOCKS_MAX {
-        return Err(format!("channel_blocks_max must be 1..={CHANNEL_BLOCKS_MAX}, got {}", config.channel_blocks_max));
+        return Err(GeneratorError::ChannelBlocks { channel_blocks_max: config.channel_blocks_max });
     }
     let (tx, rx) = bounded(config.channel_blocks_max);
     let generated = Arc::new(AtomicU64::new(0));
@@ -80,7 +121,7 @@ pub fn spawn_generator<'scope, 'env>(
     let handle = std::thread::Builder::new()
         .name("sluice-generate".into())
         .spawn_scoped(scope, move || generate_blocks(stream, &tx, config, pool, &counter))
-        .map_err(|e| format!("cannot start the block generator thread: {e}"))?;
+        .map_err(GeneratorError::Spawn)?;
     Ok((rx, Generator { generated, handle }))
 }
 
@@ -149,7 +190,7 @@ mod tests {
     use super::*;
     use crate::chain::Chain;
     use crate::exec::ExecutorKind;
-    use crate::pipeline::{run_pipeline, CommitSink, CommittedBlock, PipelineConfig};
+    use crate::pipeline::{run_pipeline, CommitError, CommitSink, CommittedBlock, PipelineConfig};
     use crate::program::ProgramRegistry;
     use crate::state::{Genesis, GenesisKeys};
     use crate::tx::ChainId;
@@ -168,7 +209,7 @@ mod tests {
     }
 
     impl CommitSink for LeadSink {
-        fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+        fn commit(&mut self, block: &CommittedBlock) -> Result<(), CommitError> {
             let lead = self.generated.load(Ordering::Relaxed) - self.committed;
             self.lead_max = self.lead_max.max(lead);
             self.committed += 1;

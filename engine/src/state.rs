@@ -6,6 +6,7 @@
 //! [`State::apply`]. Keeping execution pure is what lets the serial and the
 //! parallel executor be compared on the same input.
 
+use std::fmt;
 use std::sync::OnceLock;
 
 use ed25519_dalek::SigningKey;
@@ -137,7 +138,7 @@ pub struct Genesis {
 }
 
 impl Genesis {
-    pub fn new(seed: u64, accounts: u32) -> Result<Genesis, String> {
+    pub fn new(seed: u64, accounts: u32) -> Result<Genesis, GenesisKeysError> {
         check_genesis_accounts(accounts)?;
         let keys = (0..accounts).into_par_iter().map(|i| genesis_key(seed, i)).collect();
         Ok(Genesis { seed, keys })
@@ -168,7 +169,7 @@ pub struct GenesisKeys {
 
 impl GenesisKeys {
     /// No key is derived here.
-    pub fn new(seed: u64, accounts: u32) -> Result<GenesisKeys, String> {
+    pub fn new(seed: u64, accounts: u32) -> Result<GenesisKeys, GenesisKeysError> {
         check_genesis_accounts(accounts)?;
         Ok(GenesisKeys { seed, keys: (0..accounts).map(|_| OnceLock::new()).collect() })
     }
@@ -233,12 +234,31 @@ fn genesis_state(ids: Vec<AccountId>) -> State {
     State::from_accounts(ids.into_iter().map(|id| (id, Account { balance: GENESIS_BALANCE, ..Account::default() })))
 }
 
-fn check_genesis_accounts(accounts: u32) -> Result<(), String> {
+fn check_genesis_accounts(accounts: u32) -> Result<(), GenesisKeysError> {
     if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
-        return Err(format!("genesis accounts must be 1..={GENESIS_ACCOUNTS_MAX}, got {accounts}"));
+        return Err(GenesisKeysError::AccountCount { accounts });
     }
     Ok(())
 }
+
+/// Why a seeded genesis ([`Genesis`], [`GenesisKeys`]) cannot be built.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GenesisKeysError {
+    /// The account count is not 1..=`GENESIS_ACCOUNTS_MAX`.
+    AccountCount { accounts: u32 },
+}
+
+impl fmt::Display for GenesisKeysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenesisKeysError::AccountCount { accounts } => {
+                write!(f, "genesis accounts must be 1..={GENESIS_ACCOUNTS_MAX}, got {accounts}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GenesisKeysError {}
 
 /// The signing key of genesis account `index` under `seed`.
 pub fn genesis_key(seed: u64, index: u32) -> SigningKey {
@@ -280,7 +300,7 @@ mod tests {
         assert_eq!(lazy.key(2).to_bytes(), eager.keys[2].to_bytes());
         assert_eq!(lazy.state().root(), eager.state().root());
         assert_eq!(lazy.derived(), 12, "the state needs every id");
-        assert!(GenesisKeys::new(1, 0).is_err());
+        assert_eq!(GenesisKeys::new(1, 0).err(), Some(GenesisKeysError::AccountCount { accounts: 0 }));
         assert!(GenesisKeys::new(1, GENESIS_ACCOUNTS_MAX + 1).is_err());
 
         let partly = GenesisKeys::new(3, 12).unwrap();

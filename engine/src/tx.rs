@@ -26,6 +26,7 @@
 use std::fmt;
 
 use crate::account::{AccountId, ProgramId};
+use crate::byte_reader::{ByteReader, Truncated};
 
 /// Largest encoded transaction. 1232 = IPv6 minimum MTU (1280) less
 /// headers, as in Solana: a transaction fits one unfragmented packet.
@@ -42,7 +43,8 @@ pub const INSTRUCTION_DATA_BYTES_MAX: usize = 1024;
 /// Chain ids are 1..=64 printable ASCII bytes.
 pub const CHAIN_ID_BYTES_MAX: usize = 64;
 
-pub const SIGNATURE_BYTES: usize = 64;
+/// An ed25519 signature on the wire: `R ‖ S`, defined once by sigverify.
+pub use crate::sigverify::SIGNATURE_BYTES;
 pub const TX_VERSION: u8 = 1;
 /// The smallest valid transaction: signature, version, nonce, fee, one
 /// account, zero instructions.
@@ -59,12 +61,12 @@ pub const SIGNING_DOMAIN: &[u8] = b"sluice.tx.v1\0";
 pub struct ChainId(String);
 
 impl ChainId {
-    pub fn new(id: &str) -> Result<ChainId, String> {
+    pub fn new(id: &str) -> Result<ChainId, ChainIdError> {
         if id.is_empty() || id.len() > CHAIN_ID_BYTES_MAX {
-            return Err(format!("chain id must be 1..={CHAIN_ID_BYTES_MAX} bytes, got {}", id.len()));
+            return Err(ChainIdError::Length { len: id.len() });
         }
         if !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!("chain id {id:?} must be printable ASCII without spaces"));
+            return Err(ChainIdError::NotPrintable { id: id.to_string() });
         }
         Ok(ChainId(id.to_string()))
     }
@@ -73,6 +75,26 @@ impl ChainId {
         &self.0
     }
 }
+
+/// Why a string is not a chain id.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ChainIdError {
+    /// Not 1..=`CHAIN_ID_BYTES_MAX` bytes long.
+    Length { len: usize },
+    /// Holds a byte that is not printable ASCII, or a space.
+    NotPrintable { id: String },
+}
+
+impl fmt::Display for ChainIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainIdError::Length { len } => write!(f, "chain id must be 1..={CHAIN_ID_BYTES_MAX} bytes, got {len}"),
+            ChainIdError::NotPrintable { id } => write!(f, "chain id {id:?} must be printable ASCII without spaces"),
+        }
+    }
+}
+
+impl std::error::Error for ChainIdError {}
 
 impl Default for ChainId {
     fn default() -> Self {
@@ -393,36 +415,19 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// A cursor that turns every short read into a `Truncated` error naming
-/// the field, so no decode path can index past the end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    offset: usize,
+impl DecodeError {
+    fn at(offset: usize, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError { offset, kind }
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        let end = self.offset.checked_add(len).filter(|&end| end <= self.bytes.len());
-        let end = end.ok_or(DecodeError { offset: self.offset, kind: DecodeErrorKind::Truncated { field } })?;
-        let out = &self.bytes[self.offset..end];
-        self.offset = end;
-        Ok(out)
-    }
+/// The transaction decoder's cursor: every short read is a `Truncated`
+/// error naming the field, so no decode path can index past the end.
+type Reader<'a> = ByteReader<'a, DecodeError>;
 
-    fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
-        Ok(self.take(1, field)?[0])
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
-        Ok(u16::from_le_bytes(self.take(2, field)?.try_into().expect("took 2 bytes")))
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("took 8 bytes")))
-    }
-
-    fn error(&self, offset: usize, kind: DecodeErrorKind) -> DecodeError {
-        DecodeError { offset, kind }
+impl From<Truncated> for DecodeError {
+    fn from(short: Truncated) -> DecodeError {
+        DecodeError { offset: short.offset, kind: DecodeErrorKind::Truncated { field: short.field } }
     }
 }
 
@@ -432,20 +437,20 @@ pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
         let kind = DecodeErrorKind::TooLarge { len: bytes.len() };
         return Err(DecodeError { offset: TX_BYTES_MAX, kind });
     }
-    let mut r = Reader { bytes, offset: 0 };
-    let signature: [u8; SIGNATURE_BYTES] = r.take(SIGNATURE_BYTES, "signature")?.try_into().expect("took 64 bytes");
-    let version_offset = r.offset;
+    let mut r = Reader::new(bytes);
+    let signature: [u8; SIGNATURE_BYTES] = r.array("signature")?;
+    let version_offset = r.offset();
     let version = r.u8("version")?;
     if version != TX_VERSION {
-        return Err(r.error(version_offset, DecodeErrorKind::UnsupportedVersion { version }));
+        return Err(DecodeError::at(version_offset, DecodeErrorKind::UnsupportedVersion { version }));
     }
     let nonce = r.u64("nonce")?;
     let fee = r.u64("fee")?;
     let accounts = decode_accounts(&mut r)?;
     let instructions = decode_instructions(&mut r, accounts.len())?;
-    if r.offset != bytes.len() {
-        let count = bytes.len() - r.offset;
-        return Err(r.error(r.offset, DecodeErrorKind::TrailingBytes { count }));
+    if r.offset() != bytes.len() {
+        let count = bytes.len() - r.offset();
+        return Err(DecodeError::at(r.offset(), DecodeErrorKind::TrailingBytes { count }));
     }
     let tx = Transaction { signature, nonce, fee, accounts, instructions };
     debug_assert_eq!(tx.encode(), bytes, "decode accepted a non-canonical encoding");
@@ -453,29 +458,29 @@ pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
 }
 
 fn decode_accounts(r: &mut Reader<'_>) -> Result<Vec<AccountMeta>, DecodeError> {
-    let count_offset = r.offset;
+    let count_offset = r.offset();
     let count = r.u8("account_count")? as usize;
     if count == 0 {
-        return Err(r.error(count_offset, DecodeErrorKind::NoAccounts));
+        return Err(DecodeError::at(count_offset, DecodeErrorKind::NoAccounts));
     }
     if count > ACCOUNTS_PER_TX_MAX {
-        return Err(r.error(count_offset, DecodeErrorKind::TooManyAccounts { count }));
+        return Err(DecodeError::at(count_offset, DecodeErrorKind::TooManyAccounts { count }));
     }
     let mut accounts = Vec::with_capacity(count);
     for index in 0..count {
-        let entry_offset = r.offset;
-        let id = AccountId(r.take(32, "account_id")?.try_into().expect("took 32 bytes"));
-        let flags_offset = r.offset;
+        let entry_offset = r.offset();
+        let id = AccountId(r.array("account_id")?);
+        let flags_offset = r.offset();
         let flags = r.u8("account_flags")?;
         if flags & !FLAG_WRITABLE != 0 {
-            return Err(r.error(flags_offset, DecodeErrorKind::InvalidAccountFlags { flags }));
+            return Err(DecodeError::at(flags_offset, DecodeErrorKind::InvalidAccountFlags { flags }));
         }
         if accounts.iter().any(|m: &AccountMeta| m.id == id) {
-            return Err(r.error(entry_offset, DecodeErrorKind::DuplicateAccount { index }));
+            return Err(DecodeError::at(entry_offset, DecodeErrorKind::DuplicateAccount { index }));
         }
         let writable = flags == FLAG_WRITABLE;
         if index == 0 && !writable {
-            return Err(r.error(flags_offset, DecodeErrorKind::SignerNotWritable));
+            return Err(DecodeError::at(flags_offset, DecodeErrorKind::SignerNotWritable));
         }
         accounts.push(AccountMeta { id, writable });
     }
@@ -483,10 +488,10 @@ fn decode_accounts(r: &mut Reader<'_>) -> Result<Vec<AccountMeta>, DecodeError> 
 }
 
 fn decode_instructions(r: &mut Reader<'_>, account_count: usize) -> Result<Vec<Instruction>, DecodeError> {
-    let count_offset = r.offset;
+    let count_offset = r.offset();
     let count = r.u8("instruction_count")? as usize;
     if count > INSTRUCTIONS_PER_TX_MAX {
-        return Err(r.error(count_offset, DecodeErrorKind::TooManyInstructions { count }));
+        return Err(DecodeError::at(count_offset, DecodeErrorKind::TooManyInstructions { count }));
     }
     let mut instructions = Vec::with_capacity(count);
     for _ in 0..count {
@@ -497,22 +502,22 @@ fn decode_instructions(r: &mut Reader<'_>, account_count: usize) -> Result<Vec<I
 
 fn decode_instruction(r: &mut Reader<'_>, account_count: usize) -> Result<Instruction, DecodeError> {
     let program = ProgramId(r.u16("program_id")?);
-    let index_count_offset = r.offset;
+    let index_count_offset = r.offset();
     let index_count = r.u8("instruction_account_count")? as usize;
     if index_count > ACCOUNTS_PER_INSTRUCTION_MAX {
         let kind = DecodeErrorKind::TooManyInstructionAccounts { count: index_count };
-        return Err(r.error(index_count_offset, kind));
+        return Err(DecodeError::at(index_count_offset, kind));
     }
-    let indices_offset = r.offset;
+    let indices_offset = r.offset();
     let indices = r.take(index_count, "instruction_account_indices")?;
     if let Some(pos) = indices.iter().position(|&i| i as usize >= account_count) {
         let kind = DecodeErrorKind::AccountIndexOutOfRange { index: indices[pos], accounts: account_count };
-        return Err(r.error(indices_offset + pos, kind));
+        return Err(DecodeError::at(indices_offset + pos, kind));
     }
-    let len_offset = r.offset;
+    let len_offset = r.offset();
     let data_len = r.u16("instruction_data_length")? as usize;
     if data_len > INSTRUCTION_DATA_BYTES_MAX {
-        return Err(r.error(len_offset, DecodeErrorKind::InstructionDataTooLarge { len: data_len }));
+        return Err(DecodeError::at(len_offset, DecodeErrorKind::InstructionDataTooLarge { len: data_len }));
     }
     let data = r.take(data_len, "instruction_data")?.to_vec();
     Ok(Instruction { program, accounts: indices.to_vec(), data })
@@ -666,9 +671,10 @@ mod tests {
         let b = signing_message(&ChainId::new("b").unwrap(), &body);
         assert_ne!(a, b);
         assert!(a.starts_with(SIGNING_DOMAIN));
-        assert!(ChainId::new("").is_err());
-        assert!(ChainId::new("has space").is_err());
-        assert!(ChainId::new(&"x".repeat(65)).is_err());
+        assert_eq!(ChainId::new(""), Err(ChainIdError::Length { len: 0 }));
+        let spaced = ChainId::new("has space").unwrap_err();
+        assert_eq!(spaced.to_string(), "chain id \"has space\" must be printable ASCII without spaces");
+        assert_eq!(ChainId::new(&"x".repeat(65)), Err(ChainIdError::Length { len: 65 }));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::account::{AccountId, ProgramId};
 use crate::program::system;
-use crate::state::{AccountMap, Genesis, GenesisKeys, State};
+use crate::state::{AccountMap, Genesis, GenesisKeys, GenesisKeysError, State};
 use crate::tx::{sign, AccountMeta, ChainId, Instruction, Transaction};
 
 /// A materialised workload ([`generate`]) holds at most this many
@@ -63,22 +63,82 @@ impl WorkloadKind {
 }
 
 impl FromStr for WorkloadKind {
-    type Err = String;
+    type Err = WorkloadError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, WorkloadError> {
         match s {
             "uniform" => Ok(WorkloadKind::Uniform),
             "hot" => Ok(WorkloadKind::Hot),
             "zipf" => Ok(WorkloadKind::Zipf),
             _ => {
-                let k = s
-                    .strip_prefix("groups:")
-                    .ok_or_else(|| format!("unknown workload {s:?}: expected uniform, hot, zipf or groups:K"))?;
+                let k = s.strip_prefix("groups:").ok_or_else(|| WorkloadError::UnknownKind { name: s.to_string() })?;
                 match k.parse::<u32>() {
                     Ok(k) if k >= 1 => Ok(WorkloadKind::Groups(k)),
-                    _ => Err(format!("workload {s:?}: K in groups:K must be an integer ≥ 1")),
+                    _ => Err(WorkloadError::InvalidGroups { name: s.to_string() }),
                 }
             }
+        }
+    }
+}
+
+/// Why a workload cannot be named, checked or drawn. The fields named are
+/// those of [`WorkloadSpec`], as the command line spells them (`--txs`,
+/// `--accounts`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum WorkloadError {
+    /// `name` is no workload kind.
+    UnknownKind { name: String },
+    /// `name` is `groups:K` with K not an integer ≥ 1.
+    InvalidGroups { name: String },
+    /// `txs` is over `WORKLOAD_TXS_MAX`, the limit of a materialised workload.
+    TooManyTxs { txs: u64 },
+    /// `txs` is over `WORKLOAD_STREAM_TXS_MAX`, the limit of a stream.
+    TooManyStreamTxs { txs: u64 },
+    /// `accounts` cannot carry `kind`, which needs at least `needed`.
+    TooFewAccounts { accounts: u32, kind: WorkloadKind, needed: u32 },
+    /// The genesis keys given are not those of the spec's seed and accounts.
+    KeysMismatch { keys_seed: u64, keys_accounts: usize, seed: u64, accounts: u32 },
+    /// The spec's genesis cannot be built.
+    Genesis(GenesisKeysError),
+}
+
+impl From<GenesisKeysError> for WorkloadError {
+    fn from(error: GenesisKeysError) -> WorkloadError {
+        WorkloadError::Genesis(error)
+    }
+}
+
+impl fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkloadError::UnknownKind { name } => {
+                write!(f, "unknown workload {name:?}: expected uniform, hot, zipf or groups:K")
+            }
+            WorkloadError::InvalidGroups { name } => {
+                write!(f, "workload {name:?}: K in groups:K must be an integer ≥ 1")
+            }
+            WorkloadError::TooManyTxs { txs } => write!(f, "--txs {txs} exceeds WORKLOAD_TXS_MAX {WORKLOAD_TXS_MAX}"),
+            WorkloadError::TooManyStreamTxs { txs } => {
+                write!(f, "--txs {txs} exceeds WORKLOAD_STREAM_TXS_MAX {WORKLOAD_STREAM_TXS_MAX}")
+            }
+            WorkloadError::TooFewAccounts { accounts, kind, needed } => {
+                write!(f, "--accounts {accounts} is too few for workload {kind}: need at least {needed}")
+            }
+            WorkloadError::KeysMismatch { keys_seed, keys_accounts, seed, accounts } => write!(
+                f,
+                "the genesis keys given are those of seed {keys_seed} and {keys_accounts} accounts, not of seed \
+                 {seed} and {accounts} accounts"
+            ),
+            WorkloadError::Genesis(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for WorkloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WorkloadError::Genesis(error) => Some(error),
+            _ => None,
         }
     }
 }
@@ -105,25 +165,22 @@ pub struct WorkloadSpec {
 
 impl WorkloadSpec {
     /// Checks a spec for a materialised workload.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), WorkloadError> {
         if self.txs > WORKLOAD_TXS_MAX {
-            return Err(format!("--txs {} exceeds WORKLOAD_TXS_MAX {WORKLOAD_TXS_MAX}", self.txs));
+            return Err(WorkloadError::TooManyTxs { txs: self.txs });
         }
         self.validate_shape()
     }
 
     /// Checks that the accounts can carry the workload kind.
-    pub fn validate_shape(&self) -> Result<(), String> {
+    pub fn validate_shape(&self) -> Result<(), WorkloadError> {
         let groups = match self.kind {
             WorkloadKind::Groups(k) => k,
             _ => 1,
         };
         let needed = groups.saturating_mul(2);
         if self.accounts < needed {
-            return Err(format!(
-                "--accounts {} is too few for workload {}: need at least {needed}",
-                self.accounts, self.kind
-            ));
+            return Err(WorkloadError::TooFewAccounts { accounts: self.accounts, kind: self.kind, needed });
         }
         Ok(())
     }
@@ -137,7 +194,7 @@ pub struct Workload {
 
 /// Materialises the whole workload: every transaction in memory at once,
 /// so the bench harness can cache it and keep signing out of its timings.
-pub fn generate(spec: &WorkloadSpec) -> Result<Workload, String> {
+pub fn generate(spec: &WorkloadSpec) -> Result<Workload, WorkloadError> {
     spec.validate()?;
     let keys = Arc::new(GenesisKeys::new(spec.seed, spec.accounts)?);
     let txs =
@@ -162,7 +219,7 @@ pub fn generate_resumed(
     keys: &Arc<GenesisKeys>,
     state: &State,
     start_height: u64,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>, WorkloadError> {
     spec.validate()?;
     Ok(WorkloadStream::resumed(spec, Arc::clone(keys), state, start_height)?.collect_all())
 }
@@ -173,10 +230,7 @@ fn resumed_seed(seed: u64, start_height: u64) -> u64 {
     if start_height == 0 {
         return seed;
     }
-    let mut z = seed ^ start_height.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::splitmix64::mix(seed ^ start_height.wrapping_mul(crate::splitmix64::GOLDEN_GAMMA))
 }
 
 /// A workload drawn lazily, a batch of transactions at a time, so a run
@@ -216,19 +270,18 @@ impl WorkloadStream {
         keys: Arc<GenesisKeys>,
         state: &State,
         start_height: u64,
-    ) -> Result<WorkloadStream, String> {
+    ) -> Result<WorkloadStream, WorkloadError> {
         spec.validate_shape()?;
         if spec.txs > WORKLOAD_STREAM_TXS_MAX {
-            return Err(format!("--txs {} exceeds WORKLOAD_STREAM_TXS_MAX {WORKLOAD_STREAM_TXS_MAX}", spec.txs));
+            return Err(WorkloadError::TooManyStreamTxs { txs: spec.txs });
         }
         if keys.seed() != spec.seed || keys.len() as u64 != u64::from(spec.accounts) {
-            return Err(format!(
-                "the genesis keys given are those of seed {} and {} accounts, not of seed {} and {} accounts",
-                keys.seed(),
-                keys.len(),
-                spec.seed,
-                spec.accounts
-            ));
+            return Err(WorkloadError::KeysMismatch {
+                keys_seed: keys.seed(),
+                keys_accounts: keys.len(),
+                seed: spec.seed,
+                accounts: spec.accounts,
+            });
         }
         let start_nonces =
             state.iter().filter(|(_, account)| account.nonce > 0).map(|(id, account)| (*id, account.nonce)).collect();
@@ -454,7 +507,9 @@ mod tests {
         assert_eq!("groups:4".parse(), Ok(WorkloadKind::Groups(4)));
         assert!("groups:0".parse::<WorkloadKind>().is_err());
         assert!("groups:x".parse::<WorkloadKind>().is_err());
-        assert!("zipfy".parse::<WorkloadKind>().is_err());
+        let unknown = "zipfy".parse::<WorkloadKind>().unwrap_err();
+        assert_eq!(unknown, WorkloadError::UnknownKind { name: "zipfy".into() });
+        assert_eq!(unknown.to_string(), "unknown workload \"zipfy\": expected uniform, hot, zipf or groups:K");
         assert_eq!(WorkloadKind::Groups(3).to_string(), "groups:3");
     }
 
@@ -636,17 +691,23 @@ mod tests {
         for keys in [GenesisKeys::new(7, 12).unwrap(), GenesisKeys::new(6, 11).unwrap()] {
             let keys = Arc::new(keys);
             let error = generate_resumed(&spec, &keys, &State::default(), 1).expect_err("other keys are refused");
-            assert!(error.contains("genesis keys"), "{error}");
+            assert!(matches!(error, WorkloadError::KeysMismatch { seed: 6, accounts: 12, .. }), "{error:?}");
+            assert!(error.to_string().contains("genesis keys"), "{error}");
             let error =
                 WorkloadStream::resumed(&spec, keys, &State::default(), 1).err().expect("other keys are refused");
-            assert!(error.contains("genesis keys"), "{error}");
+            assert!(error.to_string().contains("genesis keys"), "{error}");
         }
     }
 
     #[test]
     fn rejects_impossible_specs() {
-        assert!(spec(WorkloadKind::Groups(10), 19, 1, 1).validate().is_err());
+        let too_few = WorkloadError::TooFewAccounts { accounts: 19, kind: WorkloadKind::Groups(10), needed: 20 };
+        assert_eq!(spec(WorkloadKind::Groups(10), 19, 1, 1).validate(), Err(too_few));
         assert!(spec(WorkloadKind::Uniform, 1, 1, 1).validate().is_err());
-        assert!(spec(WorkloadKind::Uniform, 2, WORKLOAD_TXS_MAX + 1, 1).validate().is_err());
+        let too_many = spec(WorkloadKind::Uniform, 2, WORKLOAD_TXS_MAX + 1, 1).validate().unwrap_err();
+        assert_eq!(
+            too_many.to_string(),
+            format!("--txs {} exceeds WORKLOAD_TXS_MAX {WORKLOAD_TXS_MAX}", WORKLOAD_TXS_MAX + 1)
+        );
     }
 }

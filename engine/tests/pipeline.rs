@@ -10,7 +10,8 @@ use sluice_engine::chain::Chain;
 use sluice_engine::exec::{ExecutorKind, Receipt};
 use sluice_engine::ingest::{partition, verify_transactions, RejectionCounts};
 use sluice_engine::pipeline::{
-    run_pipeline, CommitSink, CommittedBlock, PipelineConfig, PipelineError, PipelineReport, LATENCY_SAMPLES_MAX,
+    run_pipeline, CommitError, CommitSink, CommittedBlock, PipelineConfig, PipelineError, PipelineReport, StageError,
+    LATENCY_SAMPLES_MAX,
 };
 use sluice_engine::program::ProgramRegistry;
 use sluice_engine::workload::{self, Workload, WorkloadKind, WorkloadSpec};
@@ -38,7 +39,7 @@ struct RecordingSink {
 }
 
 impl CommitSink for RecordingSink {
-    fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+    fn commit(&mut self, block: &CommittedBlock) -> Result<(), CommitError> {
         self.headers.push(block.header);
         self.receipts.push(block.receipts.clone());
         Ok(())
@@ -134,7 +135,7 @@ struct SlowSink {
 }
 
 impl CommitSink for SlowSink {
-    fn commit(&mut self, _: &CommittedBlock) -> Result<(), String> {
+    fn commit(&mut self, _: &CommittedBlock) -> Result<(), CommitError> {
         std::thread::sleep(Duration::from_millis(15));
         self.committed += 1;
         let in_flight = self.pulled.load(Ordering::SeqCst) - self.committed;
@@ -170,12 +171,12 @@ struct FaultySink {
 }
 
 impl CommitSink for FaultySink {
-    fn commit(&mut self, block: &CommittedBlock) -> Result<(), String> {
+    fn commit(&mut self, block: &CommittedBlock) -> Result<(), CommitError> {
         if block.header.height == self.fail_at {
             if self.panic {
                 panic!("injected panic at height {}", self.fail_at);
             }
-            return Err(format!("injected failure at height {}", self.fail_at));
+            return Err(CommitError::Sink(format!("injected failure at height {}", self.fail_at)));
         }
         self.committed.push(block.header);
         Ok(())
@@ -195,7 +196,8 @@ fn a_failing_or_panicking_stage_stops_the_pipeline_cleanly() {
         match (panic, result) {
             (false, Err(PipelineError::StageFailed { stage, reason })) => {
                 assert_eq!(stage, "commit");
-                assert!(reason.contains("injected failure"), "{reason}");
+                assert!(matches!(reason, StageError::Commit(CommitError::Sink(_))), "{reason:?}");
+                assert!(reason.to_string().contains("injected failure"), "{reason}");
             }
             (true, Err(PipelineError::StagePanicked { stage, message })) => {
                 assert_eq!(stage, "commit");
@@ -268,7 +270,7 @@ fn a_block_over_the_count_or_byte_bound_is_refused_by_name_before_it_runs() {
         let source = vec![good[0].clone(), bad, good[1].clone()];
         match run_pipeline(&mut chain, source.into_iter(), &mut sink, &pool(2), &PipelineConfig::default()) {
             Err(PipelineError::StageFailed { stage: "ingest", reason }) => {
-                assert!(reason.contains(&format!("block 2 from the source: {name}: ")), "{reason}")
+                assert!(reason.to_string().contains(&format!("block 2 from the source: {name}: ")), "{reason}")
             }
             other => panic!("{name}: unexpected {other:?}"),
         }
@@ -301,6 +303,7 @@ fn a_block_whose_record_would_not_fit_is_refused_before_it_changes_state() {
     let mut sink = RecordingSink::default();
     match run_pipeline(&mut chain, blocks.into_iter(), &mut sink, &pool(2), &config) {
         Err(PipelineError::StageFailed { stage: "execute", reason }) => {
+            let reason = reason.to_string();
             assert!(reason.starts_with("block_record_too_large: block 2 of 400 transactions"), "{reason}");
             assert!(reason.contains(&format!("over the {limit}-byte limit")), "{reason}");
         }

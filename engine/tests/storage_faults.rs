@@ -816,6 +816,7 @@ fn flip_sealed_segment(rng: &mut ChaCha8Rng, segments: &mut BTreeMap<String, Vec
 /// Runs `operation` with new files limited to `DISK_FULL_FILE_BYTES`, which
 /// the kernel enforces (EFBIG, the same path as ENOSPC) on `fallocate` and
 /// `write`. SIGXFSZ is ignored in `main`.
+#[allow(unsafe_code)] // setrlimit(2): a simulated full disk
 fn with_file_size_limit<T>(operation: impl FnOnce() -> T) -> T {
     let limit = libc::rlimit { rlim_cur: DISK_FULL_FILE_BYTES, rlim_max: libc::RLIM_INFINITY };
     let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
@@ -852,6 +853,7 @@ fn sim_root() -> tempfile::TempDir {
 ///   a promise the damage had already voided.
 const REGRESSION_SEEDS: &[u64] = &[56_012, 103_332, 151_541];
 
+#[allow(unsafe_code)] // signal(2): SIGXFSZ ignored, so a full disk is EFBIG
 fn main() {
     // SAFETY: installs the ignore disposition for one signal, before any
     // thread of ours runs; a full disk then shows as EFBIG, not a kill.

@@ -611,6 +611,7 @@ fn emit(hook: &mut Option<SyncHook>, phase: SyncPhase, path: &Path, offset: u64,
 
 /// Takes an exclusive `flock` on `dir/LOCK`, held for the log's lifetime, so
 /// that no two writers map the same segments (part of the map's safety case).
+#[allow(unsafe_code)] // flock(2) on a descriptor we own
 fn lock_dir(dir: &Path) -> Result<File, LogError> {
     let path = dir.join(LOCK_FILE_NAME);
     let file = OpenOptions::new()

@@ -123,6 +123,7 @@ fn create_segment_temp(temp: &Path, header: &SegmentHeader) -> Result<(), LogErr
 /// `fallocate`, glibc falls back to writing one byte per block, which also
 /// allocates for real. Copy-on-write file systems (btrfs, zfs) cannot promise
 /// space for later overwrites at all; that is a documented limit.
+#[allow(unsafe_code)] // posix_fallocate(2) on a descriptor we own
 pub(crate) fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<(), LogError> {
     let len = libc::off_t::try_from(bytes)
         .map_err(|_| LogError::InvalidConfig { reason: format!("segment size {bytes} does not fit off_t") })?;
@@ -346,6 +347,7 @@ pub(crate) struct ActiveSegment {
 
 impl ActiveSegment {
     /// Opens and maps an existing, already validated segment for writing.
+    #[allow(unsafe_code)] // the memory map (memmap2 is unsafe to map)
     pub fn open(dir: &Path, index: u64, size_bytes: u64) -> Result<ActiveSegment, LogError> {
         let path = segment_path(dir, index);
         let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| LogError::io("open", &path, e))?;

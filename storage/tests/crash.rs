@@ -140,7 +140,7 @@ fn new_model(dir: &std::path::Path, seed: u64) -> Arc<Mutex<Model>> {
         durable: BTreeMap::new(),
         acked: 0,
         images: Vec::new(),
-        rng: Rng(seed),
+        rng: Rng::new(seed),
     }))
 }
 

@@ -109,6 +109,7 @@ fn claims_stay_true_after_a_failed_roll_under_none(dir: &std::path::Path) {
     assert_eq!(claim.offset, 64, "nothing after the segment header was synced: {claim:?}");
 }
 
+#[allow(unsafe_code)] // setrlimit(2) and signal(2): a simulated full disk
 fn limit_file_size(bytes: u64) {
     let limit = libc::rlimit { rlim_cur: bytes as libc::rlim_t, rlim_max: bytes as libc::rlim_t };
     // SAFETY: plain syscalls affecting only this (child) process. Ignoring

@@ -157,7 +157,7 @@ fn torn_tail_at_every_byte_recovers_the_previous_records() {
     let last = *metas.last().unwrap();
     let whole_bytes = RECORD_HEADER_SIZE_BYTES + u64::from(last.payload_len);
     let segment_len = fs::metadata(segment_file(source.path(), last.segment)).unwrap().len();
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for cut in 0..record_size(&last) {
         for garbage in [false, true] {
             let work = tempfile::tempdir().unwrap();
@@ -230,7 +230,7 @@ fn expect_corrupt(result: Result<impl std::fmt::Debug, LogError>, segment: u64, 
 fn flipped_bytes_before_the_tail_are_reported_with_segment_and_offset() {
     let source = tempfile::tempdir().unwrap();
     let metas = build(source.path(), 30);
-    let mut rng = Rng(0x5EED);
+    let mut rng = Rng::new(0x5EED);
     for round in 0..150 {
         // Any byte of any record but the last.
         let victim = metas[rng.below(metas.len() as u64 - 1) as usize];
@@ -254,7 +254,7 @@ fn flipped_bytes_in_the_last_record_or_after_it_are_a_torn_tail() {
     let last = *metas.last().unwrap();
     let end = last.offset + record_size(&last);
     assert!(end < 2048, "the test needs room after the last record");
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     for round in 0..60 {
         let work = tempfile::tempdir().unwrap();
         copy_dir(source.path(), work.path());

@@ -370,7 +370,7 @@ pub fn wait_included(localnet: &Localnet, port: u16, nonces: &[u64]) {
 /// `execute_block_serial` and checks every header's app hash against the
 /// reference state root. Returns the reference state after `last`.
 pub fn replay_reference(port: u16, chain: &ChainId, last: u64) -> Result<State, String> {
-    let mut state = Genesis::new(GENESIS_SEED, GENESIS_ACCOUNTS)?.state();
+    let mut state = Genesis::new(GENESIS_SEED, GENESIS_ACCOUNTS).map_err(|e| e.to_string())?.state();
     let programs = ProgramRegistry::native();
     for height in 1..=last + 1 {
         let (txs, header_app_hash) = block(port, height)?;

@@ -35,22 +35,6 @@ pub fn stored_blocks(dir: &Path) -> BTreeMap<u64, StoredBlock> {
     blocks
 }
 
-/// A small, seedable generator (splitmix64): the tests' randomness is
-/// reproducible from the seed they print.
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (bound > 0); the modulo bias is irrelevant here.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0);
-        self.next_u64() % bound
-    }
-}
+/// The tests' seedable generator: their randomness is reproducible from
+/// the seed they print.
+pub use sluice_engine::splitmix64::SplitMix64;

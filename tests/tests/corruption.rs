@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sluice_storage::format::record_size_bytes;
-use sluice_tests::store::{stored_blocks, SplitMix, StoredBlock};
+use sluice_tests::store::{stored_blocks, SplitMix64, StoredBlock};
 use sluice_tests::{sluice, sluice_json};
 
 const FLIP_TRIALS: u64 = 40;
@@ -104,7 +104,7 @@ impl Fixture {
 #[test]
 fn flipped_bytes_are_detected_or_cut_as_a_torn_tail() {
     let fixture = Fixture::new();
-    let mut rng = SplitMix(0xc0_22_u64);
+    let mut rng = SplitMix64::new(0xc0_22_u64);
     let records: Vec<&StoredBlock> = fixture.blocks.values().collect();
     let last = fixture.last();
     for trial in 0..FLIP_TRIALS {
@@ -150,7 +150,7 @@ fn flipped_bytes_are_detected_or_cut_as_a_torn_tail() {
 #[test]
 fn a_cut_tail_recovers_to_the_last_whole_record_and_a_shortened_file_is_refused() {
     let fixture = Fixture::new();
-    let mut rng = SplitMix(0x7a11);
+    let mut rng = SplitMix64::new(0x7a11);
     let last = fixture.last().clone();
     let path = fixture.segment_path(last.meta.segment);
     let original = fs::read(&path).unwrap();

@@ -9,6 +9,7 @@
 use std::fs;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
+use sluice_engine::splitmix64::{SplitMix64, GOLDEN_GAMMA};
 use sluice_tests::fuzz_props::{corpus_dir, hex_lines, TARGETS};
 
 fn replay(target: &str) {
@@ -122,13 +123,6 @@ fn transaction_seeds() -> Vec<Vec<u8>> {
 }
 
 fn pseudo_random_seeds(stream: u64, lengths: &[usize]) -> Vec<Vec<u8>> {
-    let mut state = stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) as u8
-    };
-    lengths.iter().map(|&len| (0..len).map(|_| next()).collect()).collect()
+    let mut rng = SplitMix64::new(stream.wrapping_mul(GOLDEN_GAMMA));
+    lengths.iter().map(|&len| (0..len).map(|_| rng.next_u64() as u8).collect()).collect()
 }

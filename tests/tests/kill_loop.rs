@@ -13,7 +13,7 @@ use std::process::{ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use sluice_tests::store::{stored_blocks, SplitMix};
+use sluice_tests::store::{stored_blocks, SplitMix64};
 use sluice_tests::{sluice_bin, sluice_json};
 
 const ITERATIONS_DEFAULT: u64 = 20;
@@ -70,7 +70,7 @@ fn committed_blocks_survive_kill_9() {
     let iterations = env_u64("SLUICE_KILL_LOOP_ITERATIONS", ITERATIONS_DEFAULT);
     let seed = env_u64("SLUICE_KILL_LOOP_SEED", SEED_DEFAULT);
     eprintln!("kill loop: {iterations} iterations, seed {seed:#x}");
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix64::new(seed);
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_str().unwrap().to_string();
     let mut claims: BTreeMap<u64, String> = BTreeMap::new();

@@ -336,7 +336,7 @@ fn build_chain(
     progress: &dyn Fn(String),
 ) -> Result<(NodeProcess, BuildReport), String> {
     let start = Instant::now();
-    let genesis = Genesis::new(SEED, params.accounts)?;
+    let genesis = Genesis::new(SEED, params.accounts).map_err(|e| e.to_string())?;
     let ids: Vec<AccountId> = (0..genesis.keys.len()).into_par_iter().map(|i| genesis.id(i)).collect();
     let app_state = params.app_state();
     // The node builds its genesis from app_state: check that the accounts
@@ -377,7 +377,7 @@ fn build_chain(
         return Err("InitChain app hash differs from the genesis state root this tool computed".to_string());
     }
 
-    let chain = ChainId::new(CHAIN_ID)?;
+    let chain = ChainId::new(CHAIN_ID).map_err(|e| e.to_string())?;
     let (mut sign_time, mut node_time) = (Duration::ZERO, Duration::ZERO);
     let mut committed = 0u64;
     let blocks = params.blocks();
@@ -459,15 +459,8 @@ fn signed_tx(k: u64, accounts: u32, genesis: &Genesis, ids: &[AccountId], chain:
 fn transfer_pair(k: u64, accounts: u32) -> (usize, usize) {
     let accounts = u64::from(accounts);
     let from = k % accounts;
-    let to = (from + 1 + splitmix64(k) % (accounts - 1)) % accounts;
+    let to = (from + 1 + sluice_engine::splitmix64::hash(k) % (accounts - 1)) % accounts;
     (from as usize, to as usize)
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// One measured start: spawn to Info at the chain's height.

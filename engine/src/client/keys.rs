@@ -77,40 +77,111 @@ impl KeyFile {
     /// Reads a key file, refusing one that others can read.
     pub fn load(path: &Path) -> Result<KeyFile, ClientError> {
         let text = read_secret_file(path)?;
-        KeyFile::parse(&text).map_err(|reason| ClientError::KeyFile { path: path.to_path_buf(), reason })
+        KeyFile::parse(&text).map_err(|e| ClientError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })
     }
 
     /// Parses the JSON text of a key file; the error names the field.
-    pub fn parse(text: &str) -> Result<KeyFile, String> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| format!("not a Sluice key file: not JSON at line {}, column {}", e.line(), e.column()))?;
-        let object = value.as_object().ok_or("not a Sluice key file: expected a JSON object")?;
-        for key in object.keys() {
-            if !["kind", "version", "id", "secret_key"].contains(&key.as_str()) {
-                return Err(format!("unknown field `{key}`"));
-            }
+    pub fn parse(text: &str) -> Result<KeyFile, KeyFileError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| KeyFileError::NotJson { line: e.line(), column: e.column() })?;
+        let object = value.as_object().ok_or(KeyFileError::NotAnObject)?;
+        if let Some(unknown) = object.keys().find(|key| !KEY_FILE_FIELDS.contains(&key.as_str())) {
+            return Err(KeyFileError::UnknownField { field: unknown.clone() });
         }
-        let field = |name: &str| object.get(name).ok_or_else(|| format!("required field `{name}` is missing"));
+        let field = |name: &'static str| object.get(name).ok_or(KeyFileError::MissingField { field: name });
         if field("kind")?.as_str() != Some(KEY_FILE_KIND) {
-            return Err(format!("field `kind`: expected \"{KEY_FILE_KIND}\""));
+            return Err(KeyFileError::WrongKind);
         }
         if field("version")?.as_u64() != Some(KEY_FILE_VERSION) {
-            return Err(format!("field `version`: expected {KEY_FILE_VERSION}"));
+            return Err(KeyFileError::WrongVersion);
         }
-        let hex32 = |name: &str| -> Result<[u8; 32], String> {
-            let text = field(name)?.as_str().ok_or_else(|| format!("field `{name}`: expected a string"))?;
-            let id = crate::genesis::parse_account_id(text).map_err(|reason| format!("field `{name}`: {reason}"))?;
+        let hex32 = |name: &'static str| -> Result<[u8; 32], KeyFileError> {
+            let text = field(name)?.as_str().ok_or(KeyFileError::NotAString { field: name })?;
+            let id = crate::genesis::parse_account_id(text)
+                .map_err(|e| KeyFileError::NotHex { field: name, reason: e.to_string() })?;
             Ok(id.0)
         };
         let secret = hex32("secret_key")?;
         let id = AccountId(hex32("id")?);
         let key = KeyFile::from_key(SigningKey::from_bytes(&secret));
         if key.id != id {
-            return Err("field `id` is not the public key of `secret_key`: the file is damaged".to_string());
+            return Err(KeyFileError::IdMismatch);
         }
         Ok(key)
     }
 }
+
+/// The fields of a key file; any other is an error.
+const KEY_FILE_FIELDS: [&str; 4] = ["kind", "version", "id", "secret_key"];
+
+/// Why text is not a Sluice key file; every kind past the JSON itself
+/// names the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyFileError {
+    NotJson {
+        line: usize,
+        column: usize,
+    },
+    NotAnObject,
+    UnknownField {
+        field: String,
+    },
+    MissingField {
+        field: &'static str,
+    },
+    /// `kind` is not [`KEY_FILE_KIND`].
+    WrongKind,
+    /// `version` is not [`KEY_FILE_VERSION`].
+    WrongVersion,
+    NotAString {
+        field: &'static str,
+    },
+    /// Not 64 hex digits.
+    NotHex {
+        field: &'static str,
+        reason: String,
+    },
+    /// `id` is not the public key of `secret_key`.
+    IdMismatch,
+}
+
+impl KeyFileError {
+    /// The field at fault, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            KeyFileError::NotJson { .. } | KeyFileError::NotAnObject => None,
+            KeyFileError::UnknownField { field } => Some(field),
+            KeyFileError::MissingField { field }
+            | KeyFileError::NotAString { field }
+            | KeyFileError::NotHex { field, .. } => Some(field),
+            KeyFileError::WrongKind => Some("kind"),
+            KeyFileError::WrongVersion => Some("version"),
+            KeyFileError::IdMismatch => Some("id"),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyFileError::NotJson { line, column } => {
+                write!(f, "not a Sluice key file: not JSON at line {line}, column {column}")
+            }
+            KeyFileError::NotAnObject => f.write_str("not a Sluice key file: expected a JSON object"),
+            KeyFileError::UnknownField { field } => write!(f, "unknown field `{field}`"),
+            KeyFileError::MissingField { field } => write!(f, "required field `{field}` is missing"),
+            KeyFileError::WrongKind => write!(f, "field `kind`: expected \"{KEY_FILE_KIND}\""),
+            KeyFileError::WrongVersion => write!(f, "field `version`: expected {KEY_FILE_VERSION}"),
+            KeyFileError::NotAString { field } => write!(f, "field `{field}`: expected a string"),
+            KeyFileError::NotHex { field, reason } => write!(f, "field `{field}`: {reason}"),
+            KeyFileError::IdMismatch => {
+                f.write_str("field `id` is not the public key of `secret_key`: the file is damaged")
+            }
+        }
+    }
+}
+
+impl std::error::Error for KeyFileError {}
 
 /// Creates `path` with mode 0600, writes `contents` and fsyncs the file
 /// and its directory. Refuses, writing nothing, if anything exists there.
@@ -186,9 +257,11 @@ mod tests {
         ];
         for (text, expected) in cases {
             let error = KeyFile::parse(text).err().unwrap_or_else(|| panic!("accepted {text}"));
-            assert!(error.contains(expected), "{error} lacks {expected}");
+            assert!(error.to_string().contains(expected), "{error} lacks {expected}");
         }
         let swapped = good.replace(&hex::encode(KeyFile::parse(&good).unwrap().id.0), &hex::encode(other.id.0));
-        assert!(KeyFile::parse(&swapped).unwrap_err().contains("damaged"));
+        let damaged = KeyFile::parse(&swapped).unwrap_err();
+        assert!(damaged.to_string().contains("damaged"));
+        assert_eq!(damaged.field(), Some("id"));
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::account::AccountId;
 
 pub use ingest::IngestClient;
-pub use keys::KeyFile;
+pub use keys::{KeyFile, KeyFileError};
 pub use rpc::{AccountView, CometRpc, RPC_URL_DEFAULT};
 pub use send::{Prepared, TxOutcome};
 

@@ -934,16 +934,8 @@ mod tests {
     /// Byte strings from a fixed splitmix64 stream: no RNG crate, and a
     /// failure reproduces from its index.
     fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                (z ^ (z >> 31)) as u8
-            })
-            .collect()
+        let mut rng = crate::splitmix64::SplitMix64::new(seed);
+        (0..len).map(|_| rng.next_u64() as u8).collect()
     }
 
     #[test]

@@ -143,6 +143,15 @@ impl ConflictGraph {
             critical_path_txs = critical_path_txs.max(depth);
             access_starts.push(accesses.len() as u32);
         }
+        assert_eq!(access_starts.len(), txs.len() + 1, "access rows: one per transaction, plus the end");
+        assert_eq!(accesses.len(), access_count, "one access per declared account");
+        assert_eq!(tracks.len(), slot_ids.len(), "one depth track per slot");
+        assert!(slot_ids.len() <= access_count, "a slot per distinct declared account");
+        assert!(
+            critical_path_txs as usize <= txs.len() && (critical_path_txs == 0) == txs.is_empty(),
+            "the longest chain ({critical_path_txs}) is 1 to {} transactions",
+            txs.len()
+        );
         let slot_written = tracks.iter().map(|track| track.written).collect();
         ConflictGraph {
             slot_ids,
@@ -155,6 +164,7 @@ impl ConflictGraph {
     }
 
     pub fn tx_count(&self) -> usize {
+        debug_assert!(!self.access_starts.is_empty(), "access rows end with the total");
         self.access_starts.len() - 1
     }
 
@@ -196,6 +206,9 @@ impl ConflictGraph {
             deps.dedup();
             edges.extend(deps.iter().map(|&d| (d, t as u32)));
         }
+        // Each access adds at most its last writer, and each reader is
+        // recorded once and consumed at most once.
+        assert!(edges.len() <= 2 * self.accesses.len(), "{} edges from {} accesses", edges.len(), self.accesses.len());
         let dependencies = compress(tx_count, &edges);
         debug_assert_eq!(longest_chain(tx_count, &edges), self.critical_path_txs, "both passes see one graph");
         dependencies
@@ -229,7 +242,10 @@ impl SlotTable {
         let ids: &[AccountId] = slot_ids;
         let entry = self.slots.entry(hash, |&s| ids[s as usize] == *id, |&s| hasher.hash_one(ids[s as usize]));
         match entry {
-            hashbrown::hash_table::Entry::Occupied(occupied) => *occupied.get(),
+            hashbrown::hash_table::Entry::Occupied(occupied) => {
+                debug_assert!((*occupied.get() as usize) < slot_ids.len(), "a numbered slot has its id");
+                *occupied.get()
+            }
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 let slot = slot_ids.len() as u32;
                 vacant.insert(slot);
@@ -289,6 +305,7 @@ fn compress(tx_count: usize, edges: &[(u32, u32)]) -> Dependencies {
     let mut counts = vec![0u32; tx_count];
     let mut starts = vec![0u32; tx_count + 1];
     for &(from, to) in edges {
+        debug_assert!(from < to && (to as usize) < tx_count, "edge {from} → {to} goes forward within the block");
         counts[to as usize] += 1;
         starts[from as usize + 1] += 1;
     }
@@ -301,6 +318,17 @@ fn compress(tx_count: usize, edges: &[(u32, u32)]) -> Dependencies {
         successors[fill[from as usize] as usize] = to;
         fill[from as usize] += 1;
     }
+    // Paired with the counting pass: every row filled exactly to where the
+    // next one starts.
+    debug_assert!(fill[..tx_count] == starts[1..], "each successor row filled to its end");
+    assert_eq!(starts[tx_count] as usize, edges.len(), "successor rows hold every edge");
+    debug_assert!(
+        (0..tx_count).all(|t| {
+            let row = &successors[starts[t] as usize..starts[t + 1] as usize];
+            row.windows(2).all(|pair| pair[0] < pair[1]) && row.iter().all(|&to| to as usize > t)
+        }),
+        "successor rows ascending, without repeats, all later in the block"
+    );
     Dependencies { counts, successor_starts: starts, successors }
 }
 

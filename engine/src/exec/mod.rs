@@ -24,6 +24,9 @@
 //! the running program; and no account's data exceeds
 //! `ACCOUNT_DATA_BYTES_MAX`.
 
+// The fuzzing harness ships in no embedder's build: feature `fuzzing` (the
+// fuzz targets, the property tests, a chain fuzzing its own programs).
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod differential;
 mod error;
 pub mod graph;
@@ -63,16 +66,30 @@ impl ExecutorKind {
 }
 
 impl FromStr for ExecutorKind {
-    type Err = String;
+    type Err = UnknownExecutor;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownExecutor> {
         match s {
             "serial" => Ok(ExecutorKind::Serial),
             "parallel" => Ok(ExecutorKind::Parallel),
-            _ => Err(format!("unknown executor {s:?}: expected parallel or serial")),
+            _ => Err(UnknownExecutor { name: s.to_string() }),
         }
     }
 }
+
+/// A name that is none of the executors' (`parallel`, `serial`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UnknownExecutor {
+    pub name: String,
+}
+
+impl fmt::Display for UnknownExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown executor {:?}: expected parallel or serial", self.name)
+    }
+}
+
+impl std::error::Error for UnknownExecutor {}
 
 impl fmt::Display for ExecutorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,6 +184,9 @@ pub fn execute_transaction_in(
     images: &mut RollbackImages,
 ) -> Receipt {
     assert_eq!(accounts.len(), tx.accounts.len(), "caller loads every declared account");
+    // The decoder refuses a transaction without accounts; indexing the
+    // fee payer below relies on it.
+    assert!(!accounts.is_empty(), "a transaction declares its fee payer, account 0");
     if let Err(error) = charge_fee(tx, &mut accounts[0]) {
         return Receipt { status: TxStatus::Rejected { error }, fee_charged: 0 };
     }

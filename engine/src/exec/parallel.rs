@@ -42,7 +42,7 @@ use rayon::prelude::*;
 
 use crate::account::{Account, AccountId};
 use crate::exec::graph::{Access, ConflictGraph, Dependencies};
-use crate::exec::serial::differs_from;
+use crate::exec::serial::{differs_from, is_canonical_delta};
 use crate::exec::{execute_transaction_in, BlockOutcome, Receipt, RollbackImages};
 use crate::program::ProgramRegistry;
 use crate::state::{State, StateDelta};
@@ -165,11 +165,15 @@ pub fn execute_graph_with(
     policy: SchedulePolicy,
 ) -> BlockOutcome {
     assert_eq!(graph.tx_count(), txs.len(), "graph built for this block");
-    if policy.schedules(graph, rayon::current_num_threads()) {
+    let outcome = if policy.schedules(graph, rayon::current_num_threads()) {
         execute_scheduled(state, txs, programs, graph)
     } else {
         execute_in_order(state, txs, programs, graph)
-    }
+    };
+    assert_eq!(outcome.receipts.len(), txs.len(), "one receipt per transaction");
+    assert!(outcome.delta.len() <= graph.slot_ids.len(), "the delta holds only accounts the block declared");
+    debug_assert!(is_canonical_delta(&outcome.delta), "delta sorted by id, each id once");
+    outcome
 }
 
 /// Block order is a valid schedule of any conflict graph. One worker owns
@@ -218,6 +222,8 @@ fn execute_scheduled(
         receipts: Mutex::new(Vec::new()),
     };
     let roots: Vec<u32> = (0..txs.len() as u32).filter(|&t| dependencies.counts[t as usize] == 0).collect();
+    // The first transaction waits for nothing: edges point forward.
+    assert!(txs.is_empty() || roots.first() == Some(&0), "transaction 0 is a root of the graph");
     let run_all = || {
         rayon::scope(|scope| {
             // Spawned last to first: this worker pops its own newest spawn
@@ -236,6 +242,15 @@ fn execute_scheduled(
     let receipts = run.receipts_in_block_order();
     let slots: Vec<Account> =
         run.slots.into_par_iter().map(|slot| slot.0.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
+    // Counters of transactions with one predecessor are never touched;
+    // every other counter ends at zero.
+    debug_assert!(
+        run.pending
+            .iter()
+            .zip(&dependencies.counts)
+            .all(|(n, &count)| n.load(Ordering::Relaxed) == u32::from(count == 1)),
+        "every predecessor of every transaction counted down once"
+    );
     BlockOutcome { receipts, delta: delta_of(graph, &committed, &slots, &written) }
 }
 
@@ -247,14 +262,17 @@ fn load_working_set<'s, S: Send>(
     graph: &ConflictGraph,
     wrap: impl Fn(Account) -> S + Sync,
 ) -> (Vec<Option<&'s Account>>, Vec<S>) {
-    graph
+    let (committed, working): (Vec<_>, Vec<_>) = graph
         .slot_ids
         .par_iter()
         .map(|id| {
             let committed = state.get(id);
             (committed, wrap(committed.cloned().unwrap_or_default()))
         })
-        .unzip()
+        .unzip();
+    assert_eq!(committed.len(), graph.slot_ids.len(), "a committed value per slot");
+    assert_eq!(working.len(), graph.slot_ids.len(), "a working copy per slot");
+    (committed, working)
 }
 
 struct BlockRun<'a> {
@@ -294,6 +312,7 @@ impl Worker {
         programs: &ProgramRegistry,
         slots: &mut (impl WorkingSlots + ?Sized),
     ) -> Receipt {
+        debug_assert!(self.accounts.is_empty(), "no accounts left over from the previous transaction");
         self.accounts.extend(accesses.iter().map(|access| {
             slots.with_slot(
                 access.slot(),
@@ -359,14 +378,22 @@ impl<'a> BlockRun<'a> {
     /// Pushes the successors of `t` that it was the last to wait for.
     fn release_successors(&self, t: usize, ready: &mut Vec<u32>) {
         for &succ in self.dependencies.successors_of(t) {
+            debug_assert!(succ as usize > t, "edge {t} → {succ} points backwards in block order");
             let waits_for_one = self.dependencies.counts[succ as usize] == 1;
             // AcqRel: the successor's worker must see this transaction's
             // writes (the slot mutexes also order them). A successor that
             // waits for `t` alone is released without touching the counter.
-            if waits_for_one || self.pending[succ as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if waits_for_one || self.last_predecessor_done(succ as usize) {
                 ready.push(succ);
             }
         }
+    }
+
+    /// Counts one finished predecessor of `succ`; true if it was the last.
+    fn last_predecessor_done(&self, succ: usize) -> bool {
+        let waiting = self.pending[succ].fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(waiting >= 1, "transaction {succ} released by more predecessors than it has");
+        waiting == 1
     }
 
     fn run_one(&self, t: usize, worker: &mut Worker) {
@@ -403,6 +430,9 @@ fn written_slots_by_id(graph: &ConflictGraph) -> Vec<u32> {
 /// of `slots`, so both workers fill it at once; a transfer's account has
 /// no data, so the copy allocates nothing.
 fn delta_of(graph: &ConflictGraph, committed: &[Option<&Account>], slots: &[Account], written: &[u32]) -> StateDelta {
+    assert_eq!(committed.len(), graph.slot_ids.len(), "a committed value per slot");
+    assert_eq!(slots.len(), graph.slot_ids.len(), "a final value per slot");
+    assert!(written.len() <= slots.len(), "written slots are distinct slots");
     // Two passes: an indexed parallel `collect` writes straight into the
     // result, where a filtering one gathers pieces and copies them again.
     let changed: Vec<u32> =
@@ -432,6 +462,11 @@ fn sort_slots_by_id(slots: &mut [u32], ids: &[AccountId]) {
         }
         start += run;
     }
+    // O(slots) after an O(slots log slots) sort: debug only.
+    debug_assert!(
+        slots.windows(2).all(|pair| ids[pair[0] as usize] < ids[pair[1] as usize]),
+        "slots in ascending id order"
+    );
 }
 
 #[cfg(test)]

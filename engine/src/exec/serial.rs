@@ -36,6 +36,7 @@ pub fn execute_block_serial(state: &State, txs: &[Transaction], programs: &Progr
             }
         }
     }
+    assert_eq!(receipts.len(), txs.len(), "one receipt per transaction");
     BlockOutcome { receipts, delta: delta_from_overlay(state, overlay) }
 }
 
@@ -45,7 +46,16 @@ pub fn delta_from_overlay(state: &State, overlay: impl IntoIterator<Item = (Acco
     let mut delta: StateDelta =
         overlay.into_iter().filter(|(id, account)| differs_from_state(state, id, account)).collect();
     delta.sort_unstable_by_key(|(id, _)| *id);
+    // O(changed accounts) after the sort: debug only, the delta of a
+    // 10,000-transfer block has 20,000 entries.
+    debug_assert!(is_canonical_delta(&delta), "delta sorted by id, each id once");
     delta
+}
+
+/// Whether `delta` is in the canonical order every executor must produce:
+/// ascending account id, no id twice.
+pub(crate) fn is_canonical_delta(delta: &StateDelta) -> bool {
+    delta.windows(2).all(|pair| pair[0].0 < pair[1].0)
 }
 
 /// Whether `account` belongs in a delta against `state`.

@@ -10,6 +10,8 @@
 //! h (initial height 1); empty CometBFT blocks are empty Sluice blocks, so
 //! the two never drift.
 
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -25,6 +27,7 @@ use tendermint_proto::v0_38::abci::{
 
 use tracing::{error, info, warn};
 
+use super::config::ConfigError;
 use super::mempool::{system_transfers, PendingState};
 use super::metrics::Metrics;
 use super::pool::{PoolEntry, TxHashSet, TxPool, PROPOSAL_POOL_BYTES_MAX};
@@ -35,15 +38,17 @@ use super::{
     verify_batch, verify_one, NodeConfig, CODE_BAD_SIGNATURE, CODE_BLOCK_FULL, CODE_DECODE, CODE_DUPLICATE,
     CODE_NOT_INITIALIZED,
 };
-use crate::block::{check_block_limits, BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
-use crate::chain::{Chain, ExecutedBlock};
+use crate::block::{check_block_limits, BlockLimitError, BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
+use crate::chain::{Chain, ChainError, ExecutedBlock};
 use crate::exec::TxStatus;
-use crate::genesis::{app_state_hash, genesis_state, AppState};
+use crate::genesis::{app_state_hash, genesis_state, AppState, GenesisError};
 use crate::ingest::Rejection;
 use crate::persist::store::BLOCK_RECORD_BYTES_MAX;
-use crate::persist::{block_record_bytes, AppStateGenesis, BlockStore, RestoredBase, ResumeReport, StoreOrigin};
+use crate::persist::{
+    block_record_bytes, AppStateGenesis, BlockStore, PersistError, RestoredBase, ResumeReport, StoreOrigin,
+};
 use crate::program::ProgramRegistry;
-use crate::tx::ChainId;
+use crate::tx::{ChainId, ChainIdError};
 use rayon::prelude::*;
 
 pub const APP_VERSION: u64 = 1;
@@ -113,10 +118,11 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
 }
 
-/// A handler's failure: answered as an ABCI exception, which CometBFT
-/// treats as fatal for consensus calls. Used only where continuing would
-/// risk diverging from the other validators.
-pub type HandlerResult<T> = Result<T, String>;
+/// A handler's failure: answered as an ABCI exception (its message is the
+/// exception's `error`), which CometBFT treats as fatal for consensus
+/// calls. Used only where continuing would risk diverging from the other
+/// validators.
+pub type HandlerResult<T> = Result<T, AppError>;
 
 /// The node's verdict on each transaction of one ingest request, in
 /// request order, and the pool's size after it.
@@ -164,7 +170,7 @@ impl Node {
     }
 
     fn lock(&self) -> HandlerResult<MutexGuard<'_, App>> {
-        self.app.lock().map_err(|_| "application state poisoned by an earlier panic; restart the node".to_string())
+        self.app.lock().map_err(|_| AppError::Poisoned)
     }
 
     /// Answers one request. Never panics on request content.
@@ -203,10 +209,13 @@ impl Node {
             }
             Rq::FinalizeBlock(r) => self.finalize_block(r).map(Rs::FinalizeBlock),
         };
-        result.unwrap_or_else(|error| self.exception(error))
+        result.unwrap_or_else(|error| self.exception(&error))
     }
 
-    pub fn exception(&self, error: String) -> response::Value {
+    /// An exception answering a request, counted and logged: `error` is
+    /// its message.
+    pub fn exception(&self, error: &impl fmt::Display) -> response::Value {
+        let error = error.to_string();
         self.metrics.abci_exceptions_total.fetch_add(1, Relaxed);
         error!(%error, "abci exception");
         response::Value::Exception(tendermint_proto::v0_38::abci::ResponseException { error })
@@ -229,38 +238,33 @@ impl Node {
     fn init_chain(&self, request: RequestInitChain) -> HandlerResult<ResponseInitChain> {
         let mut app = self.lock()?;
         if request.initial_height > 1 {
-            return Err(format!(
-                "initial_height {} is not supported: Sluice heights start at 1",
-                request.initial_height
-            ));
+            return Err(AppError::InitialHeight { initial_height: request.initial_height });
         }
         let chain_id = ChainId::new(&request.chain_id)
-            .map_err(|e| format!("InitChain: chain_id {:?} cannot be signed over: {e}", request.chain_id))?;
+            .map_err(|source| AppError::InvalidChainId { chain_id: request.chain_id.clone(), source })?;
         let hash = app_state_hash(&request.app_state_bytes);
         if let Some(init) = &app.init {
             // CometBFT repeats InitChain while the app reports height 0.
             if init.chain_id != chain_id || init.genesis.app_state_hash != hash || app.committed_height != 0 {
-                return Err(format!(
-                    "InitChain for chain {} with app_state hash {} does not match the store's genesis \
-                     (chain {}, app_state hash {}, committed height {})",
-                    chain_id.as_str(),
-                    hex::encode(hash),
-                    init.chain_id.as_str(),
-                    hex::encode(init.genesis.app_state_hash),
-                    app.committed_height
-                ));
+                return Err(AppError::GenesisMismatch {
+                    chain_id,
+                    app_state_hash: hash,
+                    store_chain_id: init.chain_id.clone(),
+                    store_app_state_hash: init.genesis.app_state_hash,
+                    committed_height: app.committed_height,
+                });
             }
         } else {
             // Everything is checked before anything is written: a bad
             // genesis leaves the data directory as it was.
-            let genesis = genesis_state(&request.app_state_bytes).map_err(|e| format!("invalid genesis: {e}"))?;
+            let genesis = genesis_state(&request.app_state_bytes).map_err(AppError::InvalidGenesis)?;
             let state_root = genesis.state.root();
             let origin = StoreOrigin::AppState(AppStateGenesis {
                 chain_id: chain_id.clone(),
                 app_state: request.app_state_bytes.to_vec(),
             });
             let store = BlockStore::create(app.data_dir()?, app.config.store()?, origin, &genesis.state)
-                .map_err(|e| format!("InitChain: creating the store: {e}"))?;
+                .map_err(|source| AppError::CreateStore { during: "InitChain", source })?;
             info!(
                 chain_id = chain_id.as_str(),
                 genesis_hash = %hex::encode(hash),
@@ -336,7 +340,7 @@ impl Node {
         let reject = |code: u32, log: String| ResponseCheckTx { code, log, ..Default::default() };
         let chain_id = match self.lock() {
             Ok(app) => app.init.as_ref().map(|init| init.chain_id.clone()),
-            Err(e) => return reject(CODE_NOT_INITIALIZED, e),
+            Err(e) => return reject(CODE_NOT_INITIALIZED, e.to_string()),
         };
         let Some(chain_id) = chain_id else {
             return reject(CODE_NOT_INITIALIZED, "not_initialized: InitChain has not run".into());
@@ -347,7 +351,7 @@ impl Node {
         };
         let mut app = match self.lock() {
             Ok(app) => app,
-            Err(e) => return reject(CODE_NOT_INITIALIZED, e),
+            Err(e) => return reject(CODE_NOT_INITIALIZED, e.to_string()),
         };
         let App { init, pending, .. } = &mut *app;
         let Some(init) = init else {
@@ -393,7 +397,7 @@ impl Node {
         let verified = verify_batch(&raw, &chain_id);
         let mut app = match self.lock() {
             Ok(app) => app,
-            Err(e) => return refuse_all(&raw, CODE_NOT_INITIALIZED, &e),
+            Err(e) => return refuse_all(&raw, CODE_NOT_INITIALIZED, &e.to_string()),
         };
         let App { init, pending, pool, .. } = &mut *app;
         let Some(init) = init else {
@@ -470,14 +474,14 @@ impl Node {
     /// (`block_too_large`), checked before any signature, or a transaction
     /// that does not decode or verify (`bad_transaction`). Within both
     /// limits the block's record fits (see `BLOCK_RECORD_BYTES_MAX`).
-    pub(crate) fn check_proposal<T: AsRef<[u8]>>(&self, txs: &[T]) -> HandlerResult<Result<(), String>> {
+    pub(crate) fn check_proposal<T: AsRef<[u8]>>(&self, txs: &[T]) -> HandlerResult<Result<(), ProposalRejection>> {
         let chain_id = self.chain_id()?;
         if let Err(error) = check_block_limits(txs) {
-            return Ok(Err(error.to_string()));
+            return Ok(Err(ProposalRejection::Limits(error)));
         }
         let raw: Vec<Vec<u8>> = txs.iter().map(|tx| tx.as_ref().to_vec()).collect();
         let bad = verify_batch(&raw, &chain_id).into_iter().enumerate().find_map(|(index, verdict)| {
-            verdict.err().map(|rejection| format!("bad_transaction: transaction {index}: {}", rejection.reason()))
+            verdict.err().map(|rejection| ProposalRejection::BadTransaction { index, rejection })
         });
         Ok(bad.map_or(Ok(()), Err))
     }
@@ -486,23 +490,23 @@ impl Node {
         let start = Instant::now();
         let mut app = self.lock()?;
         if app.finalized.is_some() {
-            return Err("FinalizeBlock twice without Commit".to_string());
+            return Err(AppError::FinalizeTwice { height: request.height });
         }
-        let height = u64::try_from(request.height).map_err(|_| format!("negative height {}", request.height))?;
+        let height = u64::try_from(request.height).map_err(|_| AppError::NegativeHeight { height: request.height })?;
         // Where a block is cut decides which transactions get `block_full`,
         // and so the app hash: it must be the same on every validator, so it
         // never depends on this node's store. The node's store is built to
         // hold a record of `BLOCK_RECORD_BYTES_MAX` (default segments).
         let record_bytes_max = app.record_bytes_max;
-        let init = app.init.as_mut().ok_or("FinalizeBlock before InitChain")?;
+        let init = app.init.as_mut().ok_or(AppError::NotInitialized { call: Some("FinalizeBlock") })?;
         if init.store.block_record_bytes_max() < record_bytes_max {
-            return Err(format!(
-                "the store's segments hold block records of at most {} bytes, less than the chain's {record_bytes_max}",
-                init.store.block_record_bytes_max()
-            ));
+            return Err(AppError::StoreRecordsTooSmall {
+                store_max: init.store.block_record_bytes_max(),
+                chain_max: record_bytes_max,
+            });
         }
         if height != init.chain.height + 1 {
-            return Err(format!("FinalizeBlock height {height}, expected {}", init.chain.height + 1));
+            return Err(AppError::UnexpectedHeight { height, expected: init.chain.height + 1 });
         }
         let txs: Vec<Vec<u8>> = request.txs.into_iter().map(|tx| tx.to_vec()).collect();
         let tx_count = txs.len();
@@ -529,13 +533,13 @@ impl Node {
     fn commit(&self) -> HandlerResult<ResponseCommit> {
         let start = Instant::now();
         let mut app = self.lock()?;
-        let block = app.finalized.take().ok_or("Commit without FinalizeBlock")?;
+        let block = app.finalized.take().ok_or(AppError::CommitWithoutFinalize)?;
         let header = block.executed.header;
-        let init = app.init.as_mut().ok_or("Commit before InitChain")?;
+        let init = app.init.as_mut().ok_or(AppError::NotInitialized { call: Some("Commit") })?;
         let outcome = &block.executed.outcome;
         init.store
             .commit(&header, &block.accepted, &outcome.receipts, &outcome.delta)
-            .map_err(|e| format!("Commit at height {}: {e}", header.height))?;
+            .map_err(|source| AppError::Commit { height: header.height, source })?;
         let snapshot_written = self.snapshot_if_due(init);
         assert_eq!(header.height, app.committed_height + 1, "commits are consecutive");
         app.committed_height = header.height;
@@ -605,7 +609,7 @@ impl Node {
         let Some((dir, identity)) = self.serving()? else {
             return Ok(ResponseListSnapshots::default());
         };
-        let mut server = self.snapshot_server.lock().map_err(|_| "snapshot server poisoned".to_string())?;
+        let mut server = self.snapshot_server.lock().map_err(|_| AppError::SnapshotServerPoisoned)?;
         Ok(ResponseListSnapshots { snapshots: server.list(&dir, &identity) })
     }
 
@@ -711,7 +715,7 @@ impl Node {
         let data = app.data_dir()?;
         if app.init.as_ref().is_some_and(|init| init.chain.height > init.origin_height) {
             // Blocks were committed while the restore ran: never replace them.
-            return Err("state sync completed a restore, but this node committed blocks meanwhile".into());
+            return Err(AppError::CommittedDuringRestore { restored_height: restored.height });
         }
         if let Some(replaced) = app.init.take() {
             warn!(height = replaced.origin_height, "state sync replaces a store that holds no block after its origin");
@@ -719,7 +723,7 @@ impl Node {
             remove_store(&data)?;
         }
         let store = BlockStore::create_restored(&data, app.config.store()?, base, &restored.bytes, root)
-            .map_err(|e| format!("state sync: creating the store: {e}"))?;
+            .map_err(|source| AppError::CreateStore { during: "state sync", source })?;
         let chain = Chain::resume(
             restored.state,
             app.programs.clone(),
@@ -754,7 +758,7 @@ impl Node {
 
     fn chain_id(&self) -> HandlerResult<ChainId> {
         let app = self.lock()?;
-        app.init.as_ref().map(|init| init.chain_id.clone()).ok_or_else(|| "called before InitChain".to_string())
+        app.init.as_ref().map(|init| init.chain_id.clone()).ok_or(AppError::NotInitialized { call: None })
     }
 }
 
@@ -765,13 +769,13 @@ impl App {
     /// re-executed. A data directory with no chain yet waits for InitChain
     /// or state sync. `programs` must be the chain's programs, the same on
     /// every validator and across restarts.
-    pub fn open(config: NodeConfig, programs: ProgramRegistry) -> Result<App, String> {
-        let data = config.storage.data.clone().ok_or("no data directory")?;
+    pub fn open(config: NodeConfig, programs: ProgramRegistry) -> Result<App, AppError> {
+        let data = config.storage.data.clone().ok_or(AppError::NoDataDirectory)?;
         refuse_journal(&data)?;
         let pending = PendingState::new(config.mempool.signers_max, config.mempool.pending_txs_max);
         let pool = TxPool::new(config.ingest.pool_txs_max, config.ingest.pool_bytes_max);
-        let opened =
-            BlockStore::open_existing(&data, config.store()?).map_err(|e| format!("{}: {e}", data.display()))?;
+        let opened = BlockStore::open_existing(&data, config.store()?)
+            .map_err(|source| AppError::OpenStore { data: data.clone(), source })?;
         let mut app = App {
             init: None,
             committed_height: 0,
@@ -795,12 +799,7 @@ impl App {
                 accounts: AppState::from_bytes(&genesis.app_state).map_or(0, |state| state.count()),
             },
             StoreOrigin::Restored(base) => GenesisIdentity { app_state_hash: base.app_state_hash, accounts: 0 },
-            StoreOrigin::Seeded(_) => {
-                return Err(format!(
-                    "{}: written by `sluice run` (a seeded benchmark chain), not by a node; give the node its own data directory",
-                    data.display()
-                ))
-            }
+            StoreOrigin::Seeded(_) => return Err(AppError::SeededStore { data }),
         };
         let chain_id = origin.chain_id().clone();
         let (height, app_hash) = (resumed.height, resumed.state.root());
@@ -817,18 +816,18 @@ impl App {
         (self.committed_height, self.committed_app_hash)
     }
 
-    fn data_dir(&self) -> Result<std::path::PathBuf, String> {
-        self.config.storage.data.clone().ok_or_else(|| "no data directory".to_string())
+    fn data_dir(&self) -> Result<PathBuf, AppError> {
+        self.config.storage.data.clone().ok_or(AppError::NoDataDirectory)
     }
 }
 
 /// Removes a store's log and snapshots, for a restore that replaces a
 /// store with no block after its origin.
-fn remove_store(data: &std::path::Path) -> HandlerResult<()> {
+fn remove_store(data: &Path) -> HandlerResult<()> {
     for dir in [crate::persist::LOG_DIR_NAME, crate::persist::SNAPSHOTS_DIR_NAME] {
         let path = data.join(dir);
         if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| format!("state sync: removing {}: {e}", path.display()))?;
+            std::fs::remove_dir_all(&path).map_err(|source| AppError::RemoveStore { path, source })?;
         }
     }
     Ok(())
@@ -837,16 +836,11 @@ fn remove_store(data: &std::path::Path) -> HandlerResult<()> {
 /// Data directories of earlier versions hold a journal (`DATA/chain`) that
 /// this version does not read; starting beside it would silently begin a
 /// second chain.
-fn refuse_journal(data: &std::path::Path) -> Result<(), String> {
-    let journal = data.join("chain");
-    if journal.is_dir() {
-        return Err(format!(
-            "{}: holds the journal of an earlier sluice (chain/), which this version does not read; \
-             start this node in a new data directory, by state sync or from genesis (docs/operations.md, \"Run a chain\")",
-            data.display()
-        ));
+fn refuse_journal(data: &Path) -> Result<(), AppError> {
+    match data.join("chain").is_dir() {
+        true => Err(AppError::JournalPresent { data: data.to_path_buf() }),
+        false => Ok(()),
     }
-    Ok(())
 }
 
 /// What the startup line says about the node.
@@ -867,9 +861,9 @@ pub struct NodeDescription {
 /// result. Deterministic: the same bytes give the same state on every
 /// validator (executors are deterministic, verification is pure).
 /// Takes the block's bytes by value: those that verify move into the block record.
-fn execute_block(init: &mut Initialized, txs: Vec<Vec<u8>>, record_bytes_max: u64) -> Result<BlockExecution, String> {
+fn execute_block(init: &mut Initialized, txs: Vec<Vec<u8>>, record_bytes_max: u64) -> HandlerResult<BlockExecution> {
     if txs.len() > BLOCK_TXS_MAX {
-        return Err(format!("block of {} txs exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}", txs.len()));
+        return Err(AppError::TooManyTxs { height: init.chain.height + 1, count: txs.len() });
     }
     let verdicts = verify_batch(&txs, &init.chain_id);
     let mut results: Vec<Option<ExecTxResult>> = Vec::with_capacity(txs.len());
@@ -926,7 +920,7 @@ fn outcome_that_fits(
     txs: &[crate::tx::Transaction],
     raw: &[Vec<u8>],
     record_bytes_max: u64,
-) -> Result<(crate::exec::BlockOutcome, usize), String> {
+) -> HandlerResult<(crate::exec::BlockOutcome, usize)> {
     let mut count = txs.len();
     loop {
         let outcome = init.chain.outcome(&txs[..count])?;
@@ -991,5 +985,217 @@ fn rejection_code(rejection: &Rejection) -> u32 {
 }
 
 fn height_to_abci(height: u64) -> HandlerResult<i64> {
-    i64::try_from(height).map_err(|_| format!("height {height} exceeds i64"))
+    i64::try_from(height).map_err(|_| AppError::HeightOverflow { height })
+}
+
+/// Why ProcessProposal rejects a block, by name: over a block limit, or a
+/// transaction that does not decode or verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalRejection {
+    Limits(BlockLimitError),
+    /// The first transaction that does not decode or verify.
+    BadTransaction {
+        index: usize,
+        rejection: Rejection,
+    },
+}
+
+impl fmt::Display for ProposalRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposalRejection::Limits(error) => error.fmt(f),
+            ProposalRejection::BadTransaction { index, rejection } => {
+                write!(f, "bad_transaction: transaction {index}: {}", rejection.reason())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProposalRejection {}
+
+/// Why the application cannot open its store, or a handler cannot answer
+/// (then an ABCI exception whose `error` is this message).
+#[derive(Debug)]
+pub enum AppError {
+    /// A handler panicked while holding the application state.
+    Poisoned,
+    SnapshotServerPoisoned,
+    /// Neither `--data` nor `[storage] data` (`NodeConfig::validate` checks first).
+    NoDataDirectory,
+    Config(ConfigError),
+    /// The data directory holds the journal of an earlier version.
+    JournalPresent {
+        data: PathBuf,
+    },
+    /// The store in `data` does not open.
+    OpenStore {
+        data: PathBuf,
+        source: PersistError,
+    },
+    /// The store in `data` was written by `sluice run`.
+    SeededStore {
+        data: PathBuf,
+    },
+    /// A request that needs the chain came before InitChain or state sync;
+    /// `call` names it where it matters.
+    NotInitialized {
+        call: Option<&'static str>,
+    },
+    InitialHeight {
+        initial_height: i64,
+    },
+    InvalidChainId {
+        chain_id: String,
+        source: ChainIdError,
+    },
+    /// A repeated InitChain for another genesis than the store's, or after a block.
+    GenesisMismatch {
+        chain_id: ChainId,
+        app_state_hash: [u8; 32],
+        store_chain_id: ChainId,
+        store_app_state_hash: [u8; 32],
+        committed_height: u64,
+    },
+    InvalidGenesis(GenesisError),
+    /// Creating the store failed; `during`: `InitChain` or `state sync`.
+    CreateStore {
+        during: &'static str,
+        source: PersistError,
+    },
+    /// FinalizeBlock at `height` while the block before it awaits Commit.
+    FinalizeTwice {
+        height: i64,
+    },
+    NegativeHeight {
+        height: i64,
+    },
+    /// The store's segments cannot hold the largest block record the chain makes.
+    StoreRecordsTooSmall {
+        store_max: u64,
+        chain_max: u64,
+    },
+    UnexpectedHeight {
+        height: u64,
+        expected: u64,
+    },
+    /// A decided block at `height` over `BLOCK_TXS_MAX`.
+    TooManyTxs {
+        height: u64,
+        count: usize,
+    },
+    Execute(ChainError),
+    CommitWithoutFinalize,
+    /// The store did not make the block at `height` durable.
+    Commit {
+        height: u64,
+        source: PersistError,
+    },
+    /// A restore to `restored_height` completed after this node committed blocks.
+    CommittedDuringRestore {
+        restored_height: u64,
+    },
+    /// Removing the replaced store's `path` failed.
+    RemoveStore {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A height CometBFT cannot take (over `i64::MAX`).
+    HeightOverflow {
+        height: u64,
+    },
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Poisoned => f.write_str("application state poisoned by an earlier panic; restart the node"),
+            AppError::SnapshotServerPoisoned => f.write_str("snapshot server poisoned"),
+            AppError::NoDataDirectory => f.write_str("no data directory"),
+            AppError::Config(error) => error.fmt(f),
+            AppError::JournalPresent { data } => write!(
+                f,
+                "{}: holds the journal of an earlier sluice (chain/), which this version does not read; \
+                 start this node in a new data directory, by state sync or from genesis (docs/operations.md, \"Run a chain\")",
+                data.display()
+            ),
+            AppError::OpenStore { data, source } => write!(f, "{}: {source}", data.display()),
+            AppError::SeededStore { data } => write!(
+                f,
+                "{}: written by `sluice run` (a seeded benchmark chain), not by a node; give the node its own data directory",
+                data.display()
+            ),
+            AppError::NotInitialized { call } => write!(f, "{} before InitChain", call.unwrap_or("called")),
+            AppError::InitialHeight { initial_height } => {
+                write!(f, "initial_height {initial_height} is not supported: Sluice heights start at 1")
+            }
+            AppError::InvalidChainId { chain_id, source } => {
+                write!(f, "InitChain: chain_id {chain_id:?} cannot be signed over: {source}")
+            }
+            AppError::GenesisMismatch {
+                chain_id,
+                app_state_hash,
+                store_chain_id,
+                store_app_state_hash,
+                committed_height,
+            } => write!(
+                f,
+                "InitChain for chain {} with app_state hash {} does not match the store's genesis \
+                 (chain {}, app_state hash {}, committed height {committed_height})",
+                chain_id.as_str(),
+                hex::encode(app_state_hash),
+                store_chain_id.as_str(),
+                hex::encode(store_app_state_hash),
+            ),
+            AppError::InvalidGenesis(error) => write!(f, "invalid genesis: {error}"),
+            AppError::CreateStore { during, source } => write!(f, "{during}: creating the store: {source}"),
+            AppError::FinalizeTwice { .. } => f.write_str("FinalizeBlock twice without Commit"),
+            AppError::NegativeHeight { height } => write!(f, "negative height {height}"),
+            AppError::StoreRecordsTooSmall { store_max, chain_max } => write!(
+                f,
+                "the store's segments hold block records of at most {store_max} bytes, less than the chain's {chain_max}"
+            ),
+            AppError::UnexpectedHeight { height, expected } => {
+                write!(f, "FinalizeBlock height {height}, expected {expected}")
+            }
+            AppError::TooManyTxs { count, .. } => {
+                write!(f, "block of {count} txs exceeds BLOCK_TXS_MAX {BLOCK_TXS_MAX}")
+            }
+            AppError::Execute(error) => error.fmt(f),
+            AppError::CommitWithoutFinalize => f.write_str("Commit without FinalizeBlock"),
+            AppError::Commit { height, source } => write!(f, "Commit at height {height}: {source}"),
+            AppError::CommittedDuringRestore { .. } => {
+                f.write_str("state sync completed a restore, but this node committed blocks meanwhile")
+            }
+            AppError::RemoveStore { path, source } => write!(f, "state sync: removing {}: {source}", path.display()),
+            AppError::HeightOverflow { height } => write!(f, "height {height} exceeds i64"),
+        }
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Shown as their own message: what comes next is their source.
+            AppError::Config(error) => error.source(),
+            AppError::Execute(error) => error.source(),
+            AppError::OpenStore { source, .. } | AppError::CreateStore { source, .. } => Some(source),
+            AppError::Commit { source, .. } => Some(source),
+            AppError::InvalidChainId { source, .. } => Some(source),
+            AppError::InvalidGenesis(error) => Some(error),
+            AppError::RemoveStore { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for AppError {
+    fn from(error: ConfigError) -> Self {
+        AppError::Config(error)
+    }
+}
+
+impl From<ChainError> for AppError {
+    fn from(error: ChainError) -> Self {
+        AppError::Execute(error)
+    }
 }

@@ -46,6 +46,8 @@
 //! CometBFT's genesis.json (see [`crate::genesis`]), so that every
 //! validator starts from the one document CometBFT hashes and shares.
 
+use std::error::Error;
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -168,12 +170,12 @@ pub enum LogFormat {
 }
 
 impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(text: &str) -> Result<LogFormat, String> {
+    type Err = ConfigError;
+    fn from_str(text: &str) -> Result<LogFormat, ConfigError> {
         match text {
             "plain" => Ok(LogFormat::Plain),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("unknown log format {other:?}: expected plain or json")),
+            other => Err(ConfigError::UnknownLogFormat { value: other.to_string() }),
         }
     }
 }
@@ -262,23 +264,20 @@ pub struct NodeOverrides {
 
 impl NodeConfig {
     /// Parses a TOML document; unknown keys and wrong types are errors.
-    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| format!("config: {e}"))?;
+    pub fn from_toml(text: &str) -> Result<NodeConfig, ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(ConfigError::Toml)?;
         if table.contains_key("genesis") {
-            return Err("config: [genesis] is no longer read: genesis accounts come from app_state in \
-                        CometBFT's genesis.json (`sluice genesis add-account`, or `sluice genesis seeded` \
-                        for a development chain); remove the section"
-                .to_string());
+            return Err(ConfigError::GenesisSection);
         }
         // Parsed again as the typed config: its errors carry line and column.
-        toml::from_str(text).map_err(|e| format!("config: {e}"))
+        toml::from_str(text).map_err(ConfigError::Toml)
     }
 
-    pub fn load(path: Option<&std::path::Path>, overrides: NodeOverrides) -> Result<NodeConfig, String> {
+    pub fn load(path: Option<&std::path::Path>, overrides: NodeOverrides) -> Result<NodeConfig, ConfigError> {
         let mut config = match path {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
                 NodeConfig::from_toml(&text)?
             }
             None => NodeConfig::default(),
@@ -308,89 +307,77 @@ impl NodeConfig {
     }
 
     /// Checks every limit, so that the node never starts half-configured.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let abci = &self.abci;
-        if !(1..=CONNECTIONS_MAX_LIMIT).contains(&abci.connections_max) {
-            return Err(format!("abci.connections_max must be 1..={CONNECTIONS_MAX_LIMIT}"));
-        }
-        if !(1024..=REQUEST_BYTES_MAX_LIMIT).contains(&abci.request_bytes_max) {
-            return Err(format!("abci.request_bytes_max must be 1024..={REQUEST_BYTES_MAX_LIMIT}"));
-        }
-        if !(IDLE_TIMEOUT_MS_MIN..=IDLE_TIMEOUT_MS_LIMIT).contains(&abci.idle_timeout_ms) {
-            return Err(format!("abci.idle_timeout_ms must be {IDLE_TIMEOUT_MS_MIN}..={IDLE_TIMEOUT_MS_LIMIT}"));
-        }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| format!("log.level {:?} is not a log filter: {e}", self.log.level))?;
+        check_range("abci.connections_max", abci.connections_max.into(), 1, CONNECTIONS_MAX_LIMIT.into())?;
+        check_range("abci.request_bytes_max", abci.request_bytes_max, 1024, REQUEST_BYTES_MAX_LIMIT)?;
+        check_range("abci.idle_timeout_ms", abci.idle_timeout_ms, IDLE_TIMEOUT_MS_MIN, IDLE_TIMEOUT_MS_LIMIT)?;
+        log_filter(&self.log.level)?;
         self.executor()?;
-        if self.execution.threads > THREADS_MAX {
-            return Err(format!("execution.threads must be 0..={THREADS_MAX}"));
-        }
-        for (name, value) in
-            [("signers_max", self.mempool.signers_max), ("pending_txs_max", self.mempool.pending_txs_max)]
-        {
-            if !(1..=MEMPOOL_LIMIT).contains(&value) {
-                return Err(format!("mempool.{name} must be 1..={MEMPOOL_LIMIT}"));
-            }
+        check_range("execution.threads", self.execution.threads.into(), 0, THREADS_MAX.into())?;
+        for (key, value) in [
+            ("mempool.signers_max", self.mempool.signers_max),
+            ("mempool.pending_txs_max", self.mempool.pending_txs_max),
+        ] {
+            check_range(key, value.into(), 1, MEMPOOL_LIMIT.into())?;
         }
         self.validate_ingest()?;
         self.durability()?;
-        if !(1..=SNAPSHOT_INTERVAL_BLOCKS_LIMIT).contains(&self.storage.snapshot_interval_blocks) {
-            return Err(format!("storage.snapshot_interval_blocks must be 1..={SNAPSHOT_INTERVAL_BLOCKS_LIMIT}"));
-        }
-        if !(1..=SNAPSHOTS_KEPT_MAX).contains(&self.storage.snapshots_kept) {
-            return Err(format!("storage.snapshots_kept must be 1..={SNAPSHOTS_KEPT_MAX}"));
-        }
+        let storage = &self.storage;
+        let interval = storage.snapshot_interval_blocks;
+        check_range("storage.snapshot_interval_blocks", interval, 1, SNAPSHOT_INTERVAL_BLOCKS_LIMIT)?;
+        check_range("storage.snapshots_kept", storage.snapshots_kept as u64, 1, SNAPSHOTS_KEPT_MAX as u64)?;
         self.statesync_pins()?;
-        if self.storage.data.is_none() {
-            return Err("a data directory is required: --data DIR or [storage] data".to_string());
+        if storage.data.is_none() {
+            return Err(ConfigError::NoDataDirectory);
         }
         Ok(())
     }
 
-    fn validate_ingest(&self) -> Result<(), String> {
+    fn validate_ingest(&self) -> Result<(), ConfigError> {
         let ingest = &self.ingest;
-        if !(1..=INGEST_THREADS_LIMIT).contains(&ingest.threads) {
-            return Err(format!("ingest.threads must be 1..={INGEST_THREADS_LIMIT}"));
-        }
-        if !(1024..=INGEST_REQUEST_BYTES_MAX_LIMIT).contains(&ingest.request_bytes_max) {
-            return Err(format!("ingest.request_bytes_max must be 1024..={INGEST_REQUEST_BYTES_MAX_LIMIT}"));
-        }
-        if !(1..=POOL_TXS_LIMIT).contains(&ingest.pool_txs_max) {
-            return Err(format!(
-                "ingest.pool_txs_max must be 1..={POOL_TXS_LIMIT}: the verified-signature cache must hold the pool"
-            ));
+        check_range("ingest.threads", ingest.threads.into(), 1, INGEST_THREADS_LIMIT.into())?;
+        check_range("ingest.request_bytes_max", ingest.request_bytes_max, 1024, INGEST_REQUEST_BYTES_MAX_LIMIT)?;
+        let pool_txs_max = u64::from(ingest.pool_txs_max);
+        if !(1..=u64::from(POOL_TXS_LIMIT)).contains(&pool_txs_max) {
+            return Err(ConfigError::OutOfRange {
+                key: "ingest.pool_txs_max",
+                value: pool_txs_max,
+                min: 1,
+                max: POOL_TXS_LIMIT.into(),
+                why: Some("the verified-signature cache must hold the pool"),
+            });
         }
         if ingest.pool_txs_max > self.mempool.pending_txs_max {
-            return Err(format!(
-                "ingest.pool_txs_max {} exceeds mempool.pending_txs_max {}: every pooled transaction is pending",
-                ingest.pool_txs_max, self.mempool.pending_txs_max
-            ));
+            return Err(ConfigError::PoolExceedsPending {
+                pool_txs_max: ingest.pool_txs_max,
+                pending_txs_max: self.mempool.pending_txs_max,
+            });
         }
-        if !(1024..=POOL_BYTES_LIMIT).contains(&ingest.pool_bytes_max) {
-            return Err(format!("ingest.pool_bytes_max must be 1024..={POOL_BYTES_LIMIT}"));
-        }
-        Ok(())
+        check_range("ingest.pool_bytes_max", ingest.pool_bytes_max, 1024, POOL_BYTES_LIMIT)
     }
 
-    pub fn executor(&self) -> Result<ExecutorKind, String> {
-        self.execution.executor.parse().map_err(|e| format!("execution.executor: {e}"))
+    pub fn executor(&self) -> Result<ExecutorKind, ConfigError> {
+        let value = &self.execution.executor;
+        value.parse().map_err(|e| ConfigError::invalid("execution.executor", value, e))
     }
 
-    pub fn durability(&self) -> Result<sluice_storage::Durability, String> {
-        self.storage.durability.parse().map_err(|e| format!("storage.durability: {e}"))
+    pub fn durability(&self) -> Result<sluice_storage::Durability, ConfigError> {
+        let value = &self.storage.durability;
+        value.parse().map_err(|e| ConfigError::invalid("storage.durability", value, e))
     }
 
     /// What `[statesync]` pins, checked.
-    pub fn statesync_pins(&self) -> Result<crate::node::statesync::TrustedIdentity, String> {
+    pub fn statesync_pins(&self) -> Result<crate::node::statesync::TrustedIdentity, ConfigError> {
         let chain_id = match &self.statesync.chain_id {
-            Some(id) => Some(ChainId::new(id).map_err(|e| format!("statesync.chain_id: {e}"))?),
+            Some(id) => Some(ChainId::new(id).map_err(|e| ConfigError::invalid("statesync.chain_id", id, e))?),
             None => None,
         };
         let app_state_hash = match &self.statesync.genesis_hash {
             Some(text) => {
                 let mut hash = [0u8; 32];
                 hex::decode_to_slice(text, &mut hash)
-                    .map_err(|_| format!("statesync.genesis_hash: expected 64 hex digits, got {text:?}"))?;
+                    .map_err(|_| ConfigError::NotAHash { key: "statesync.genesis_hash", value: text.clone() })?;
                 Some(hash)
             }
             None => None,
@@ -399,12 +386,118 @@ impl NodeConfig {
     }
 
     /// How the node's `BlockStore` is opened.
-    pub fn store(&self) -> Result<StoreConfig, String> {
+    pub fn store(&self) -> Result<StoreConfig, ConfigError> {
         Ok(StoreConfig {
             snapshot_interval_blocks: self.storage.snapshot_interval_blocks,
             snapshots_kept: self.storage.snapshots_kept,
             ..StoreConfig::new(self.durability()?)
         })
+    }
+}
+
+/// `key` must lie in `min..=max`.
+fn check_range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    match (min..=max).contains(&value) {
+        true => Ok(()),
+        false => Err(ConfigError::OutOfRange { key, value, min, max, why: None }),
+    }
+}
+
+/// `level` as a log filter (`log.level`, `--log-level` or `RUST_LOG`).
+pub(crate) fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|source| ConfigError::LogFilter { value: level.to_string(), source })
+}
+
+/// Why a configuration cannot run a node. Each kind names the key, as its
+/// TOML path (`ingest.pool_txs_max`), and the value it refuses.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The `--config` file cannot be read.
+    Read { path: PathBuf, source: std::io::Error },
+    /// Not TOML, an unknown key or a wrong type; the error says where.
+    Toml(toml::de::Error),
+    /// A `[genesis]` section, which earlier versions read.
+    GenesisSection,
+    /// A number outside its limits; `why`, when the limit needs a reason.
+    OutOfRange { key: &'static str, value: u64, min: u64, max: u64, why: Option<&'static str> },
+    /// `ingest.pool_txs_max` above `mempool.pending_txs_max`.
+    PoolExceedsPending { pool_txs_max: u32, pending_txs_max: u32 },
+    /// `log.level` (or the flag or `RUST_LOG` that replaced it) is not a filter.
+    LogFilter { value: String, source: tracing_subscriber::filter::ParseError },
+    /// `--log-format` or `log.format` is neither plain nor json.
+    UnknownLogFormat { value: String },
+    /// A value its parser refuses, with the parser's reason.
+    Invalid { key: &'static str, value: String, source: Box<dyn Error + Send + Sync> },
+    /// A hash that is not 64 hex digits.
+    NotAHash { key: &'static str, value: String },
+    /// Neither `--data` nor `[storage] data`.
+    NoDataDirectory,
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, value: &str, reason: impl Into<Box<dyn Error + Send + Sync>>) -> ConfigError {
+        ConfigError::Invalid { key, value: value.to_string(), source: reason.into() }
+    }
+
+    /// The TOML path of the key refused, when one is.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::OutOfRange { key, .. }
+            | ConfigError::Invalid { key, .. }
+            | ConfigError::NotAHash { key, .. } => Some(key),
+            ConfigError::PoolExceedsPending { .. } => Some("ingest.pool_txs_max"),
+            ConfigError::LogFilter { .. } => Some("log.level"),
+            ConfigError::UnknownLogFormat { .. } => Some("log.format"),
+            ConfigError::NoDataDirectory => Some("storage.data"),
+            ConfigError::GenesisSection => Some("genesis"),
+            ConfigError::Read { .. } | ConfigError::Toml(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => write!(f, "cannot read config {}: {source}", path.display()),
+            ConfigError::Toml(source) => write!(f, "config: {source}"),
+            ConfigError::GenesisSection => f.write_str(
+                "config: [genesis] is no longer read: genesis accounts come from app_state in \
+                 CometBFT's genesis.json (`sluice genesis add-account`, or `sluice genesis seeded` \
+                 for a development chain); remove the section",
+            ),
+            ConfigError::OutOfRange { key, min, max, why, .. } => {
+                write!(f, "{key} must be {min}..={max}")?;
+                match why {
+                    Some(why) => write!(f, ": {why}"),
+                    None => Ok(()),
+                }
+            }
+            ConfigError::PoolExceedsPending { pool_txs_max, pending_txs_max } => write!(
+                f,
+                "ingest.pool_txs_max {pool_txs_max} exceeds mempool.pending_txs_max {pending_txs_max}: \
+                 every pooled transaction is pending"
+            ),
+            ConfigError::LogFilter { value, source } => write!(f, "log.level {value:?} is not a log filter: {source}"),
+            ConfigError::UnknownLogFormat { value } => {
+                write!(f, "unknown log format {value:?}: expected plain or json")
+            }
+            ConfigError::Invalid { key, source, .. } => write!(f, "{key}: {source}"),
+            ConfigError::NotAHash { key, value } => write!(f, "{key}: expected 64 hex digits, got {value:?}"),
+            ConfigError::NoDataDirectory => f.write_str("a data directory is required: --data DIR or [storage] data"),
+        }
+    }
+}
+
+impl Error for ConfigError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            ConfigError::Toml(source) => Some(source),
+            ConfigError::LogFilter { source, .. } => Some(source),
+            ConfigError::Invalid { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -433,40 +526,44 @@ mod tests {
         assert_eq!(config.abci.listen, "127.0.0.1:2");
         assert_eq!((config.log.level.as_str(), config.log.format), ("debug", LogFormat::Json));
         assert!(NodeConfig::from_toml("[abci]\nlisten_typo = \"x\"\n").is_err());
-        let seeded = NodeConfig::from_toml("[genesis]\nseed = 1\n").unwrap_err();
+        let seeded = NodeConfig::from_toml("[genesis]\nseed = 1\n").unwrap_err().to_string();
         assert!(seeded.contains("app_state"), "{seeded}");
         let mut bad_level = config.clone();
         bad_level.log.level = "info,[".into();
-        assert!(bad_level.validate().unwrap_err().contains("log.level"));
+        assert!(bad_level.validate().unwrap_err().to_string().contains("log.level"));
         let idle = NodeConfig::from_toml("[abci]\nidle_timeout_ms = 250\n").unwrap();
         assert_eq!(idle.abci.idle_timeout_ms, 250);
         let mut bad_idle = config.clone();
         bad_idle.abci.idle_timeout_ms = IDLE_TIMEOUT_MS_MIN - 1;
-        assert!(bad_idle.validate().unwrap_err().contains("abci.idle_timeout_ms"));
+        assert!(bad_idle.validate().unwrap_err().to_string().contains("abci.idle_timeout_ms"));
         bad_idle.abci.idle_timeout_ms = IDLE_TIMEOUT_MS_LIMIT + 1;
-        assert!(bad_idle.validate().unwrap_err().contains("abci.idle_timeout_ms"));
+        assert!(bad_idle.validate().unwrap_err().to_string().contains("abci.idle_timeout_ms"));
         let mut bad = config.clone();
         bad.mempool.signers_max = 0;
-        assert!(bad.validate().is_err());
+        let error = bad.validate().unwrap_err();
+        assert!(matches!(error, ConfigError::OutOfRange { key: "mempool.signers_max", value: 0, .. }), "{error}");
+        assert_eq!(error.to_string(), format!("mempool.signers_max must be 1..={MEMPOOL_LIMIT}"));
         let mut bad_interval = config.clone();
         bad_interval.storage.snapshot_interval_blocks = 0;
-        assert!(bad_interval.validate().unwrap_err().contains("snapshot_interval_blocks"));
+        assert!(bad_interval.validate().unwrap_err().to_string().contains("snapshot_interval_blocks"));
         let mut bad_pin = config.clone();
         bad_pin.statesync.genesis_hash = Some("abc".into());
-        assert!(bad_pin.validate().unwrap_err().contains("statesync.genesis_hash"));
+        assert!(bad_pin.validate().unwrap_err().to_string().contains("statesync.genesis_hash"));
         bad_pin.statesync = StateSyncConfig { chain_id: Some("has space".into()), genesis_hash: None };
-        assert!(bad_pin.validate().unwrap_err().contains("statesync.chain_id"));
+        assert!(bad_pin.validate().unwrap_err().to_string().contains("statesync.chain_id"));
         let mut bad_kept = config.clone();
         bad_kept.storage.snapshots_kept = SNAPSHOTS_KEPT_MAX + 1;
-        assert!(bad_kept.validate().unwrap_err().contains("snapshots_kept"));
+        assert!(bad_kept.validate().unwrap_err().to_string().contains("snapshots_kept"));
         let mut bad_pool = config.clone();
         bad_pool.ingest.pool_txs_max = POOL_TXS_LIMIT + 1;
-        assert!(bad_pool.validate().unwrap_err().contains("ingest.pool_txs_max"));
+        assert!(bad_pool.validate().unwrap_err().to_string().contains("ingest.pool_txs_max"));
         bad_pool.ingest.pool_txs_max = 10;
         bad_pool.mempool.pending_txs_max = 9;
-        assert!(bad_pool.validate().unwrap_err().contains("mempool.pending_txs_max"));
+        assert!(bad_pool.validate().unwrap_err().to_string().contains("mempool.pending_txs_max"));
         let mut no_data = config;
         no_data.storage.data = None;
-        assert!(no_data.validate().is_err());
+        assert_eq!(no_data.validate().unwrap_err().key(), Some("storage.data"));
+        let format = "xml".parse::<LogFormat>().unwrap_err();
+        assert!(matches!(&format, ConfigError::UnknownLogFormat { value } if value == "xml"), "{format}");
     }
 }

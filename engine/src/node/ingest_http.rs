@@ -38,6 +38,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::app::{IngestOutcome, Node};
+use super::error::EndpointError;
 use crate::ingest::{parse_frames, FRAME_LENGTH_BYTES};
 use crate::tx::TX_BYTES_MAX;
 
@@ -91,10 +92,19 @@ pub fn outcome_json(outcome: &IngestOutcome) -> Value {
 
 /// Starts `threads` workers answering ingest requests on `addr`; returns
 /// the bound address.
-pub fn serve(addr: &str, node: Arc<Node>, threads: u32, body_bytes_max: u64) -> Result<std::net::SocketAddr, String> {
+pub fn serve(
+    addr: &str,
+    node: Arc<Node>,
+    threads: u32,
+    body_bytes_max: u64,
+) -> Result<std::net::SocketAddr, EndpointError> {
+    const ENDPOINT: &str = "ingest";
     assert!((1..=INGEST_THREADS_LIMIT).contains(&threads));
-    let server = tiny_http::Server::http(addr).map_err(|e| format!("ingest: cannot listen on {addr}: {e}"))?;
-    let local = server.server_addr().to_ip().ok_or_else(|| format!("ingest: {addr} is not an IP address"))?;
+    let server = tiny_http::Server::http(addr).map_err(|e| EndpointError::bind(ENDPOINT, addr, e))?;
+    let local = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| EndpointError::NotAnIpAddress { endpoint: ENDPOINT, addr: addr.to_string() })?;
     let server = Arc::new(server);
     for worker in 0..threads {
         let (server, node) = (server.clone(), node.clone());
@@ -106,7 +116,7 @@ pub fn serve(addr: &str, node: Arc<Node>, threads: u32, body_bytes_max: u64) -> 
                     Err(e) => tracing::warn!(error = %e, "ingest: accepting a request failed"),
                 }
             })
-            .map_err(|e| format!("ingest: cannot start a worker: {e}"))?;
+            .map_err(|source| EndpointError::Thread { endpoint: ENDPOINT, what: "a worker", source })?;
     }
     Ok(local)
 }

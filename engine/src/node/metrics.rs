@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::EndpointError;
+
 /// Latency histogram bucket bounds, in seconds: CheckTx lives in the tens
 /// of microseconds, FinalizeBlock and Commit in milliseconds to seconds.
 const BUCKETS_SECONDS: [f64; 12] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0];
@@ -199,9 +201,10 @@ impl Metrics {
 }
 
 /// Binds `addr` and serves `GET /metrics` on a background thread.
-pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<std::net::SocketAddr, String> {
-    let listener = TcpListener::bind(addr).map_err(|e| format!("metrics: cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| format!("metrics: {e}"))?;
+pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<std::net::SocketAddr, EndpointError> {
+    const ENDPOINT: &str = "metrics";
+    let listener = TcpListener::bind(addr).map_err(|e| EndpointError::bind(ENDPOINT, addr, e))?;
+    let local = listener.local_addr().map_err(|source| EndpointError::LocalAddr { endpoint: ENDPOINT, source })?;
     std::thread::Builder::new()
         .name("sluice-metrics".into())
         .spawn(move || {
@@ -211,7 +214,7 @@ pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<std::net::SocketAddr, 
                 }
             }
         })
-        .map_err(|e| format!("metrics: cannot start thread: {e}"))?;
+        .map_err(|source| EndpointError::Thread { endpoint: ENDPOINT, what: "thread", source })?;
     Ok(local)
 }
 

@@ -15,6 +15,7 @@
 //! | [`statesync`] | snapshots served to peers in chunks, and restored from them |
 //! | [`metrics`] | Prometheus counters and latencies, and their HTTP endpoint |
 //! | [`config`] | the TOML configuration and its limits |
+//! | [`error`] | [`NodeError`], why [`run`] returned, wrapping each module's own error |
 //!
 //! A chain with programs of its own runs the node with its registry:
 //! [`run`] takes the [`ProgramRegistry`] (`ProgramRegistry::native()` plus
@@ -43,6 +44,7 @@
 
 pub mod app;
 pub mod config;
+pub mod error;
 pub mod ingest_http;
 pub mod mempool;
 pub mod metrics;
@@ -54,7 +56,8 @@ pub mod tx_status;
 
 use std::sync::Arc;
 
-pub use config::{LogConfig, LogFormat, NodeConfig, NodeOverrides};
+pub use config::{ConfigError, LogConfig, LogFormat, NodeConfig, NodeOverrides};
+pub use error::{EndpointError, NodeError};
 
 use tracing::info;
 
@@ -107,7 +110,7 @@ fn verified_cache() -> &'static VerifiedCache {
 /// `programs` are the chain's programs: `ProgramRegistry::native()` for
 /// `sluice node`, plus its own for a chain that registers some. Every
 /// validator of a chain must run the same ones, or their app hashes part.
-pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> {
+pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), NodeError> {
     config.validate()?;
     init_logging(&config.log)?;
     if config.execution.threads > 0 {
@@ -115,7 +118,7 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
             .num_threads(config.execution.threads as usize)
             .thread_name(|i| format!("sluice-worker-{i}"))
             .build_global()
-            .map_err(|e| format!("cannot start worker threads: {e}"))?;
+            .map_err(NodeError::WorkerThreads)?;
     }
     let open_start = std::time::Instant::now();
     let app = app::App::open(config.clone(), programs)?;
@@ -159,16 +162,15 @@ pub fn run(config: NodeConfig, programs: ProgramRegistry) -> Result<(), String> 
         delta_replay_ms = startup.timings.delta_replay.as_millis() as u64,
         "sluice node serving CometBFT over ABCI"
     );
-    server.serve()
+    Ok(server.serve()?)
 }
 
 /// Installs the process's log subscriber: `config.level` as the filter,
 /// plain or JSON lines on stderr. A subscriber installed earlier (by a
 /// chain that embeds the node and logs its own way) is kept.
-pub fn init_logging(config: &LogConfig) -> Result<(), String> {
+pub fn init_logging(config: &LogConfig) -> Result<(), ConfigError> {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.level)
-        .map_err(|e| format!("log.level {:?} is not a log filter: {e}", config.level))?;
+    let filter = config::log_filter(&config.level)?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _already_installed = match config.format {
         LogFormat::Plain => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),

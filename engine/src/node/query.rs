@@ -72,7 +72,7 @@ impl QueryError {
 /// The account id of an `/account/<hex>` path.
 pub fn account_path_id(path: &str) -> Result<AccountId, QueryError> {
     let id_hex = path.strip_prefix(QUERY_ACCOUNT_PREFIX).ok_or(QueryError::BadPath)?;
-    crate::genesis::parse_account_id(id_hex).map_err(|reason| QueryError::BadAccountId { reason })
+    crate::genesis::parse_account_id(id_hex).map_err(|reason| QueryError::BadAccountId { reason: reason.to_string() })
 }
 
 /// The answer to `/account/<id>`; `account` is `None` when it is not in state.

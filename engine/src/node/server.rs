@@ -48,6 +48,7 @@
 //! same instant as CometBFT's four can shift the window by one.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -95,18 +96,19 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn bind(addr: &str, node: Arc<Node>, limits: ServerLimits) -> Result<Server, String> {
+    pub fn bind(addr: &str, node: Arc<Node>, limits: ServerLimits) -> Result<Server, ServerError> {
         assert!(limits.connections_max > 0 && limits.request_bytes_max > 0);
-        let listener = TcpListener::bind(addr).map_err(|e| format!("abci: cannot listen on {addr}: {e}"))?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr: addr.to_string(), source })?;
         Ok(Server { listener, node, limits })
     }
 
-    pub fn local_addr(&self) -> Result<std::net::SocketAddr, String> {
-        self.listener.local_addr().map_err(|e| format!("abci: {e}"))
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, ServerError> {
+        self.listener.local_addr().map_err(ServerError::LocalAddr)
     }
 
     /// Serves until the process exits.
-    pub fn serve(self) -> Result<(), String> {
+    pub fn serve(self) -> Result<(), ServerError> {
         let connections = Arc::new(Connections::new(self.limits));
         for stream in self.listener.incoming() {
             let stream = match stream {
@@ -218,8 +220,8 @@ impl Connections {
     /// evictable connection idle the longest once it has been idle
     /// `idle_timeout`. Waits at most `idle_timeout` for one; an error:
     /// the new connection must be closed, for that reason.
-    fn admit(&self, stream: &TcpStream) -> Result<u64, String> {
-        let clone = stream.try_clone().map_err(|e| format!("abci: cannot track a connection: {e}"))?;
+    fn admit(&self, stream: &TcpStream) -> Result<u64, ServerError> {
+        let clone = stream.try_clone().map_err(ServerError::Track)?;
         let deadline = Instant::now() + self.limits.idle_timeout;
         let mut table = self.lock();
         let mut waited = false;
@@ -239,9 +241,10 @@ impl Connections {
                         );
                     }
                     _ if now >= deadline => {
-                        return Err(
-                            "abci connection limit reached and no connection idle long enough to evict".to_string()
-                        )
+                        return Err(ServerError::NoSlot {
+                            connections_max: self.limits.connections_max,
+                            idle_timeout: self.limits.idle_timeout,
+                        })
                     }
                     _ => {
                         if !waited {
@@ -324,9 +327,10 @@ fn serve_connection(
     request_bytes_max: u64,
     connections: &Connections,
     id: u64,
-) -> Result<(), String> {
-    stream.set_nodelay(true).map_err(|e| format!("set_nodelay: {e}"))?;
-    let mut reader = BufReader::with_capacity(SOCKET_BUFFER_BYTES, stream.try_clone().map_err(|e| e.to_string())?);
+) -> Result<(), ServerError> {
+    stream.set_nodelay(true).map_err(ServerError::io("set_nodelay"))?;
+    let clone = stream.try_clone().map_err(ServerError::io("clone socket"))?;
+    let mut reader = BufReader::with_capacity(SOCKET_BUFFER_BYTES, clone);
     let mut writer = BufWriter::with_capacity(SOCKET_BUFFER_BYTES, stream);
     let mut frame = Vec::new();
     loop {
@@ -334,13 +338,13 @@ fn serve_connection(
             return Ok(());
         };
         if len > request_bytes_max {
-            let error = format!("request of {len} bytes exceeds request_bytes_max {request_bytes_max}");
-            write_response(&mut writer, node.exception(error.clone()))?;
-            writer.flush().map_err(|e| format!("write: {e}"))?;
+            let error = ServerError::RequestTooLarge { len, max: request_bytes_max };
+            write_response(&mut writer, node.exception(&error))?;
+            writer.flush().map_err(ServerError::io("write"))?;
             return Err(error);
         }
         frame.resize(len as usize, 0);
-        reader.read_exact(&mut frame).map_err(|e| format!("read frame: {e}"))?;
+        reader.read_exact(&mut frame).map_err(ServerError::io("read frame"))?;
         let request = Request::decode(frame.as_slice());
         if !connections.begin_request(id) {
             return Ok(());
@@ -348,8 +352,8 @@ fn serve_connection(
         let position = request.as_ref().ok().and_then(|r| r.value.as_ref()).and_then(cometbft_position);
         let response = match request {
             Ok(Request { value: Some(value) }) => node.handle(value),
-            Ok(Request { value: None }) => node.exception("empty request".to_string()),
-            Err(e) => node.exception(format!("malformed request: {e}")),
+            Ok(Request { value: None }) => node.exception(&ServerError::EmptyRequest),
+            Err(source) => node.exception(&ServerError::MalformedRequest(source)),
         };
         let accepted = !matches!(response, response::Value::Exception(_));
         // Idle from here: a peer that stops reading its responses blocks
@@ -357,7 +361,7 @@ fn serve_connection(
         connections.end_request(id, position.filter(|_| accepted));
         write_response(&mut writer, response)?;
         if reader.buffer().is_empty() {
-            writer.flush().map_err(|e| format!("write: {e}"))?;
+            writer.flush().map_err(ServerError::io("write"))?;
         }
     }
 }
@@ -365,27 +369,100 @@ fn serve_connection(
 fn write_response(
     writer: &mut impl Write,
     value: tendermint_proto::v0_38::abci::response::Value,
-) -> Result<(), String> {
+) -> Result<(), ServerError> {
     let bytes = Response { value: Some(value) }.encode_length_delimited_to_vec();
-    writer.write_all(&bytes).map_err(|e| format!("write: {e}"))
+    writer.write_all(&bytes).map_err(ServerError::io("write"))
 }
 
 /// `None` on a clean end of stream before the first byte.
-fn read_varint(reader: &mut impl Read) -> Result<Option<u64>, String> {
+fn read_varint(reader: &mut impl Read) -> Result<Option<u64>, ServerError> {
     let mut value = 0u64;
     for index in 0..VARINT_BYTES_MAX {
         let mut byte = [0u8; 1];
         match reader.read_exact(&mut byte) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::UnexpectedEof && index == 0 => return Ok(None),
-            Err(e) => return Err(format!("read length: {e}")),
+            Err(source) => return Err(ServerError::Io { op: "read length", source }),
         }
         value |= u64::from(byte[0] & 0x7f) << (7 * index);
         if byte[0] & 0x80 == 0 {
             return Ok(Some(value));
         }
     }
-    Err("length prefix longer than 10 bytes".to_string())
+    Err(ServerError::LengthPrefixTooLong)
+}
+
+/// Why the ABCI server cannot start, a connection is refused or closed, or
+/// a request is answered with an exception.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The ABCI address cannot be listened on.
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    LocalAddr(std::io::Error),
+    /// A new connection's socket cannot be cloned into the table.
+    Track(std::io::Error),
+    /// A new connection found every slot taken and none evictable in time.
+    NoSlot {
+        connections_max: u32,
+        idle_timeout: Duration,
+    },
+    /// A connection's socket failed; `op` names the operation.
+    Io {
+        op: &'static str,
+        source: std::io::Error,
+    },
+    /// A length prefix over 10 bytes: the stream is not ABCI.
+    LengthPrefixTooLong,
+    /// A frame longer than `request_bytes_max`: answered, then closed.
+    RequestTooLarge {
+        len: u64,
+        max: u64,
+    },
+    /// A frame that decodes to a request with no value.
+    EmptyRequest,
+    /// A frame that does not decode as a request.
+    MalformedRequest(prost::DecodeError),
+}
+
+impl ServerError {
+    /// For `map_err`: an I/O failure of `op` on a connection.
+    fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> ServerError {
+        move |source| ServerError::Io { op, source }
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind { addr, source } => write!(f, "abci: cannot listen on {addr}: {source}"),
+            ServerError::LocalAddr(source) => write!(f, "abci: {source}"),
+            ServerError::Track(source) => write!(f, "abci: cannot track a connection: {source}"),
+            ServerError::NoSlot { .. } => {
+                f.write_str("abci connection limit reached and no connection idle long enough to evict")
+            }
+            ServerError::Io { op, source } => write!(f, "{op}: {source}"),
+            ServerError::LengthPrefixTooLong => f.write_str("length prefix longer than 10 bytes"),
+            ServerError::RequestTooLarge { len, max } => {
+                write!(f, "request of {len} bytes exceeds request_bytes_max {max}")
+            }
+            ServerError::EmptyRequest => f.write_str("empty request"),
+            ServerError::MalformedRequest(source) => write!(f, "malformed request: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Bind { source, .. } | ServerError::Io { source, .. } => Some(source),
+            ServerError::LocalAddr(source) | ServerError::Track(source) => Some(source),
+            ServerError::MalformedRequest(source) => Some(source),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,15 +22,18 @@
 //! Format: docs/format.md §14.
 
 use std::collections::btree_map::{BTreeMap, Entry};
+use std::error::Error;
+use std::fmt;
 use std::path::Path;
 
 use tendermint_proto::v0_38::abci::{
     response_apply_snapshot_chunk::Result as ApplyResult, response_offer_snapshot::Result as OfferResult, Snapshot,
 };
 
-use crate::persist::{decode_snapshot, SnapshotContents};
+use crate::byte_reader::{ByteReader, Truncated};
+use crate::persist::{decode_snapshot, RecordError, SnapshotContents};
 use crate::state::State;
-use crate::tx::{ChainId, CHAIN_ID_BYTES_MAX};
+use crate::tx::{ChainId, ChainIdError, CHAIN_ID_BYTES_MAX};
 use sluice_storage::{SnapshotStore, SNAPSHOT_SIZE_BYTES_MAX};
 
 /// The snapshot format this node serves and restores.
@@ -80,34 +83,98 @@ impl SnapshotMetadata {
 
     /// Total: any bytes give metadata or a reason, never a panic or an
     /// allocation beyond the input's size.
-    pub fn decode(bytes: &[u8]) -> Result<SnapshotMetadata, String> {
+    pub fn decode(bytes: &[u8]) -> Result<SnapshotMetadata, MetadataError> {
+        use MetadataErrorKind::*;
         if bytes.len() > METADATA_BYTES_MAX {
-            return Err(format!("metadata of {} bytes exceeds {METADATA_BYTES_MAX}", bytes.len()));
+            return Err(MetadataError { offset: 0, kind: TooLarge { len: bytes.len() } });
         }
-        let mut at = 0usize;
-        let mut take = |len: usize, field: &str| -> Result<&[u8], String> {
-            let slice = bytes.get(at..at + len).ok_or_else(|| format!("metadata ends inside {field} at byte {at}"))?;
-            at += len;
-            Ok(slice)
-        };
-        if take(1, "version")?[0] != METADATA_VERSION {
-            return Err("metadata version is not 1".into());
+        let mut r = ByteReader::<MetadataError>::new(bytes);
+        let offset = r.offset();
+        let version = r.u8("version")?;
+        if version != METADATA_VERSION {
+            return Err(MetadataError { offset, kind: UnsupportedVersion { version } });
         }
-        let chain_len = take(1, "chain id length")?[0] as usize;
-        let chain = std::str::from_utf8(take(chain_len, "chain id")?).map_err(|_| "chain id is not UTF-8")?;
-        let chain_id = ChainId::new(chain).map_err(|e| format!("chain id: {e}"))?;
-        let app_state_hash = take(32, "app_state hash")?.try_into().expect("32 bytes");
-        let state_root = take(32, "state root")?.try_into().expect("32 bytes");
-        let count = u32::from_le_bytes(take(4, "chunk count")?.try_into().expect("4 bytes"));
+        let chain_len = usize::from(r.u8("chain id length")?);
+        let offset = r.offset();
+        let chain = r.take(chain_len, "chain id")?;
+        let chain = std::str::from_utf8(chain).map_err(|_| MetadataError { offset, kind: ChainIdNotUtf8 })?;
+        let chain_id = ChainId::new(chain).map_err(|error| MetadataError { offset, kind: InvalidChainId(error) })?;
+        let app_state_hash = r.array("app_state hash")?;
+        let state_root = r.array("state root")?;
+        let offset = r.offset();
+        let count = r.u32("chunk count")?;
         if count == 0 || count > SNAPSHOT_CHUNKS_MAX {
-            return Err(format!("{count} chunks: must be 1..={SNAPSHOT_CHUNKS_MAX}"));
+            return Err(MetadataError { offset, kind: ChunkCount { count } });
         }
-        let hashes = take(32 * count as usize, "chunk hashes")?;
+        let hashes = r.take(32 * count as usize, "chunk hashes")?;
         let chunk_hashes = hashes.chunks_exact(32).map(|hash| hash.try_into().expect("32 bytes")).collect();
-        if at != bytes.len() {
-            return Err(format!("{} trailing bytes after the chunk hashes", bytes.len() - at));
+        if r.remaining() != 0 {
+            return Err(MetadataError { offset: r.offset(), kind: TrailingBytes { count: r.remaining() } });
         }
         Ok(SnapshotMetadata { chain_id, app_state_hash, state_root, chunk_hashes })
+    }
+}
+
+impl From<Truncated> for MetadataError {
+    fn from(short: Truncated) -> MetadataError {
+        MetadataError { offset: short.offset, kind: MetadataErrorKind::Truncated { field: short.field } }
+    }
+}
+
+/// Why snapshot metadata does not decode, and the byte offset of the field
+/// that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataError {
+    pub offset: usize,
+    pub kind: MetadataErrorKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataErrorKind {
+    /// Over the largest metadata a snapshot the store writes can have.
+    TooLarge {
+        len: usize,
+    },
+    /// The bytes end inside `field`.
+    Truncated {
+        field: &'static str,
+    },
+    UnsupportedVersion {
+        version: u8,
+    },
+    ChainIdNotUtf8,
+    /// A chain id that transactions cannot be signed over.
+    InvalidChainId(ChainIdError),
+    /// Not `1..=SNAPSHOT_CHUNKS_MAX`.
+    ChunkCount {
+        count: u32,
+    },
+    TrailingBytes {
+        count: usize,
+    },
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use MetadataErrorKind::*;
+        match &self.kind {
+            TooLarge { len } => write!(f, "metadata of {len} bytes exceeds {METADATA_BYTES_MAX}"),
+            Truncated { field } => write!(f, "metadata ends inside {field} at byte {}", self.offset),
+            UnsupportedVersion { .. } => write!(f, "metadata version is not {METADATA_VERSION}"),
+            ChainIdNotUtf8 => f.write_str("chain id is not UTF-8"),
+            InvalidChainId(error) => write!(f, "chain id: {error}"),
+            ChunkCount { count } => write!(f, "{count} chunks: must be 1..={SNAPSHOT_CHUNKS_MAX}"),
+            TrailingBytes { count } => write!(f, "{count} trailing bytes after the chunk hashes"),
+        }
+    }
+}
+
+impl Error for MetadataError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.kind {
+            MetadataErrorKind::InvalidChainId(error) => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -211,9 +278,9 @@ pub enum ChunkVerdict {
     /// The last chunk: the snapshot is whole, checked, and decoded.
     Complete(Box<RestoredSnapshot>),
     /// Bad chunk: fetch it again from someone else.
-    Refetch { index: u32, reason: String },
+    Refetch { index: u32, reason: RestoreError },
     /// The snapshot as a whole is bad.
-    Reject(String),
+    Reject(RestoreError),
 }
 
 /// A whole snapshot whose state rebuilt the trusted app hash.
@@ -233,32 +300,34 @@ impl Restore {
         snapshot: &Snapshot,
         app_hash: &[u8],
         trusted: &TrustedIdentity,
-    ) -> Result<Restore, (OfferResult, String)> {
+    ) -> Result<Restore, (OfferResult, RestoreError)> {
         if snapshot.format != SNAPSHOT_FORMAT {
-            return Err((OfferResult::RejectFormat, format!("format {} is not {SNAPSHOT_FORMAT}", snapshot.format)));
+            return Err((OfferResult::RejectFormat, RestoreError::Format { format: snapshot.format }));
         }
-        let reject = |reason: String| (OfferResult::Reject, reason);
+        let reject = |reason: RestoreError| (OfferResult::Reject, reason);
         let trusted_app_hash: [u8; 32] =
-            app_hash.try_into().map_err(|_| reject(format!("trusted app hash has {} bytes", app_hash.len())))?;
-        let hash: [u8; 32] =
-            snapshot.hash.as_ref().try_into().map_err(|_| reject("snapshot hash is not 32 bytes".into()))?;
+            app_hash.try_into().map_err(|_| reject(RestoreError::TrustedAppHashLength { len: app_hash.len() }))?;
+        let hash: [u8; 32] = snapshot
+            .hash
+            .as_ref()
+            .try_into()
+            .map_err(|_| reject(RestoreError::SnapshotHashLength { len: snapshot.hash.len() }))?;
         if snapshot.height == 0 {
-            return Err(reject("height 0".into()));
+            return Err(reject(RestoreError::HeightZero));
         }
-        let metadata = SnapshotMetadata::decode(&snapshot.metadata).map_err(reject)?;
+        let metadata = SnapshotMetadata::decode(&snapshot.metadata).map_err(|e| reject(RestoreError::Metadata(e)))?;
         if metadata.chunk_hashes.len() != snapshot.chunks as usize {
-            let reason = format!("{} chunks offered, metadata hashes {}", snapshot.chunks, metadata.chunk_hashes.len());
-            return Err(reject(reason));
+            let hashed = metadata.chunk_hashes.len();
+            return Err(reject(RestoreError::ChunkCountMismatch { offered: snapshot.chunks, hashed }));
         }
         if metadata.state_root != trusted_app_hash {
-            return Err(reject("the metadata's state root is not the trusted app hash".into()));
+            return Err(reject(RestoreError::StateRootNotTrusted));
         }
         if trusted.chain_id.as_ref().is_some_and(|chain_id| *chain_id != metadata.chain_id) {
-            return Err(reject(format!("chain id {:?} is not statesync.chain_id", metadata.chain_id.as_str())));
+            return Err(reject(RestoreError::ChainIdNotPinned { chain_id: metadata.chain_id }));
         }
         if trusted.app_state_hash.is_some_and(|hash| hash != metadata.app_state_hash) {
-            let hash = hex::encode(metadata.app_state_hash);
-            return Err(reject(format!("genesis hash {hash} is not statesync.genesis_hash")));
+            return Err(reject(RestoreError::GenesisHashNotPinned { hash: metadata.app_state_hash }));
         }
         let chunks = vec![None; metadata.chunk_hashes.len()];
         Ok(Restore { height: snapshot.height, hash, trusted_app_hash, metadata, chunks, received: 0 })
@@ -268,10 +337,10 @@ impl Restore {
     /// change (CometBFT may re-deliver one it refetched).
     pub fn apply(&mut self, index: u32, chunk: Vec<u8>) -> ChunkVerdict {
         let Some(expected) = self.metadata.chunk_hashes.get(index as usize) else {
-            return ChunkVerdict::Reject(format!("chunk {index} of {} does not exist", self.chunks.len()));
+            return ChunkVerdict::Reject(RestoreError::NoSuchChunk { index, chunks: self.chunks.len() });
         };
         if chunk.len() > SNAPSHOT_CHUNK_BYTES || blake3::hash(&chunk).as_bytes() != expected {
-            let reason = format!("chunk {index} ({} bytes) does not match its hash in the metadata", chunk.len());
+            let reason = RestoreError::ChunkHashMismatch { index, len: chunk.len() };
             return ChunkVerdict::Refetch { index, reason };
         }
         let slot = &mut self.chunks[index as usize];
@@ -288,25 +357,125 @@ impl Restore {
         }
     }
 
-    fn assemble(&mut self) -> Result<RestoredSnapshot, String> {
+    fn assemble(&mut self) -> Result<RestoredSnapshot, RestoreError> {
         let total: usize = self.chunks.iter().flatten().map(Vec::len).sum();
         let mut bytes = Vec::with_capacity(total);
         for chunk in self.chunks.drain(..).flatten() {
             bytes.extend_from_slice(&chunk);
         }
         if *blake3::hash(&bytes).as_bytes() != self.hash {
-            return Err("the assembled snapshot does not match its hash".into());
+            return Err(RestoreError::SnapshotHashMismatch);
         }
-        let contents = decode_snapshot(&bytes).map_err(|e| format!("the snapshot does not decode: {e}"))?;
+        let contents = decode_snapshot(&bytes).map_err(RestoreError::Decode)?;
         if contents.height != self.height {
-            return Err(format!("the snapshot holds height {}, offered as {}", contents.height, self.height));
+            return Err(RestoreError::HeightMismatch { held: contents.height, offered: self.height });
         }
         let SnapshotContents { height, block_hash, state_root, accounts } = contents;
         let state = State::from_accounts(accounts);
         if state_root != self.trusted_app_hash || state.root() != self.trusted_app_hash {
-            return Err("the snapshot's state does not rebuild the trusted app hash".into());
+            return Err(RestoreError::StateRootMismatch { height });
         }
         Ok(RestoredSnapshot { bytes, height, block_hash, state })
+    }
+}
+
+/// Why an offered snapshot, or a chunk of it, is refused.
+#[derive(Debug)]
+pub enum RestoreError {
+    /// Not [`SNAPSHOT_FORMAT`].
+    Format {
+        format: u32,
+    },
+    /// The app hash CometBFT's light client trusts is not 32 bytes.
+    TrustedAppHashLength {
+        len: usize,
+    },
+    SnapshotHashLength {
+        len: usize,
+    },
+    HeightZero,
+    Metadata(MetadataError),
+    /// The offer's chunk count is not the metadata's.
+    ChunkCountMismatch {
+        offered: u32,
+        hashed: usize,
+    },
+    /// The metadata's state root is not the trusted app hash.
+    StateRootNotTrusted,
+    /// Another chain id than `statesync.chain_id` pins.
+    ChainIdNotPinned {
+        chain_id: ChainId,
+    },
+    /// Another genesis hash than `statesync.genesis_hash` pins.
+    GenesisHashNotPinned {
+        hash: [u8; 32],
+    },
+    /// A chunk index past the snapshot's chunks.
+    NoSuchChunk {
+        index: u32,
+        chunks: usize,
+    },
+    /// A chunk that does not hash to the metadata's hash for it.
+    ChunkHashMismatch {
+        index: u32,
+        len: usize,
+    },
+    /// The assembled bytes do not hash to the snapshot's hash.
+    SnapshotHashMismatch,
+    /// The assembled bytes are not a snapshot.
+    Decode(RecordError),
+    HeightMismatch {
+        held: u64,
+        offered: u64,
+    },
+    /// The snapshot's state does not rebuild the trusted app hash.
+    StateRootMismatch {
+        height: u64,
+    },
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Format { format } => write!(f, "format {format} is not {SNAPSHOT_FORMAT}"),
+            RestoreError::TrustedAppHashLength { len } => write!(f, "trusted app hash has {len} bytes"),
+            RestoreError::SnapshotHashLength { .. } => f.write_str("snapshot hash is not 32 bytes"),
+            RestoreError::HeightZero => f.write_str("height 0"),
+            RestoreError::Metadata(error) => error.fmt(f),
+            RestoreError::ChunkCountMismatch { offered, hashed } => {
+                write!(f, "{offered} chunks offered, metadata hashes {hashed}")
+            }
+            RestoreError::StateRootNotTrusted => f.write_str("the metadata's state root is not the trusted app hash"),
+            RestoreError::ChainIdNotPinned { chain_id } => {
+                write!(f, "chain id {:?} is not statesync.chain_id", chain_id.as_str())
+            }
+            RestoreError::GenesisHashNotPinned { hash } => {
+                write!(f, "genesis hash {} is not statesync.genesis_hash", hex::encode(hash))
+            }
+            RestoreError::NoSuchChunk { index, chunks } => write!(f, "chunk {index} of {chunks} does not exist"),
+            RestoreError::ChunkHashMismatch { index, len } => {
+                write!(f, "chunk {index} ({len} bytes) does not match its hash in the metadata")
+            }
+            RestoreError::SnapshotHashMismatch => f.write_str("the assembled snapshot does not match its hash"),
+            RestoreError::Decode(error) => write!(f, "the snapshot does not decode: {error}"),
+            RestoreError::HeightMismatch { held, offered } => {
+                write!(f, "the snapshot holds height {held}, offered as {offered}")
+            }
+            RestoreError::StateRootMismatch { .. } => {
+                f.write_str("the snapshot's state does not rebuild the trusted app hash")
+            }
+        }
+    }
+}
+
+impl Error for RestoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            // Shown as its own message: what comes next is its source.
+            RestoreError::Metadata(error) => error.source(),
+            RestoreError::Decode(error) => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -351,8 +520,12 @@ mod tests {
         }
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert!(SnapshotMetadata::decode(&trailing).unwrap_err().contains("trailing"));
-        assert!(SnapshotMetadata::decode(&metadata(0).encode()).unwrap_err().contains("0 chunks"));
+        let error = SnapshotMetadata::decode(&trailing).unwrap_err();
+        assert!(error.to_string().contains("trailing"), "{error}");
+        assert_eq!((error.offset, error.kind), (bytes.len(), MetadataErrorKind::TrailingBytes { count: 1 }));
+        let cut = SnapshotMetadata::decode(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(matches!(cut.kind, MetadataErrorKind::Truncated { field: "chunk hashes" }), "{cut}");
+        assert!(SnapshotMetadata::decode(&metadata(0).encode()).unwrap_err().to_string().contains("0 chunks"));
         let too_many = metadata(SNAPSHOT_CHUNKS_MAX as usize + 1).encode();
         assert!(SnapshotMetadata::decode(&too_many).is_err());
     }
@@ -380,7 +553,7 @@ mod tests {
         for trusted in [pinned("other-chain", [1; 32]), pinned("statesync-test", [7; 32])] {
             let (result, reason) = Restore::offer(&snapshot, &meta.state_root, &trusted).err().unwrap();
             assert_eq!(result, OfferResult::Reject, "{reason}");
-            assert!(reason.contains("statesync."), "{reason}");
+            assert!(reason.to_string().contains("statesync."), "{reason}");
         }
     }
 
@@ -396,7 +569,7 @@ mod tests {
         assert!(matches!(restore.apply(2, chunk.clone()), ChunkVerdict::Reject(_)));
         // The last chunk completes it, but the whole does not hash to the
         // snapshot's hash (zeros here): rejected whole.
-        assert!(matches!(restore.apply(1, chunk), ChunkVerdict::Reject(reason) if reason.contains("hash")));
+        assert!(matches!(restore.apply(1, chunk), ChunkVerdict::Reject(reason) if reason.to_string().contains("hash")));
     }
 
     proptest! {

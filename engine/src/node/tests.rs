@@ -293,7 +293,7 @@ fn a_journal_of_an_earlier_version_is_refused_by_name() {
     std::fs::create_dir(dir.path().join("chain")).unwrap();
     let mut config = NodeConfig::default();
     config.storage.data = Some(dir.path().to_path_buf());
-    let error = App::open(config, ProgramRegistry::native()).err().expect("refused");
+    let error = App::open(config, ProgramRegistry::native()).err().expect("refused").to_string();
     assert!(error.contains("journal of an earlier sluice") && error.contains("new data directory"), "{error}");
 }
 
@@ -679,7 +679,7 @@ fn a_block_at_the_byte_bound_commits_and_one_byte_more_is_refused_by_name() {
     *over.last_mut().unwrap() = tx_at(largest, last + 1);
 
     // One byte over: refused by name, and never proposed.
-    let refusal = node.check_proposal(&over).unwrap().unwrap_err();
+    let refusal = node.check_proposal(&over).unwrap().unwrap_err().to_string();
     assert!(refusal.starts_with(&format!("block_too_large: {} bytes", BLOCK_TX_BYTES_MAX + 1)), "{refusal}");
     assert_eq!(process(&mut client, &over), ProposalStatus::Reject as i32);
     let cometbft_max_bytes = 22_020_096; // CometBFT's default block max_bytes, 21 MiB
@@ -687,7 +687,7 @@ fn a_block_at_the_byte_bound_commits_and_one_byte_more_is_refused_by_name() {
     assert!(proposed == txs[..largest], "PrepareProposal stops before the transaction that is over");
     // One transaction over BLOCK_TXS_MAX: refused by name, whatever its bytes.
     let many = vec![transfer(0, 1, 0); BLOCK_TXS_MAX + 1];
-    let refusal = node.check_proposal(&many).unwrap().unwrap_err();
+    let refusal = node.check_proposal(&many).unwrap().unwrap_err().to_string();
     assert!(refusal.starts_with(&format!("block_too_many_txs: {}", BLOCK_TXS_MAX + 1)), "{refusal}");
     assert_eq!(process(&mut client, &many), ProposalStatus::Reject as i32);
     drop(many);

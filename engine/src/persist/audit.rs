@@ -204,8 +204,7 @@ pub fn replay_reexecute(
     let chain_id = origin.origin.chain_id().clone();
     let genesis_start = Instant::now();
     let snapshots = open_snapshots(dir)?;
-    let mut state =
-        origin_state(&origin.origin, snapshots.as_ref()).map_err(|reason| PersistError::Genesis { reason })?;
+    let mut state = origin_state(&origin.origin, snapshots.as_ref())?;
     let genesis_state = genesis_start.elapsed();
     let start_height = origin.origin.height();
     check_origin_root(&origin, &state)?;

@@ -12,11 +12,13 @@
 
 use std::fmt;
 
+use super::OriginStateError;
 use crate::account::{Account, AccountId, ProgramId, ACCOUNT_DATA_BYTES_MAX};
 use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_HEADER_BYTES, BLOCK_TXS_MAX};
+use crate::byte_reader::{ByteReader, Truncated};
 use crate::exec::{Receipt, RECEIPT_BYTES};
 use crate::genesis::GENESIS_APP_STATE_BYTES_MAX;
-use crate::state::{State, StateDelta, GENESIS_ACCOUNTS_MAX};
+use crate::state::{GenesisKeysError, State, StateDelta, GENESIS_ACCOUNTS_MAX};
 use crate::tx::{tx_hash, ChainId, ACCOUNTS_PER_TX_MAX, CHAIN_ID_BYTES_MAX, TX_BYTES_MAX, TX_BYTES_MIN};
 
 /// Version byte at offset 0 of block records, origin records and snapshots.
@@ -175,59 +177,23 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-/// A forward-only cursor over a payload that turns running out of bytes
-/// into `Truncated` at the right offset.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    offset: usize,
+/// The record decoder's cursor: running out of bytes is `Truncated` at the
+/// right offset. The methods below are the record format's own fields.
+type Reader<'a> = ByteReader<'a, RecordError>;
+
+impl From<Truncated> for RecordError {
+    fn from(short: Truncated) -> RecordError {
+        RecordError { offset: short.offset, kind: RecordErrorKind::Truncated { field: short.field } }
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes, offset: 0 }
-    }
-
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.offset
-    }
-
+impl ByteReader<'_, RecordError> {
     fn error(&self, kind: RecordErrorKind) -> RecordError {
-        RecordError { offset: self.offset, kind }
-    }
-
-    fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], RecordError> {
-        if self.remaining() < len {
-            return Err(self.error(RecordErrorKind::Truncated { field }));
-        }
-        let slice = &self.bytes[self.offset..self.offset + len];
-        self.offset += len;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], RecordError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, RecordError> {
-        Ok(u16::from_le_bytes(self.array(field)?))
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, RecordError> {
-        Ok(u32::from_le_bytes(self.array(field)?))
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, RecordError> {
-        Ok(u64::from_le_bytes(self.array(field)?))
+        RecordError { offset: self.offset(), kind }
     }
 
     fn version(&mut self) -> Result<(), RecordError> {
-        let at = self.offset;
+        let at = self.offset();
         let version = self.u8("version")?;
         if version != PERSIST_FORMAT_VERSION {
             return Err(RecordError { offset: at, kind: RecordErrorKind::UnsupportedVersion { version } });
@@ -250,7 +216,7 @@ impl<'a> Reader<'a> {
 
     /// `len u8 ‖ chain id`, valid as `ChainId::new` defines it.
     fn chain_id(&mut self) -> Result<ChainId, RecordError> {
-        let at = self.offset;
+        let at = self.offset();
         let len = self.u8("chain id length")?;
         let chain = self.take(usize::from(len), "chain id")?;
         let invalid = RecordError { offset: at, kind: RecordErrorKind::InvalidChainId };
@@ -270,7 +236,7 @@ impl<'a> Reader<'a> {
         let balance = self.u64("account balance")?;
         let nonce = self.u64("account nonce")?;
         let owner = ProgramId(self.u16("account owner")?);
-        let len_at = self.offset;
+        let len_at = self.offset();
         let len = self.u16("account data_len")?;
         if usize::from(len) > ACCOUNT_DATA_BYTES_MAX {
             return Err(RecordError { offset: len_at, kind: RecordErrorKind::AccountDataTooLarge { index, len } });
@@ -283,7 +249,7 @@ impl<'a> Reader<'a> {
     fn sorted_accounts(&mut self, count: u64, allow_default: bool) -> Result<StateDelta, RecordError> {
         let mut accounts: StateDelta = Vec::with_capacity(count as usize);
         for index in 0..count {
-            let at = self.offset;
+            let at = self.offset();
             let (id, account) = self.account_entry(index)?;
             if accounts.last().is_some_and(|(previous, _)| *previous >= id) {
                 return Err(RecordError { offset: at, kind: RecordErrorKind::AccountsNotSorted { index } });
@@ -305,6 +271,66 @@ fn encode_account_entry(id: &AccountId, account: &Account, out: &mut Vec<u8>) {
 fn account_entry_bytes(account: &Account) -> usize {
     ACCOUNT_ENTRY_BYTES_MIN + account.data.len()
 }
+
+/// Why a block is not written: its record would not decode, or its header's
+/// roots do not match its body. Found before encoding, by
+/// [`BlockRecordRef::validate`]; `height` is the block's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BlockRecordCheckError {
+    pub height: u64,
+    pub kind: BlockRecordCheckKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BlockRecordCheckKind {
+    /// Transactions, receipts and the header's count disagree, or the
+    /// transactions are over `BLOCK_TXS_MAX`.
+    Counts {
+        txs: usize,
+        receipts: usize,
+        tx_count: u32,
+    },
+    /// Transaction `index` is outside `TX_BYTES_MIN..=TX_BYTES_MAX` bytes.
+    TxLength {
+        index: usize,
+        len: usize,
+    },
+    /// More delta accounts than the transactions can write.
+    TooManyDeltaAccounts {
+        accounts: usize,
+        max: usize,
+    },
+    /// Delta account ids are not strictly increasing.
+    DeltaNotSorted,
+    /// A delta account holds over `ACCOUNT_DATA_BYTES_MAX` bytes of data.
+    AccountDataTooLarge,
+    TxRootMismatch,
+    ReceiptsRootMismatch,
+}
+
+impl fmt::Display for BlockRecordCheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "block {}: ", self.height)?;
+        match self.kind {
+            BlockRecordCheckKind::Counts { txs, receipts, tx_count } => {
+                write!(
+                    f,
+                    "{txs} transactions, {receipts} receipts, header tx_count {tx_count} (at most {BLOCK_TXS_MAX})"
+                )
+            }
+            BlockRecordCheckKind::TxLength { index, len } => write!(f, "transaction {index} is {len} bytes"),
+            BlockRecordCheckKind::TooManyDeltaAccounts { accounts, max } => {
+                write!(f, "delta of {accounts} accounts exceeds {max}")
+            }
+            BlockRecordCheckKind::DeltaNotSorted => write!(f, "delta is not sorted by account id"),
+            BlockRecordCheckKind::AccountDataTooLarge => write!(f, "account data over {ACCOUNT_DATA_BYTES_MAX} bytes"),
+            BlockRecordCheckKind::TxRootMismatch => write!(f, "tx_root does not match the transactions"),
+            BlockRecordCheckKind::ReceiptsRootMismatch => write!(f, "receipts_root does not match the receipts"),
+        }
+    }
+}
+
+impl std::error::Error for BlockRecordCheckError {}
 
 /// A block as stored in the log: header, the accepted transactions' encoded
 /// bytes, their receipts, and the state delta the block applied.
@@ -329,7 +355,7 @@ pub struct BlockRecordRef<'a, T: AsRef<[u8]>> {
 impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
     /// Checks everything `decode_block_record` will check, so that what is
     /// written always decodes. Returns the encoded size on success.
-    pub fn validate(&self) -> Result<usize, String> {
+    pub fn validate(&self) -> Result<usize, BlockRecordCheckError> {
         let bytes = self.validate_shape()?;
         self.check_roots()?;
         Ok(bytes)
@@ -338,47 +364,42 @@ impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
     /// `validate` without the roots: counts, sizes and order, none of which
     /// hashes anything. For a block whose roots its executor computed from
     /// this very body (`CommittedBlock::roots_from_executor`).
-    pub fn validate_shape(&self) -> Result<usize, String> {
+    pub fn validate_shape(&self) -> Result<usize, BlockRecordCheckError> {
+        let height = self.header.height;
+        let invalid = |kind| Err(BlockRecordCheckError { height, kind });
         let count = self.txs.len();
         if count > BLOCK_TXS_MAX || count != self.header.tx_count as usize || count != self.receipts.len() {
-            return Err(format!(
-                "block {}: {count} transactions, {} receipts, header tx_count {} (at most {BLOCK_TXS_MAX})",
-                self.header.height,
-                self.receipts.len(),
-                self.header.tx_count
-            ));
+            let receipts = self.receipts.len();
+            return invalid(BlockRecordCheckKind::Counts { txs: count, receipts, tx_count: self.header.tx_count });
         }
         for (index, tx) in self.txs.iter().enumerate() {
             let len = tx.as_ref().len();
             if !(TX_BYTES_MIN..=TX_BYTES_MAX).contains(&len) {
-                return Err(format!("block {}: transaction {index} is {len} bytes", self.header.height));
+                return invalid(BlockRecordCheckKind::TxLength { index, len });
             }
         }
         let delta_max = count * ACCOUNTS_PER_TX_MAX;
         if self.delta.len() > delta_max {
-            return Err(format!(
-                "block {}: delta of {} accounts exceeds {delta_max}",
-                self.header.height,
-                self.delta.len()
-            ));
+            return invalid(BlockRecordCheckKind::TooManyDeltaAccounts { accounts: self.delta.len(), max: delta_max });
         }
         if !self.delta.windows(2).all(|pair| pair[0].0 < pair[1].0) {
-            return Err(format!("block {}: delta is not sorted by account id", self.header.height));
+            return invalid(BlockRecordCheckKind::DeltaNotSorted);
         }
         if self.delta.iter().any(|(_, account)| account.data.len() > ACCOUNT_DATA_BYTES_MAX) {
-            return Err(format!("block {}: account data over {ACCOUNT_DATA_BYTES_MAX} bytes", self.header.height));
+            return invalid(BlockRecordCheckKind::AccountDataTooLarge);
         }
         Ok(block_record_bytes(self.txs, self.delta))
     }
 
     /// Checks the header's transactions root and receipts root against the
     /// body: hashes every transaction and every receipt.
-    pub fn check_roots(&self) -> Result<(), String> {
+    pub fn check_roots(&self) -> Result<(), BlockRecordCheckError> {
+        let height = self.header.height;
         if tx_root_of(self.txs) != self.header.tx_root {
-            return Err(format!("block {}: tx_root does not match the transactions", self.header.height));
+            return Err(BlockRecordCheckError { height, kind: BlockRecordCheckKind::TxRootMismatch });
         }
         if receipts_root(self.receipts) != self.header.receipts_root {
-            return Err(format!("block {}: receipts_root does not match the receipts", self.header.height));
+            return Err(BlockRecordCheckError { height, kind: BlockRecordCheckKind::ReceiptsRootMismatch });
         }
         Ok(())
     }
@@ -444,7 +465,7 @@ pub fn tx_root_of<T: AsRef<[u8]>>(txs: &[T]) -> [u8; 32] {
 pub fn decode_block_record(bytes: &[u8]) -> Result<BlockRecord, RecordError> {
     let mut reader = Reader::new(bytes);
     reader.version()?;
-    let header_at = reader.offset;
+    let header_at = reader.offset();
     let header = BlockHeader::decode(reader.take(BLOCK_HEADER_BYTES, "block header")?)
         .map_err(|_| RecordError { offset: header_at, kind: RecordErrorKind::InvalidHeader })?;
     let count = header.tx_count;
@@ -454,7 +475,7 @@ pub fn decode_block_record(bytes: &[u8]) -> Result<BlockRecord, RecordError> {
     reader.check_fits("tx_count", u64::from(count), TX_LEN_BYTES + TX_BYTES_MIN + RECEIPT_BYTES)?;
     let mut txs = Vec::with_capacity(count as usize);
     for index in 0..count {
-        let at = reader.offset;
+        let at = reader.offset();
         let len = reader.u16("tx length")?;
         if !(TX_BYTES_MIN..=TX_BYTES_MAX).contains(&usize::from(len)) {
             return Err(RecordError { offset: at, kind: RecordErrorKind::TxLength { index, len } });
@@ -463,13 +484,13 @@ pub fn decode_block_record(bytes: &[u8]) -> Result<BlockRecord, RecordError> {
     }
     let mut receipts = Vec::with_capacity(count as usize);
     for index in 0..count {
-        let at = reader.offset;
+        let at = reader.offset();
         let raw: [u8; RECEIPT_BYTES] = reader.array("receipt")?;
         let receipt =
             Receipt::decode(&raw).ok_or(RecordError { offset: at, kind: RecordErrorKind::InvalidReceipt { index } })?;
         receipts.push(receipt);
     }
-    let delta_at = reader.offset;
+    let delta_at = reader.offset();
     let delta_count = reader.u32("delta count")?;
     let delta_max = u64::from(count) * ACCOUNTS_PER_TX_MAX as u64;
     if u64::from(delta_count) > delta_max {
@@ -501,7 +522,7 @@ pub struct GenesisParams {
 
 impl GenesisParams {
     /// Derives the genesis state: O(accounts) key derivations.
-    pub fn state(&self) -> Result<State, String> {
+    pub fn state(&self) -> Result<State, GenesisKeysError> {
         Ok(crate::state::Genesis::new(self.seed, self.accounts)?.state())
     }
 }
@@ -583,13 +604,13 @@ impl StoreOrigin {
 
     /// Builds the genesis state; `None` for a restored store, whose state
     /// is its base snapshot.
-    pub fn genesis_state(&self) -> Option<Result<State, String>> {
+    pub fn genesis_state(&self) -> Option<Result<State, OriginStateError>> {
         match self {
-            StoreOrigin::Seeded(params) => Some(params.state()),
+            StoreOrigin::Seeded(params) => Some(params.state().map_err(OriginStateError::Seeded)),
             StoreOrigin::AppState(genesis) => Some(
                 crate::genesis::genesis_state(&genesis.app_state)
                     .map(|built| built.state)
-                    .map_err(|e| format!("app_state: {e}")),
+                    .map_err(OriginStateError::AppState),
             ),
             StoreOrigin::Restored(_) => None,
         }
@@ -661,7 +682,7 @@ impl OriginRecord {
         let origin = match kind {
             super::RECORD_KIND_GENESIS => {
                 let seed = reader.u64("seed")?;
-                let accounts_at = reader.offset;
+                let accounts_at = reader.offset();
                 let accounts = reader.u32("accounts")?;
                 if accounts == 0 || accounts > GENESIS_ACCOUNTS_MAX {
                     let kind = RecordErrorKind::GenesisAccounts { accounts };
@@ -673,7 +694,7 @@ impl OriginRecord {
             super::RECORD_KIND_GENESIS_APP_STATE => {
                 let chain_id = reader.chain_id()?;
                 let hash: [u8; 32] = reader.array("app_state hash")?;
-                let len_at = reader.offset;
+                let len_at = reader.offset();
                 let len = reader.u32("app_state length")?;
                 if len as usize > GENESIS_APP_STATE_BYTES_MAX {
                     return Err(RecordError { offset: len_at, kind: RecordErrorKind::AppStateTooLarge { len } });

@@ -25,6 +25,9 @@ use std::fmt;
 
 use sluice_storage::LogError;
 
+use crate::genesis::GenesisError;
+use crate::state::GenesisKeysError;
+
 pub mod audit;
 pub mod codec;
 pub mod store;
@@ -32,8 +35,8 @@ pub mod store;
 pub use audit::{replay_from_deltas, replay_reexecute, verify_store, ReplayOptions, ReplayReport, StoreVerifyReport};
 pub use codec::{
     block_record_bytes, decode_block_record, decode_snapshot, encode_snapshot, AppStateGenesis, BlockRecord,
-    BlockRecordRef, GenesisParams, OriginRecord, RecordError, RecordErrorKind, RestoredBase, SnapshotContents,
-    StoreOrigin,
+    BlockRecordCheckError, BlockRecordCheckKind, BlockRecordRef, GenesisParams, OriginRecord, RecordError,
+    RecordErrorKind, RestoredBase, SnapshotContents, StoreOrigin,
 };
 pub use store::{BlockStore, OpenTimings, ResumeReport, Resumed, StoreConfig};
 
@@ -73,8 +76,24 @@ pub enum PersistError {
     GenesisMismatch { stored: Box<StoreOrigin>, given: GenesisParams },
     /// `commit` or `write_snapshot` was called with inconsistent data.
     InvalidBlock { reason: String },
+    /// A block handed to `commit` would not make a valid record.
+    BlockCheck(BlockRecordCheckError),
+    /// The state at the log's origin cannot be built.
+    OriginState(OriginStateError),
     /// Re-executing a block did not reproduce it.
     Reexecute { height: u64, reason: String },
+}
+
+impl From<BlockRecordCheckError> for PersistError {
+    fn from(error: BlockRecordCheckError) -> PersistError {
+        PersistError::BlockCheck(error)
+    }
+}
+
+impl From<OriginStateError> for PersistError {
+    fn from(error: OriginStateError) -> PersistError {
+        PersistError::OriginState(error)
+    }
 }
 
 impl From<LogError> for PersistError {
@@ -110,9 +129,71 @@ impl fmt::Display for PersistError {
                  use the same --seed, --accounts and --chain-id, or another --data directory"
             ),
             PersistError::InvalidBlock { reason } => write!(f, "invalid block: {reason}"),
+            PersistError::BlockCheck(error) => write!(f, "invalid block: {error}"),
+            PersistError::OriginState(error) => write!(f, "genesis: {error}"),
             PersistError::Reexecute { height, reason } => write!(f, "re-executing block {height}: {reason}"),
         }
     }
 }
 
-impl std::error::Error for PersistError {}
+impl std::error::Error for PersistError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PersistError::Log(error) => Some(error),
+            PersistError::Record { error, .. } => Some(error),
+            PersistError::BlockCheck(error) => Some(error),
+            PersistError::OriginState(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Why the state at a store's origin could not be built: genesis from its
+/// parameters or its `app_state`, or a restored store's base snapshot.
+#[derive(Debug)]
+pub enum OriginStateError {
+    /// A seeded genesis whose parameters are out of range.
+    Seeded(GenesisKeysError),
+    /// A genesis `app_state` that does not build a state.
+    AppState(GenesisError),
+    /// The base snapshot at `height` cannot be read: there is no snapshot
+    /// store to read it from, or reading failed with `error`.
+    BaseSnapshotUnreadable { height: u64, error: Option<LogError> },
+    /// The base snapshot at `height` was read but does not decode.
+    BaseSnapshotUndecodable { height: u64, error: RecordError },
+    /// The base snapshot file for `height` holds the state after block
+    /// `holds`, or after another block at that height.
+    BaseSnapshotMismatch { height: u64, holds: u64 },
+}
+
+impl fmt::Display for OriginStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OriginStateError::Seeded(error) => write!(f, "{error}"),
+            OriginStateError::AppState(error) => write!(f, "app_state: {error}"),
+            OriginStateError::BaseSnapshotUnreadable { height, error } => {
+                write!(f, "restored by state sync at height {height}, and its base snapshot is not readable")?;
+                match error {
+                    Some(error) => write!(f, ": {error}"),
+                    None => Ok(()),
+                }
+            }
+            OriginStateError::BaseSnapshotUndecodable { height, error } => write!(f, "base snapshot {height}: {error}"),
+            OriginStateError::BaseSnapshotMismatch { height, holds } => {
+                write!(f, "base snapshot {height} holds height {holds} and another block")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OriginStateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OriginStateError::Seeded(error) => Some(error),
+            OriginStateError::AppState(error) => Some(error),
+            OriginStateError::BaseSnapshotUnreadable { error: Some(error), .. } => Some(error),
+            OriginStateError::BaseSnapshotUndecodable { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -14,22 +14,23 @@
 //!   ahead of the durable log; resume still skips any snapshot above the
 //!   log's last height (a log restored from an older copy, say).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sluice_storage::format::{RECORD_ALIGN_BYTES, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES};
 use sluice_storage::{
-    CommitLog, Durability, LogConfig, RecordIter, RecordMeta, SnapshotStore, SyncHook, SEGMENT_SIZE_BYTES_MAX,
-    SEGMENT_SIZE_BYTES_MIN,
+    CommitLog, Durability, LogConfig, LogError, RecordIter, RecordMeta, SnapshotStore, SyncHook,
+    SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
 };
 
 use super::codec::{
     block_record_body_bytes, decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams,
-    OriginRecord, RestoredBase, StoreOrigin, ACCOUNT_ENTRY_BYTES_MIN, TX_DELTA_BYTES_MAX,
+    OriginRecord, RecordError, RestoredBase, StoreOrigin, ACCOUNT_ENTRY_BYTES_MIN, TX_DELTA_BYTES_MAX,
 };
 use super::{
-    PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS, RECORD_KIND_GENESIS_APP_STATE,
-    RECORD_KIND_RESTORED, SNAPSHOTS_DIR_NAME,
+    OriginStateError, PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS,
+    RECORD_KIND_GENESIS_APP_STATE, RECORD_KIND_RESTORED, SNAPSHOTS_DIR_NAME,
 };
 use crate::block::{BlockHeader, BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
 use crate::exec::Receipt;
@@ -242,7 +243,7 @@ impl BlockStore {
         config: StoreConfig,
         genesis: &GenesisParams,
     ) -> Result<(BlockStore, Resumed), PersistError> {
-        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state(), None)
+        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state().map_err(OriginStateError::Seeded), None)
     }
 
     /// `open_with_config` with a hook called at every sync point of the log:
@@ -255,7 +256,13 @@ impl BlockStore {
         genesis: &GenesisParams,
         hook: SyncHook,
     ) -> Result<(BlockStore, Resumed), PersistError> {
-        BlockStore::open_inner(dir.into(), config, genesis, &|| genesis.state(), Some(hook))
+        BlockStore::open_inner(
+            dir.into(),
+            config,
+            genesis,
+            &|| genesis.state().map_err(OriginStateError::Seeded),
+            Some(hook),
+        )
     }
 
     /// `open_with_config` for a caller that also signs with the genesis keys
@@ -292,7 +299,7 @@ impl BlockStore {
         let mut opened = OpenedLog::open(&dir, &config, hook)?;
         let resumed = if opened.records == 0 {
             let start = Instant::now();
-            let state = genesis_state().map_err(|reason| PersistError::Genesis { reason })?;
+            let state = genesis_state()?;
             let genesis_time = start.elapsed();
             let origin = OriginRecord { origin: StoreOrigin::Seeded(genesis.clone()), state_root: state.root() };
             append_origin(&mut opened.log, &origin)?;
@@ -436,10 +443,9 @@ impl BlockStore {
                 ),
             });
         }
-        let invalid = |reason| PersistError::InvalidBlock { reason };
-        let bytes = record.validate_shape().map_err(invalid)?;
+        let bytes = record.validate_shape()?;
         match roots {
-            RootCheck::Recompute => record.check_roots().map_err(invalid)?,
+            RootCheck::Recompute => record.check_roots()?,
             // Debug builds (and every test) still hash the body, so a
             // caller that breaks the promise fails there.
             RootCheck::FromExecutor => debug_assert_eq!(record.check_roots(), Ok(()), "executor roots match"),
@@ -525,7 +531,7 @@ impl BlockStore {
 /// Builds the genesis state when `open` or replay needs it. Deriving it from
 /// the seed costs one ed25519 key derivation per account, so the caller
 /// decides where it comes from (see `BlockStore::open_with_genesis_keys`).
-pub(crate) type GenesisStateFn<'a> = &'a dyn Fn() -> Result<State, String>;
+pub(crate) type GenesisStateFn<'a> = &'a dyn Fn() -> Result<State, OriginStateError>;
 
 /// A store's log and snapshot store, opened (the log recovered) but not yet read.
 struct OpenedLog {
@@ -618,17 +624,18 @@ pub(crate) fn read_origin(mut records: RecordIter<'_>) -> Result<OriginRecord, P
 /// The state at a store's origin: genesis built from its record, or, for a
 /// restored store, its base snapshot (which must be in `snapshots` and sit
 /// at the base's height and block). The caller checks the root.
-pub(crate) fn origin_state(origin: &StoreOrigin, snapshots: Option<&SnapshotStore>) -> Result<State, String> {
+pub(crate) fn origin_state(origin: &StoreOrigin, snapshots: Option<&SnapshotStore>) -> Result<State, OriginStateError> {
     if let Some(state) = origin.genesis_state() {
         return state;
     }
     let height = origin.height();
-    let missing = || format!("restored by state sync at height {height}, and its base snapshot is not readable");
-    let snapshots = snapshots.ok_or_else(missing)?;
-    let bytes = snapshots.read(height).map_err(|e| format!("{}: {e}", missing()))?;
-    let contents = decode_snapshot(&bytes).map_err(|e| format!("base snapshot {height}: {e}"))?;
+    let unreadable = |error| OriginStateError::BaseSnapshotUnreadable { height, error };
+    let snapshots = snapshots.ok_or_else(|| unreadable(None))?;
+    let bytes = snapshots.read(height).map_err(|e| unreadable(Some(e)))?;
+    let contents =
+        decode_snapshot(&bytes).map_err(|error| OriginStateError::BaseSnapshotUndecodable { height, error })?;
     if contents.height != height || contents.block_hash != origin.block_hash() {
-        return Err(format!("base snapshot {height} holds height {} and another block", contents.height));
+        return Err(OriginStateError::BaseSnapshotMismatch { height, holds: contents.height });
     }
     Ok(State::from_accounts(contents.accounts))
 }
@@ -662,7 +669,7 @@ pub(crate) fn rebuild<'a>(
         }
     }
     let start = Instant::now();
-    let state = base_state().map_err(|reason| PersistError::Genesis { reason })?;
+    let state = base_state()?;
     let (height, last_hash) = (origin.origin.height(), origin.origin.block_hash());
     // A restored store's base is a snapshot; anything else is genesis.
     match height {
@@ -699,30 +706,73 @@ fn load_snapshot<'a>(
     height: u64,
     last_height: u64,
     records_after: &impl Fn(u64) -> RecordIter<'a>,
-) -> Result<Resumed, String> {
+) -> Result<Resumed, SnapshotUnusable> {
     if height == 0 || height > last_height {
-        return Err(format!("ahead of the log, which ends at height {last_height}"));
+        return Err(SnapshotUnusable::AheadOfLog { last_height });
     }
-    let bytes = snapshots.read(height).map_err(|e| e.to_string())?;
-    let contents = decode_snapshot(&bytes).map_err(|e| e.to_string())?;
+    let bytes = snapshots.read(height).map_err(SnapshotUnusable::Log)?;
+    let contents = decode_snapshot(&bytes).map_err(SnapshotUnusable::Record)?;
     if contents.height != height {
-        return Err(format!("holds height {}", contents.height));
+        return Err(SnapshotUnusable::WrongHeight { holds: contents.height });
     }
     let state = State::from_accounts(contents.accounts);
     if state.root() != contents.state_root {
-        return Err("rebuilt state root differs from the one it stores".into());
+        return Err(SnapshotUnusable::RootDiffers);
     }
     let header = match records_after(height - 1).next() {
         Some(Ok(record)) if record.meta.kind == RECORD_KIND_BLOCK && record.meta.height == height => {
-            decode_block_record(&record.payload).map_err(|e| e.to_string())?.header
+            decode_block_record(&record.payload).map_err(SnapshotUnusable::Record)?.header
         }
-        Some(Err(error)) => return Err(error.to_string()),
-        _ => return Err(format!("the log has no block record at height {height}")),
+        Some(Err(error)) => return Err(SnapshotUnusable::Log(error)),
+        _ => return Err(SnapshotUnusable::NoBlockRecord { height }),
     };
     if header.hash() != contents.block_hash || header.state_root != contents.state_root {
-        return Err(format!("disagrees with block {height} in the log"));
+        return Err(SnapshotUnusable::DisagreesWithLog { height });
     }
     Ok(Resumed { state, height, last_hash: contents.block_hash, report: ResumeReport::default() })
+}
+
+/// Why a snapshot was skipped on resume; the reason goes into
+/// `ResumeReport::snapshots_skipped`.
+#[derive(Debug)]
+enum SnapshotUnusable {
+    /// Above the log's last block (or at 0, which no snapshot is).
+    AheadOfLog {
+        last_height: u64,
+    },
+    /// Reading the snapshot, or its block from the log, failed.
+    Log(LogError),
+    /// The snapshot, or its block record, does not decode.
+    Record(RecordError),
+    /// The file holds the state after block `holds`.
+    WrongHeight {
+        holds: u64,
+    },
+    /// The accounts it holds do not hash to the root it stores.
+    RootDiffers,
+    NoBlockRecord {
+        height: u64,
+    },
+    /// Its block hash or state root is not block `height`'s in the log.
+    DisagreesWithLog {
+        height: u64,
+    },
+}
+
+impl fmt::Display for SnapshotUnusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotUnusable::AheadOfLog { last_height } => {
+                write!(f, "ahead of the log, which ends at height {last_height}")
+            }
+            SnapshotUnusable::Log(error) => write!(f, "{error}"),
+            SnapshotUnusable::Record(error) => write!(f, "{error}"),
+            SnapshotUnusable::WrongHeight { holds } => write!(f, "holds height {holds}"),
+            SnapshotUnusable::RootDiffers => write!(f, "rebuilt state root differs from the one it stores"),
+            SnapshotUnusable::NoBlockRecord { height } => write!(f, "the log has no block record at height {height}"),
+            SnapshotUnusable::DisagreesWithLog { height } => write!(f, "disagrees with block {height} in the log"),
+        }
+    }
 }
 
 /// The block a log record holds, or a named error carrying the record's
@@ -821,7 +871,7 @@ enum RootCheck {
 /// the store's durability mode, then the snapshot the execute stage
 /// attached, if one was due.
 impl crate::pipeline::CommitSink for BlockStore {
-    fn commit(&mut self, block: &crate::pipeline::CommittedBlock) -> Result<(), String> {
+    fn commit(&mut self, block: &crate::pipeline::CommittedBlock) -> Result<(), crate::pipeline::CommitError> {
         let record = BlockRecordRef {
             header: &block.header,
             txs: &block.raw_txs,
@@ -829,9 +879,9 @@ impl crate::pipeline::CommitSink for BlockStore {
             delta: &block.delta,
         };
         let roots = if block.roots_from_executor { RootCheck::FromExecutor } else { RootCheck::Recompute };
-        self.commit_record(record, roots).map_err(|e| e.to_string())?;
+        self.commit_record(record, roots)?;
         if let Some(state) = &block.state_snapshot {
-            self.write_snapshot(state).map_err(|e| e.to_string())?;
+            self.write_snapshot(state)?;
         }
         Ok(())
     }
@@ -844,6 +894,7 @@ mod tests {
     use super::*;
     use crate::chain::Chain;
     use crate::exec::ExecutorKind;
+    use crate::persist::{BlockRecordCheckError, BlockRecordCheckKind};
     use crate::program::ProgramRegistry;
     use crate::tx::{self, ChainId};
     use crate::workload::{self, WorkloadKind, WorkloadSpec};
@@ -865,7 +916,7 @@ mod tests {
         let genesis = params();
         let genesis_state = || {
             builds.set(builds.get() + 1);
-            genesis.state()
+            genesis.state().map_err(OriginStateError::Seeded)
         };
         let Ok((store, resumed)) = BlockStore::open_inner(dir.to_path_buf(), config(), &genesis, &genesis_state, None)
         else {
@@ -934,8 +985,9 @@ mod tests {
         let (mut store, _, _) = open_counting(dir.path());
         let block = block_with_wrong_tx_root(&store);
         let refused = store.commit(&block.header, &block.raw_txs, &block.receipts, &block.delta);
-        assert!(matches!(refused, Err(PersistError::InvalidBlock { ref reason }) if reason.contains("tx_root")));
-        let refused = CommitSink::commit(&mut store, &block).unwrap_err();
+        let tx_root_mismatch = BlockRecordCheckError { height: 1, kind: BlockRecordCheckKind::TxRootMismatch };
+        assert!(matches!(refused, Err(PersistError::BlockCheck(error)) if error == tx_root_mismatch));
+        let refused = CommitSink::commit(&mut store, &block).unwrap_err().to_string();
         assert!(refused.contains("tx_root does not match"), "{refused}");
         assert_eq!(store.height, 0, "nothing was appended");
         let vouched = crate::pipeline::CommittedBlock { roots_from_executor: true, ..block };

@@ -19,9 +19,11 @@ pub mod system;
 pub mod token;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::account::{Account, AccountId, ProgramId};
+use crate::byte_reader::{ByteReader, Truncated};
 use crate::exec::ExecError;
 use crate::tx::AccountMeta;
 
@@ -97,6 +99,34 @@ impl<'a> InvokeContext<'a> {
     }
 }
 
+/// Why [`ProgramRegistry::register`] refused a program.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RegistryError {
+    /// The id is below `ProgramId::USER_MIN`, kept for native programs.
+    Reserved {
+        id: ProgramId,
+    },
+    AlreadyRegistered {
+        id: ProgramId,
+    },
+    /// `PROGRAMS_MAX` programs are registered already.
+    Full,
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::Reserved { id } => {
+                write!(f, "program id {} is reserved; use {} or above", id.0, ProgramId::USER_MIN.0)
+            }
+            RegistryError::AlreadyRegistered { id } => write!(f, "program id {} is already registered", id.0),
+            RegistryError::Full => write!(f, "at most {PROGRAMS_MAX} programs can be registered"),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
 /// The programs a chain runs, by id. Cloning shares the programs.
 #[derive(Clone)]
 pub struct ProgramRegistry {
@@ -114,16 +144,16 @@ impl ProgramRegistry {
 
     /// Adds a chain's own program. Ids below `ProgramId::USER_MIN` are
     /// reserved for native programs, and an id is registered only once.
-    pub fn register(&mut self, program: Arc<dyn Program>) -> Result<(), String> {
+    pub fn register(&mut self, program: Arc<dyn Program>) -> Result<(), RegistryError> {
         let id = program.id();
         if id < ProgramId::USER_MIN {
-            return Err(format!("program id {} is reserved; use {} or above", id.0, ProgramId::USER_MIN.0));
+            return Err(RegistryError::Reserved { id });
         }
         if self.programs.contains_key(&id) {
-            return Err(format!("program id {} is already registered", id.0));
+            return Err(RegistryError::AlreadyRegistered { id });
         }
         if self.programs.len() >= PROGRAMS_MAX {
-            return Err(format!("at most {PROGRAMS_MAX} programs can be registered"));
+            return Err(RegistryError::Full);
         }
         self.programs.insert(id, program);
         Ok(())
@@ -157,42 +187,47 @@ impl Default for ProgramRegistry {
 
 /// Reads a fixed-layout instruction's fields, failing with
 /// `InvalidInstructionData` on short input and on trailing bytes, so each
-/// instruction, like each transaction, has exactly one encoding.
+/// instruction, like each transaction, has exactly one encoding. A chain's
+/// own programs read their data through it too.
 pub struct DataReader<'a> {
-    data: &'a [u8],
+    reader: ByteReader<'a, ExecError>,
 }
+
+/// Instruction data running short is `InvalidInstructionData`, which names
+/// no offset: receipts carry error codes, not positions.
+impl From<Truncated> for ExecError {
+    fn from(_: Truncated) -> ExecError {
+        ExecError::InvalidInstructionData
+    }
+}
+
+const INSTRUCTION_DATA_FIELD: &str = "instruction data";
 
 impl<'a> DataReader<'a> {
     pub fn new(data: &'a [u8]) -> DataReader<'a> {
-        DataReader { data }
+        DataReader { reader: ByteReader::new(data) }
     }
 
     pub fn bytes<const N: usize>(&mut self) -> Result<[u8; N], ExecError> {
-        if self.data.len() < N {
-            return Err(ExecError::InvalidInstructionData);
-        }
-        let (head, rest) = self.data.split_at(N);
-        self.data = rest;
-        Ok(head.try_into().expect("split at N"))
+        self.reader.array(INSTRUCTION_DATA_FIELD)
     }
 
     pub fn u8(&mut self) -> Result<u8, ExecError> {
-        Ok(self.bytes::<1>()?[0])
+        self.reader.u8(INSTRUCTION_DATA_FIELD)
     }
 
     pub fn u16(&mut self) -> Result<u16, ExecError> {
-        Ok(u16::from_le_bytes(self.bytes()?))
+        self.reader.u16(INSTRUCTION_DATA_FIELD)
     }
 
     pub fn u64(&mut self) -> Result<u64, ExecError> {
-        Ok(u64::from_le_bytes(self.bytes()?))
+        self.reader.u64(INSTRUCTION_DATA_FIELD)
     }
 
     pub fn finish(self) -> Result<(), ExecError> {
-        if self.data.is_empty() {
-            Ok(())
-        } else {
-            Err(ExecError::InvalidInstructionData)
+        match self.reader.remaining() {
+            0 => Ok(()),
+            _ => Err(ExecError::InvalidInstructionData),
         }
     }
 }
@@ -217,9 +252,11 @@ mod tests {
     #[test]
     fn registry_guards_ids() {
         let mut registry = ProgramRegistry::native();
-        assert!(registry.register(Arc::new(Nop(1))).is_err(), "reserved id");
+        assert_eq!(registry.register(Arc::new(Nop(1))), Err(RegistryError::Reserved { id: ProgramId(1) }));
         registry.register(Arc::new(Nop(300))).unwrap();
-        assert!(registry.register(Arc::new(Nop(300))).is_err(), "duplicate id");
+        let duplicate = registry.register(Arc::new(Nop(300))).unwrap_err();
+        assert_eq!(duplicate, RegistryError::AlreadyRegistered { id: ProgramId(300) });
+        assert_eq!(duplicate.to_string(), "program id 300 is already registered");
         assert!(registry.get(ProgramId(300)).is_some());
         assert!(registry.get(ProgramId(301)).is_none());
     }

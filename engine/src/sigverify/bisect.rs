@@ -86,6 +86,7 @@ impl BadRateTracker {
     }
 
     fn record(&self, verified_len: usize, bad_len: usize) {
+        assert!(bad_len <= verified_len, "{bad_len} bad among {verified_len} verified");
         self.seen.fetch_add(verified_len as u64, Ordering::Relaxed);
         self.bad.fetch_add(bad_len as u64, Ordering::Relaxed);
     }
@@ -130,7 +131,20 @@ impl<'a> Batch<'a> {
 /// Writes `Err(Invalid)` into `verdicts[p.index]` for every invalid item.
 /// Entries for valid items are left untouched.
 pub(crate) fn resolve_batch(batch: Batch<'_>, tracker: &BadRateTracker, verdicts: &mut [Result<(), SigError>]) {
-    resolve(batch, false, tracker, verdicts);
+    // Indices are distinct positions in `verdicts`, so there are no more
+    // items than verdicts.
+    assert!(batch.items.len() <= verdicts.len(), "more prepared items than verdicts");
+    debug_assert!(
+        batch.items.iter().all(|p| p.index < verdicts.len() && verdicts[p.index].is_ok()),
+        "each prepared item has its own verdict, still Ok"
+    );
+    let bad_len = resolve(batch, false, tracker, verdicts);
+    assert!(bad_len <= batch.items.len(), "more invalid items than items");
+    debug_assert_eq!(
+        batch.items.iter().filter(|p| verdicts[p.index].is_err()).count(),
+        bad_len,
+        "every item counted invalid, and only those, got an error verdict"
+    );
 }
 
 /// Resolves `items`; `known_failing` says the batch equation is already known
@@ -178,6 +192,7 @@ fn resolve_halves(
     verdicts: &mut [Result<(), SigError>],
 ) -> usize {
     let (left, right) = batch.split_at(batch.items.len() / 2);
+    debug_assert!(!left.items.is_empty() && !right.items.is_empty(), "halves of a piece of at least 2");
     let left_bad = resolve(left, false, tracker, verdicts);
     left_bad + resolve(right, known_failing && left_bad == 0, tracker, verdicts)
 }
@@ -196,9 +211,9 @@ fn verify_each(batch: Batch<'_>, tracker: &BadRateTracker, verdicts: &mut [Resul
         count::single_check();
         if !single_holds(item, batch.keys) {
             bad_len += 1;
-            if let Some(slot) = verdicts.get_mut(item.index) {
-                *slot = Err(SigError::Invalid);
-            }
+            let verdict = verdicts.get_mut(item.index).expect("a prepared item's index is a position in its chunk");
+            debug_assert!(verdict.is_ok(), "an item is verified singly at most once");
+            *verdict = Err(SigError::Invalid);
         }
     }
     tracker.record(batch.items.len(), bad_len);

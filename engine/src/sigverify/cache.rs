@@ -1,8 +1,9 @@
 //! Transactions whose signatures already verified, so that a block built from
 //! the mempool (FinalizeBlock after CheckTx) need not verify them again.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+
+use super::bounded_fifo::BoundedFifoSet;
 
 /// Default number of transaction hashes a [`VerifiedCache`] holds: a few
 /// mempools' worth. 200,000 hashes of 32 bytes take roughly 12 MiB.
@@ -24,14 +25,7 @@ pub const TX_HASH_LEN: usize = 32;
 /// evicted transaction is simply verified again.
 #[derive(Debug)]
 pub struct VerifiedCache {
-    capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    members: HashSet<[u8; TX_HASH_LEN]>,
-    order: VecDeque<[u8; TX_HASH_LEN]>,
+    hashes: Mutex<BoundedFifoSet<[u8; TX_HASH_LEN]>>,
 }
 
 impl VerifiedCache {
@@ -42,36 +36,23 @@ impl VerifiedCache {
 
     /// A cache of `capacity` hashes (0 caches nothing).
     pub fn with_capacity(capacity: usize) -> Self {
-        VerifiedCache { capacity, inner: Mutex::new(Inner::default()) }
+        VerifiedCache { hashes: Mutex::new(BoundedFifoSet::with_capacity(capacity)) }
     }
 
     /// Records that the transaction with this hash verified. Evicts the
     /// oldest hash when full; inserting a present hash changes nothing.
     pub fn insert(&self, tx_hash: [u8; TX_HASH_LEN]) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut inner = self.lock();
-        if inner.members.contains(&tx_hash) {
-            return;
-        }
-        if inner.order.len() >= self.capacity {
-            if let Some(oldest) = inner.order.pop_front() {
-                inner.members.remove(&oldest);
-            }
-        }
-        inner.members.insert(tx_hash);
-        inner.order.push_back(tx_hash);
+        self.lock().insert_if_absent(tx_hash, ());
     }
 
     /// Whether the transaction with this hash is recorded as verified.
     pub fn contains(&self, tx_hash: &[u8; TX_HASH_LEN]) -> bool {
-        self.lock().members.contains(tx_hash)
+        self.lock().contains_key(tx_hash)
     }
 
     /// Number of hashes held (at most [`capacity`](Self::capacity)).
     pub fn len(&self) -> usize {
-        self.lock().order.len()
+        self.lock().len()
     }
 
     /// Whether no hash is held.
@@ -81,13 +62,13 @@ impl VerifiedCache {
 
     /// The most hashes the cache holds.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.lock().capacity()
     }
 
     /// The data stays consistent even if a holder panicked (every update is
     /// a few infallible steps), so a poisoned lock is used, not propagated.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, BoundedFifoSet<[u8; TX_HASH_LEN]>> {
+        self.hashes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

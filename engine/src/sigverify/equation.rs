@@ -13,6 +13,7 @@ use super::precheck::Prepared;
 /// `[8][S]B = [8]R + [8][k]A`, computed as `[8](R − ([S]B − [k]A)) = 0`.
 /// `keys` is the chunk's key table; `p.key` indexes it.
 pub(crate) fn single_holds(p: &Prepared, keys: &[EdwardsPoint]) -> bool {
+    debug_assert!((p.key as usize) < keys.len(), "key slot {} outside a table of {}", p.key, keys.len());
     let minus_a = -keys[p.key as usize];
     let r_expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &minus_a, &p.s);
     (p.r - r_expected).mul_by_cofactor().is_identity()
@@ -42,6 +43,7 @@ pub(crate) fn batch_holds(items: &[Prepared], keys: &[EdwardsPoint]) -> bool {
 }
 
 fn combination_is_torsion(items: &[Prepared], keys: &[EdwardsPoint]) -> bool {
+    assert!(items.len() >= 2, "a combination of {} items: single_holds decides fewer than 2", items.len());
     let mut rng = thread_rng();
     let mut b_coeff = Scalar::ZERO;
     let mut r_coeffs = Vec::with_capacity(items.len());
@@ -55,7 +57,15 @@ fn combination_is_torsion(items: &[Prepared], keys: &[EdwardsPoint]) -> bool {
     }
     let key_terms = key_coeffs.iter().zip(keys).filter_map(|(c, a)| c.map(|c| (c, *a)));
     let (a_coeffs, a_points): (Vec<Scalar>, Vec<EdwardsPoint>) = key_terms.unzip();
-    debug_assert!(!a_points.is_empty() && a_points.len() <= items.len());
+    // Every item adds to its key's coefficient, so at least one key and
+    // at most one per item has a term.
+    assert!(
+        !a_points.is_empty() && a_points.len() <= items.len(),
+        "1 to {} key terms, got {}",
+        items.len(),
+        a_points.len()
+    );
+    assert_eq!(r_coeffs.len(), items.len(), "one R coefficient per item");
     let scalars = once(b_coeff).chain(r_coeffs).chain(a_coeffs);
     let points = once(ED25519_BASEPOINT_POINT).chain(items.iter().map(|p| p.r)).chain(a_points);
     EdwardsPoint::vartime_multiscalar_mul(scalars, points).mul_by_cofactor().is_identity()

@@ -10,7 +10,7 @@
 
 use ed25519_consensus::{batch, Signature, VerificationKey, VerificationKeyBytes};
 
-use super::{equation, prepare_chunk, KeyCache, SignatureItem, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use super::{equation, prepare_chunk, KeyCache, SignatureItem, PUBLIC_KEY_BYTES, SIGNATURE_BYTES};
 
 /// (b), the production equation: `curve25519-dalek` 4 multiscalar
 /// multiplication over items decoded once, one point per distinct key.
@@ -46,7 +46,7 @@ pub fn consensus_verify_single(public_key: &[u8], message: &[u8], signature: &[u
 }
 
 fn consensus_parts(item: &SignatureItem<'_>) -> Option<(VerificationKeyBytes, Signature)> {
-    let key: [u8; PUBLIC_KEY_LEN] = item.public_key.try_into().ok()?;
-    let sig: [u8; SIGNATURE_LEN] = item.signature.try_into().ok()?;
+    let key: [u8; PUBLIC_KEY_BYTES] = item.public_key.try_into().ok()?;
+    let sig: [u8; SIGNATURE_BYTES] = item.signature.try_into().ok()?;
     Some((VerificationKeyBytes::from(key), Signature::from(sig)))
 }

@@ -13,13 +13,13 @@
 //! bytes, the cache is keyed by exactly those bytes, and a key that does not
 //! decode is never cached, so a hit returns the point a fresh decode would.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 
-use super::PUBLIC_KEY_LEN;
+use super::bounded_fifo::BoundedFifoMap;
+use super::PUBLIC_KEY_BYTES;
 
 /// Decoded keys the process-wide [`KeyCache::shared`] holds. An entry costs
 /// about 250 bytes (the key, a 160-byte extended point, the map's and the
@@ -35,14 +35,7 @@ pub const KEY_CACHE_CAPACITY: usize = 131_072;
 /// decoded), never per signature, and decoding runs outside it.
 #[derive(Debug)]
 pub struct KeyCache {
-    capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    points: HashMap<[u8; PUBLIC_KEY_LEN], EdwardsPoint>,
-    order: VecDeque<[u8; PUBLIC_KEY_LEN]>,
+    points: Mutex<BoundedFifoMap<[u8; PUBLIC_KEY_BYTES], EdwardsPoint>>,
 }
 
 static SHARED: LazyLock<KeyCache> = LazyLock::new(|| KeyCache::with_capacity(KEY_CACHE_CAPACITY));
@@ -50,7 +43,7 @@ static SHARED: LazyLock<KeyCache> = LazyLock::new(|| KeyCache::with_capacity(KEY
 impl KeyCache {
     /// A cache of `capacity` keys (0 caches nothing).
     pub fn with_capacity(capacity: usize) -> Self {
-        KeyCache { capacity, inner: Mutex::new(Inner::default()) }
+        KeyCache { points: Mutex::new(BoundedFifoMap::with_capacity(capacity)) }
     }
 
     /// The process-wide cache that [`verify_batch`](super::verify_batch) and
@@ -62,10 +55,10 @@ impl KeyCache {
     /// Decodes every key, each exactly as step 4 of the rule decodes it:
     /// `None` where the bytes are not a curve point. Hits come from the
     /// cache; misses are decoded outside the lock, then remembered.
-    pub fn decode_all(&self, keys: &[[u8; PUBLIC_KEY_LEN]]) -> Vec<Option<EdwardsPoint>> {
+    pub fn decode_all(&self, keys: &[[u8; PUBLIC_KEY_BYTES]]) -> Vec<Option<EdwardsPoint>> {
         let mut points: Vec<Option<EdwardsPoint>> = {
-            let inner = self.lock();
-            keys.iter().map(|key| inner.points.get(key).copied()).collect()
+            let cached = self.lock();
+            keys.iter().map(|key| cached.get(key).copied()).collect()
         };
         let mut decoded = Vec::new();
         for (key, point) in keys.iter().zip(points.iter_mut()) {
@@ -77,13 +70,13 @@ impl KeyCache {
             }
         }
         self.remember(decoded);
-        debug_assert_eq!(points.len(), keys.len());
+        assert_eq!(points.len(), keys.len(), "one decoded point (or None) per key");
         points
     }
 
     /// Number of keys held (at most [`capacity`](Self::capacity)).
     pub fn len(&self) -> usize {
-        self.lock().order.len()
+        self.lock().len()
     }
 
     /// Whether no key is held.
@@ -93,41 +86,33 @@ impl KeyCache {
 
     /// The most keys the cache holds.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.lock().capacity()
     }
 
     /// Forgets every key: a benchmark starts each pass cold with this, so
     /// that no pass is faster for the keys an earlier pass decoded.
     pub fn clear(&self) {
-        let mut inner = self.lock();
-        inner.points.clear();
-        inner.order.clear();
+        self.lock().clear();
     }
 
-    fn remember(&self, decoded: Vec<([u8; PUBLIC_KEY_LEN], EdwardsPoint)>) {
-        if self.capacity == 0 || decoded.is_empty() {
+    /// Stores freshly decoded keys: only keys that decode, so that the
+    /// cache never holds a failure.
+    fn remember(&self, decoded: Vec<([u8; PUBLIC_KEY_BYTES], EdwardsPoint)>) {
+        if decoded.is_empty() {
             return;
         }
-        let mut inner = self.lock();
+        let mut cached = self.lock();
         for (key, point) in decoded {
-            if let Entry::Vacant(slot) = inner.points.entry(key) {
-                slot.insert(point);
-                inner.order.push_back(key);
-            }
-            if inner.order.len() > self.capacity {
-                if let Some(oldest) = inner.order.pop_front() {
-                    inner.points.remove(&oldest);
-                }
-            }
+            cached.insert_if_absent(key, point);
         }
-        debug_assert_eq!(inner.points.len(), inner.order.len());
-        debug_assert!(inner.order.len() <= self.capacity);
+        // Once per chunk, so cheap enough to check in release builds.
+        cached.assert_bounded();
     }
 
     /// Every update is a few infallible steps, so the data stays consistent
     /// even if a holder panicked: a poisoned lock is used, not propagated.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, BoundedFifoMap<[u8; PUBLIC_KEY_BYTES], EdwardsPoint>> {
+        self.points.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -145,15 +130,15 @@ pub(crate) struct ChunkKeys {
     pub(crate) points: Vec<EdwardsPoint>,
     /// For each distinct key in first-seen order: its bytes and its slot in
     /// `points`, or `None` when it does not decode.
-    slots: HashMap<[u8; PUBLIC_KEY_LEN], Option<u32>>,
+    slots: HashMap<[u8; PUBLIC_KEY_BYTES], Option<u32>>,
 }
 
 impl ChunkKeys {
     /// Groups `keys` (one per item, repeats allowed) and decodes each
     /// distinct one through `cache`.
-    pub(crate) fn decode<'k>(keys: impl Iterator<Item = &'k [u8; PUBLIC_KEY_LEN]>, cache: &KeyCache) -> ChunkKeys {
-        let mut distinct: Vec<[u8; PUBLIC_KEY_LEN]> = Vec::new();
-        let mut slots: HashMap<[u8; PUBLIC_KEY_LEN], Option<u32>> = HashMap::new();
+    pub(crate) fn decode<'k>(keys: impl Iterator<Item = &'k [u8; PUBLIC_KEY_BYTES]>, cache: &KeyCache) -> ChunkKeys {
+        let mut distinct: Vec<[u8; PUBLIC_KEY_BYTES]> = Vec::new();
+        let mut slots: HashMap<[u8; PUBLIC_KEY_BYTES], Option<u32>> = HashMap::new();
         for key in keys {
             slots.entry(*key).or_insert_with(|| {
                 distinct.push(*key);
@@ -163,19 +148,23 @@ impl ChunkKeys {
         let mut points = Vec::with_capacity(distinct.len());
         for (key, point) in distinct.iter().zip(cache.decode_all(&distinct)) {
             if let Some(point) = point {
-                slots.insert(*key, Some(points.len() as u32));
+                let unslotted = slots.insert(*key, Some(points.len() as u32));
+                debug_assert_eq!(unslotted, Some(None), "each distinct key gets one slot");
                 points.push(point);
             }
         }
-        debug_assert!(points.len() <= distinct.len());
+        assert_eq!(slots.len(), distinct.len(), "one entry per distinct key");
+        assert!(points.len() <= distinct.len(), "at most one point per distinct key");
         ChunkKeys { points, slots }
     }
 
     /// The slot of `key`'s point, or `None` when it does not decode.
     /// `key` must have been among those given to [`decode`](Self::decode).
-    pub(crate) fn slot(&self, key: &[u8; PUBLIC_KEY_LEN]) -> Option<u32> {
-        let slot = self.slots.get(key).copied().flatten();
-        debug_assert!(slot.is_none_or(|s| (s as usize) < self.points.len()));
+    pub(crate) fn slot(&self, key: &[u8; PUBLIC_KEY_BYTES]) -> Option<u32> {
+        let entry = self.slots.get(key).copied();
+        debug_assert!(entry.is_some(), "slot asked for a key this chunk did not decode");
+        let slot = entry.flatten();
+        debug_assert!(slot.is_none_or(|s| (s as usize) < self.points.len()), "key slot within the key table");
         slot
     }
 }
@@ -217,10 +206,10 @@ mod tests {
         let keys: Vec<[u8; 32]> = (0..5).map(key).collect();
         cache.decode_all(&keys);
         assert_eq!(cache.len(), 3);
-        let inner = cache.lock();
-        assert_eq!(inner.order.iter().copied().collect::<Vec<_>>(), keys[2..].to_vec());
-        assert!(!inner.points.contains_key(&keys[0]));
-        drop(inner);
+        let cached = cache.lock();
+        assert_eq!(cached.keys_oldest_first().copied().collect::<Vec<_>>(), keys[2..].to_vec());
+        assert!(!cached.contains_key(&keys[0]));
+        drop(cached);
         cache.clear();
         assert!(cache.is_empty());
         assert!(KeyCache::with_capacity(0).decode_all(&keys).iter().all(Option::is_some));

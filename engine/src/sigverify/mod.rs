@@ -136,6 +136,7 @@
 //! already verified (CheckTx) so that FinalizeBlock need not verify again.
 
 mod bisect;
+mod bounded_fifo;
 mod cache;
 mod equation;
 pub mod impls;
@@ -150,10 +151,10 @@ pub use keys::{KeyCache, KEY_CACHE_CAPACITY};
 pub use replay::{ReplayWindow, REPLAY_WINDOW_CAPACITY};
 
 /// Length of an encoded Ed25519 public key, in bytes.
-pub const PUBLIC_KEY_LEN: usize = 32;
+pub const PUBLIC_KEY_BYTES: usize = 32;
 
 /// Length of an encoded Ed25519 signature (`R_bytes ‖ S_bytes`), in bytes.
-pub const SIGNATURE_LEN: usize = 64;
+pub const SIGNATURE_BYTES: usize = 64;
 
 /// Default number of signatures per batch for [`verify_parallel`].
 ///
@@ -197,12 +198,12 @@ pub const REFERENCE_BATCH_SIZE: usize = 128;
 /// compared across versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SigError {
-    /// The public key is not [`PUBLIC_KEY_LEN`] bytes long.
+    /// The public key is not [`PUBLIC_KEY_BYTES`] bytes long.
     PublicKeyLength {
         /// The length that was given.
         len: usize,
     },
-    /// The signature is not [`SIGNATURE_LEN`] bytes long.
+    /// The signature is not [`SIGNATURE_BYTES`] bytes long.
     SignatureLength {
         /// The length that was given.
         len: usize,
@@ -247,10 +248,10 @@ impl std::fmt::Display for SigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SigError::PublicKeyLength { len } => {
-                write!(f, "public key is {len} bytes, expected {PUBLIC_KEY_LEN} (public_key_length)")
+                write!(f, "public key is {len} bytes, expected {PUBLIC_KEY_BYTES} (public_key_length)")
             }
             SigError::SignatureLength { len } => {
-                write!(f, "signature is {len} bytes, expected {SIGNATURE_LEN} (signature_length)")
+                write!(f, "signature is {len} bytes, expected {SIGNATURE_BYTES} (signature_length)")
             }
             SigError::NonCanonicalS => f.write_str("signature scalar S is not below the group order (non_canonical_s)"),
             SigError::InvalidPublicKey => {
@@ -268,11 +269,11 @@ impl std::error::Error for SigError {}
 /// Lengths are not checked here; verification reports wrong lengths as errors.
 #[derive(Debug, Clone, Copy)]
 pub struct SignatureItem<'a> {
-    /// Encoded public key, [`PUBLIC_KEY_LEN`] bytes when well formed.
+    /// Encoded public key, [`PUBLIC_KEY_BYTES`] bytes when well formed.
     pub public_key: &'a [u8],
     /// The signed message.
     pub message: &'a [u8],
-    /// Encoded signature `R_bytes ‖ S_bytes`, [`SIGNATURE_LEN`] bytes when
+    /// Encoded signature `R_bytes ‖ S_bytes`, [`SIGNATURE_BYTES`] bytes when
     /// well formed.
     pub signature: &'a [u8],
 }
@@ -324,10 +325,11 @@ pub fn verify_parallel_with(
     let chunk_len = batch_size.max(1);
     let tracker = bisect::BadRateTracker::new();
     let mut verdicts = vec![Ok(()); items.len()];
-    verdicts
-        .par_chunks_mut(chunk_len)
-        .zip(items.par_chunks(chunk_len))
-        .for_each(|(out, chunk)| out.copy_from_slice(&verify_chunk(chunk, &tracker, keys)));
+    verdicts.par_chunks_mut(chunk_len).zip(items.par_chunks(chunk_len)).for_each(|(out, chunk)| {
+        assert_eq!(out.len(), chunk.len(), "verdict chunks line up with item chunks");
+        out.copy_from_slice(&verify_chunk(chunk, &tracker, keys));
+    });
+    assert_eq!(verdicts.len(), items.len(), "one verdict per item");
     verdicts
 }
 
@@ -341,7 +343,7 @@ fn verify_chunk(
     let mut verdicts = vec![Ok(()); items.len()];
     let (prepared, keys) = prepare_chunk(items, cache, &mut verdicts);
     bisect::resolve_batch(bisect::Batch { items: &prepared, keys: &keys.points }, tracker, &mut verdicts);
-    debug_assert_eq!(verdicts.len(), items.len(), "one verdict per item");
+    assert_eq!(verdicts.len(), items.len(), "one verdict per item");
     verdicts
 }
 
@@ -354,12 +356,17 @@ fn prepare_chunk(
     cache: &KeyCache,
     verdicts: &mut [Result<(), SigError>],
 ) -> (Vec<precheck::Prepared>, keys::ChunkKeys) {
-    assert_eq!(items.len(), verdicts.len());
+    assert_eq!(items.len(), verdicts.len(), "one verdict slot per item");
+    debug_assert!(verdicts.iter().all(Result::is_ok), "verdicts start as Ok: only failures are written");
+    let mut rejected_len = 0;
     let mut encoded = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         match precheck::check_bytes(item) {
             Ok(enc) => encoded.push((index, enc)),
-            Err(e) => verdicts[index] = Err(e),
+            Err(e) => {
+                verdicts[index] = Err(e);
+                rejected_len += 1;
+            }
         }
     }
     let keys = keys::ChunkKeys::decode(encoded.iter().map(|(_, enc)| enc.a), cache);
@@ -367,8 +374,20 @@ fn prepare_chunk(
     for (index, enc) in &encoded {
         match precheck::prepare_decoded(enc, keys.slot(enc.a), *index) {
             Ok(p) => prepared.push(p),
-            Err(e) => verdicts[*index] = Err(e),
+            Err(e) => {
+                verdicts[*index] = Err(e);
+                rejected_len += 1;
+            }
         }
     }
+    assert_eq!(prepared.len() + rejected_len, items.len(), "every item is either prepared or has its error");
+    debug_assert!(
+        prepared.windows(2).all(|pair| pair[0].index < pair[1].index),
+        "prepared items keep their order, each once"
+    );
+    debug_assert!(
+        prepared.iter().all(|p| verdicts[p.index].is_ok() && (p.key as usize) < keys.points.len()),
+        "a prepared item has no error yet and a slot in the key table"
+    );
     (prepared, keys)
 }

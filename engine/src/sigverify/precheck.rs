@@ -8,7 +8,7 @@ use curve25519_dalek::scalar::Scalar;
 use sha2::{Digest, Sha512};
 
 use super::keys::decode_point;
-use super::{SigError, SignatureItem, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use super::{SigError, SignatureItem, PUBLIC_KEY_BYTES, SIGNATURE_BYTES};
 
 /// The group order ℓ = 2^252 + 27742317777372353535851937790883648493,
 /// little-endian.
@@ -56,6 +56,7 @@ pub(crate) fn prepare_single(item: &SignatureItem<'_>) -> Result<(Prepared, [Edw
 /// The order of the checks is the rule's: a bad key is reported before a
 /// bad `R`.
 pub(crate) fn prepare_decoded(enc: &Encoded<'_>, key: Option<u32>, index: usize) -> Result<Prepared, SigError> {
+    debug_assert!(is_canonical_scalar(enc.s), "an Encoded comes from check_bytes, which checked S < ℓ");
     let key = key.ok_or(SigError::InvalidPublicKey)?;
     let r = decode_point(enc.r).ok_or(SigError::InvalidR)?;
     // `S < ℓ` was checked, so this reduction leaves S unchanged.
@@ -67,9 +68,9 @@ pub(crate) fn prepare_decoded(enc: &Encoded<'_>, key: Option<u32>, index: usize)
 
 /// Steps 1–3: lengths and `S < ℓ`, without curve arithmetic.
 pub(crate) fn check_bytes<'a>(item: &SignatureItem<'a>) -> Result<Encoded<'a>, SigError> {
-    let a: &[u8; PUBLIC_KEY_LEN] =
+    let a: &[u8; PUBLIC_KEY_BYTES] =
         item.public_key.try_into().map_err(|_| SigError::PublicKeyLength { len: item.public_key.len() })?;
-    let sig: &[u8; SIGNATURE_LEN] =
+    let sig: &[u8; SIGNATURE_BYTES] =
         item.signature.try_into().map_err(|_| SigError::SignatureLength { len: item.signature.len() })?;
     let (r, s) = split_signature(sig);
     if !is_canonical_scalar(s) {
@@ -78,7 +79,7 @@ pub(crate) fn check_bytes<'a>(item: &SignatureItem<'a>) -> Result<Encoded<'a>, S
     Ok(Encoded { a, r, s, message: item.message })
 }
 
-fn split_signature(sig: &[u8; SIGNATURE_LEN]) -> (&[u8; 32], &[u8; 32]) {
+fn split_signature(sig: &[u8; SIGNATURE_BYTES]) -> (&[u8; 32], &[u8; 32]) {
     let (r, s) = sig.split_at(32);
     // Both halves of a 64-byte array are 32 bytes, so these cannot fail; the
     // fallback keeps the function total without a panic path.

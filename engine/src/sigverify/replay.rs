@@ -1,9 +1,8 @@
 //! A bounded window of recently seen signatures, to drop exact replays before
 //! they cost a verification.
 
-use std::collections::{HashSet, VecDeque};
-
-use super::SIGNATURE_LEN;
+use super::bounded_fifo::BoundedFifoSet;
+use super::SIGNATURE_BYTES;
 
 /// Default number of signatures a [`ReplayWindow`] remembers: about ten
 /// blocks of the default 10,000 transactions. 100,000 entries of 64 bytes
@@ -26,9 +25,7 @@ pub const REPLAY_WINDOW_CAPACITY: usize = 100_000;
 /// protection against replay of a *transaction* belongs to nonces.
 #[derive(Debug, Clone)]
 pub struct ReplayWindow {
-    capacity: usize,
-    members: HashSet<[u8; SIGNATURE_LEN]>,
-    order: VecDeque<[u8; SIGNATURE_LEN]>,
+    signatures: BoundedFifoSet<[u8; SIGNATURE_BYTES]>,
 }
 
 impl ReplayWindow {
@@ -40,50 +37,33 @@ impl ReplayWindow {
     /// A window of `capacity` signatures. Memory is allocated as the window
     /// fills, not up front.
     pub fn with_capacity(capacity: usize) -> Self {
-        ReplayWindow { capacity, members: HashSet::new(), order: VecDeque::new() }
+        ReplayWindow { signatures: BoundedFifoSet::with_capacity(capacity) }
     }
 
     /// Returns `true` and remembers `sig` if it is not in the window; returns
     /// `false` (a duplicate) if it is. Evicts the oldest entry when full.
-    pub fn check_and_insert(&mut self, sig: &[u8; SIGNATURE_LEN]) -> bool {
-        if self.members.contains(sig) {
-            return false;
-        }
-        if self.capacity == 0 {
-            return true;
-        }
-        if self.order.len() == self.capacity {
-            self.evict_oldest();
-        }
-        self.members.insert(*sig);
-        self.order.push_back(*sig);
-        true
+    pub fn check_and_insert(&mut self, sig: &[u8; SIGNATURE_BYTES]) -> bool {
+        self.signatures.insert_if_absent(*sig, ())
     }
 
     /// Whether `sig` is in the window, without inserting it.
-    pub fn contains(&self, sig: &[u8; SIGNATURE_LEN]) -> bool {
-        self.members.contains(sig)
+    pub fn contains(&self, sig: &[u8; SIGNATURE_BYTES]) -> bool {
+        self.signatures.contains_key(sig)
     }
 
     /// Number of signatures in the window (at most [`capacity`](Self::capacity)).
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.signatures.len()
     }
 
     /// Whether the window is empty.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.signatures.is_empty()
     }
 
     /// The most signatures the window holds.
     pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    fn evict_oldest(&mut self) {
-        if let Some(oldest) = self.order.pop_front() {
-            self.members.remove(&oldest);
-        }
+        self.signatures.capacity()
     }
 }
 

@@ -64,21 +64,23 @@ pub fn segment_file(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:020}.seg"))
 }
 
-/// Small deterministic generator (splitmix64), so the tests need no RNG crate
-/// and every failure reproduces from its seed.
-pub struct Rng(pub u64);
+/// Small deterministic generator, so every failure reproduces from its
+/// seed. ChaCha8 from rand_chacha: the storage crate sits below the engine
+/// and does not link the engine's splitmix64.
+pub struct Rng(rand_chacha::ChaCha8Rng);
 
 impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn new(seed: u64) -> Rng {
+        Rng(<rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed))
     }
 
+    pub fn next_u64(&mut self) -> u64 {
+        rand::RngCore::next_u64(&mut self.0)
+    }
+
+    /// Uniform in `0..bound`; `bound` must be positive.
     pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound
+        rand::Rng::gen_range(&mut self.0, 0..bound)
     }
 }
 

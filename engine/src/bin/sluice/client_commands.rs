@@ -10,42 +10,49 @@ use serde_json::{json, Value};
 use sluice_engine::account::AccountId;
 use sluice_engine::client::send::{self, COMMIT_WAIT_DEFAULT, COMMIT_WAIT_MAX, FEE_DEFAULT};
 use sluice_engine::client::{AccountView, ClientError, CometRpc, KeyFile, TxOutcome, RPC_URL_DEFAULT};
+use sluice_engine::genesis::AccountIdError;
 use sluice_engine::tx::TransactionBuilder;
 
+use crate::args::OutputFlags;
 use crate::output::{errln, outln};
+use crate::CommandResult;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Make a new ed25519 key and write it to a key file (mode 0600; an
     /// existing file is never overwritten); print its account id.
+    #[command(mut_arg("json", json_id_help))]
     New {
         /// Where to write the key file (docs/format.md §12).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Print {"id": …} instead of the bare id.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputFlags,
     },
     /// Print the account id of a key file.
+    #[command(mut_arg("json", json_id_help))]
     Show {
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Print {"id": …} instead of the bare id.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputFlags,
     },
+}
+
+/// `--json` of `keys`, whose human output is the bare id.
+fn json_id_help(arg: clap::Arg) -> clap::Arg {
+    arg.help("Print {\"id\": …} instead of the bare id")
 }
 
 /// Where the node is, how to print, how long to wait: every command that
 /// talks to a node takes these.
 #[derive(Args)]
-pub struct NodeArgs {
+pub struct RpcArgs {
     /// The node's CometBFT RPC address.
     #[arg(long, value_name = "URL", default_value = RPC_URL_DEFAULT)]
     rpc: String,
-    /// Print one JSON object instead of the human summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputFlags,
     /// Give up after SECS seconds: each RPC request (10 s at most) and the
     /// wait for a commit.
     #[arg(long, value_name = "SECS", default_value_t = COMMIT_WAIT_DEFAULT.as_secs(),
@@ -72,7 +79,7 @@ pub struct SignerArgs {
     #[arg(long, value_name = "URL")]
     ingest: Option<String>,
     #[command(flatten)]
-    node: NodeArgs,
+    node: RpcArgs,
 }
 
 #[derive(Subcommand)]
@@ -155,33 +162,33 @@ pub enum QueryCommand {
         #[arg(value_name = "HEX", value_parser = parse_id)]
         id: AccountId,
         #[command(flatten)]
-        node: NodeArgs,
+        node: RpcArgs,
     },
 }
 
-fn parse_id(text: &str) -> Result<AccountId, String> {
+fn parse_id(text: &str) -> Result<AccountId, AccountIdError> {
     sluice_engine::genesis::parse_account_id(text)
 }
 
-pub fn keys(command: KeysCommand) -> Result<(), String> {
-    let (key, json) = match command {
-        KeysCommand::New { out, json } => {
+pub fn keys(command: KeysCommand) -> CommandResult {
+    let (key, output) = match command {
+        KeysCommand::New { out, output } => {
             let key = KeyFile::generate();
-            key.write_new(&out).map_err(|e| e.to_string())?;
+            key.write_new(&out)?;
             errln!("wrote {} (mode 0600): whoever reads it can spend from this account", out.display());
-            (key, json)
+            (key, output)
         }
-        KeysCommand::Show { file, json } => (KeyFile::load(&file).map_err(|e| e.to_string())?, json),
+        KeysCommand::Show { file, output } => (KeyFile::load(&file)?, output),
     };
     let id = hex::encode(key.id.0);
-    match json {
+    match output.json {
         true => outln!("{}", json!({ "id": id })),
         false => outln!("{id}"),
     }
     Ok(())
 }
 
-impl NodeArgs {
+impl RpcArgs {
     fn rpc(&self) -> Result<CometRpc, ClientError> {
         CometRpc::new(&self.rpc, self.wait())
     }
@@ -203,7 +210,7 @@ struct Created {
     id: AccountId,
 }
 
-pub fn tx(command: TxCommand) -> Result<(), String> {
+pub fn tx(command: TxCommand) -> CommandResult {
     use send::{token_create_account, token_create_mint, token_mint_to, token_transfer};
     let created = |label, id| Some(Created { label, id });
     let (signer, build): (SignerArgs, Build<'_>) = match command {
@@ -231,7 +238,8 @@ pub fn tx(command: TxCommand) -> Result<(), String> {
             (signer, Box::new(move |p, fee| Ok((token_transfer(p, fee, from, to, amount), None))))
         }
     };
-    send_transaction(&signer, build).map_err(|e| e.to_string())
+    send_transaction(&signer, build)?;
+    Ok(())
 }
 
 /// Reads the key, asks the node for the chain id and nonce, signs,
@@ -245,7 +253,7 @@ fn send_transaction(signer: &SignerArgs, build: Build<'_>) -> Result<(), ClientE
     let tx = send::sign(builder, &key, &prepared.chain)?;
     let ingest = signer.ingest.as_deref().map(|url| CometRpc::new(url, signer.node.wait())).transpose()?;
     let outcome = send::submit_via(&rpc, ingest.as_ref(), &tx, signer.node.wait())?;
-    print_outcome(&outcome, &prepared, created.as_ref(), signer.node.json);
+    print_outcome(&outcome, &prepared, created.as_ref(), signer.node.output.json);
     outcome.into_result().map(|_| ())
 }
 
@@ -274,13 +282,13 @@ fn print_outcome(outcome: &TxOutcome, prepared: &send::Prepared, created: Option
     }
 }
 
-pub fn query(command: QueryCommand) -> Result<(), String> {
+pub fn query(command: QueryCommand) -> CommandResult {
     let QueryCommand::Account { id, node } = command;
-    let account = node.rpc().and_then(|rpc| rpc.account(&id)).map_err(|e| e.to_string())?;
+    let account = node.rpc().and_then(|rpc| rpc.account(&id))?;
     if !account.exists {
-        return Err(ClientError::UnknownAccount { id, height: account.height }.to_string());
+        return Err(ClientError::UnknownAccount { id, height: account.height }.into());
     }
-    if node.json {
+    if node.output.json {
         let mut value = account.json.clone();
         value["height"] = json!(account.height);
         outln!("{value}");

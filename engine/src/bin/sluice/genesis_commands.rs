@@ -10,7 +10,9 @@ use sluice_engine::account::{AccountId, ProgramId};
 use sluice_engine::genesis::{validate_genesis_file, AppState, GenesisAccount, GenesisFile, SeededAccounts};
 use sluice_engine::state::{GENESIS_ACCOUNTS_MAX, GENESIS_BALANCE};
 
+use crate::args::OutputFlags;
 use crate::output::{errln, outln};
+use crate::CommandResult;
 
 #[derive(Subcommand)]
 pub enum GenesisCommand {
@@ -50,13 +52,12 @@ pub enum GenesisCommand {
     Validate {
         #[arg(long, value_name = "PATH")]
         genesis: PathBuf,
-        /// Print one JSON object instead of the human summary.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputFlags,
     },
 }
 
-pub fn genesis(command: GenesisCommand) -> Result<(), String> {
+pub fn genesis(command: GenesisCommand) -> CommandResult {
     match command {
         GenesisCommand::AddAccount { genesis, id, balance } => {
             let account = GenesisAccount { id, balance, owner: ProgramId::SYSTEM, data: Vec::new() };
@@ -77,7 +78,7 @@ pub fn genesis(command: GenesisCommand) -> Result<(), String> {
             );
             print_totals(&app_state);
         }
-        GenesisCommand::Validate { genesis, json } => validate(&genesis, json)?,
+        GenesisCommand::Validate { genesis, output } => validate(&genesis, output.json)?,
     }
     Ok(())
 }

@@ -12,7 +12,9 @@ use sluice_engine::client::load::{
 };
 use sluice_engine::client::RPC_URL_DEFAULT;
 
+use crate::args::OutputFlags;
 use crate::output::outln;
+use crate::CommandResult;
 
 /// Transactions signed ahead per second of `--duration` unless `--txs`
 /// says: above what one validator on 2 cores commits.
@@ -78,15 +80,14 @@ pub struct LoadArgs {
     /// Seeds the recipients and kvstore values.
     #[arg(long, value_name = "N", default_value_t = 1)]
     seed: u64,
-    /// Print one JSON object instead of the summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputFlags,
 }
 
-pub fn load(args: LoadArgs) -> Result<(), String> {
+pub fn load(args: LoadArgs) -> CommandResult {
     if let Some(genesis) = &args.fund_genesis {
         let accounts = args.accounts.expect("clap requires --accounts");
-        let keys = load::fund_genesis(genesis, &args.keys, accounts, args.balance).map_err(|e| e.to_string())?;
+        let keys = load::fund_genesis(genesis, &args.keys, accounts, args.balance)?;
         outln!(
             "funded {} load accounts of {} each in {}; keys: {}",
             keys.accounts,
@@ -98,7 +99,7 @@ pub fn load(args: LoadArgs) -> Result<(), String> {
     }
     let keys = match args.kvstore {
         true => None,
-        false => Some(LoadKeys::load(&args.keys).map_err(|e| e.to_string())?),
+        false => Some(LoadKeys::load(&args.keys)?),
     };
     let txs = args.txs.map_or(TXS_PER_SECOND_AHEAD * args.duration as usize, |n| n as usize).min(LOAD_TXS_MAX);
     let config = LoadConfig {
@@ -111,10 +112,10 @@ pub fn load(args: LoadArgs) -> Result<(), String> {
         pool_target: args.pool_target,
         kvstore: args.kvstore,
         seed: args.seed,
-        progress: !args.json,
+        progress: !args.output.json,
     };
-    let report = load::run(&config).map_err(|e| e.to_string())?;
-    if args.json {
+    let report = load::run(&config)?;
+    if args.output.json {
         outln!("{}", report.to_json());
         return Ok(());
     }

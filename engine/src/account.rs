@@ -10,11 +10,8 @@
 //! gives it no weight. That keeps "never touched" and "drained to zero"
 //! indistinguishable, so the root depends only on meaningful state.
 
+pub use crate::limits::ACCOUNT_DATA_BYTES_MAX;
 use std::fmt;
-
-/// Program data held by one account is at most this many bytes. Bounds the
-/// working set, snapshot size, and the cost of hashing an account.
-pub const ACCOUNT_DATA_BYTES_MAX: usize = 4096;
 
 /// A 32-byte account id: an ed25519 public key or a derived address.
 ///

@@ -8,23 +8,10 @@
 use std::fmt;
 
 use crate::exec::Receipt;
-use crate::tx::TX_BYTES_MAX;
+pub use crate::limits::{BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
 
 pub const BLOCK_HEADER_VERSION: u8 = 1;
 pub const BLOCK_HEADER_BYTES: usize = 1 + 8 + 32 * 4 + 4;
-/// Transactions per block are at most this many: bounds a block's memory,
-/// its conflict graph, and its log record.
-pub const BLOCK_TXS_MAX: usize = 100_000;
-/// Bytes of transactions per block, summed over their encodings. With
-/// `BLOCK_TXS_MAX` it bounds everything in a block record but the delta,
-/// and leaves the delta room for a full block of transfers: a block within
-/// both limits encodes into a record that fits the log (the relations are
-/// compile-time assertions beside `BLOCK_RECORD_BYTES_MAX`, in
-/// persist::store). 100,000 transfers of 165 bytes are 16.5 MB, so a full
-/// block of transfers is cut by count, not by bytes.
-pub const BLOCK_TX_BYTES_MAX: usize = 16 * 1024 * 1024;
-
-const _: () = assert!(TX_BYTES_MAX <= BLOCK_TX_BYTES_MAX, "any one transaction fits a block");
 
 /// Why a block is refused before anything of it runs: it is over
 /// `BLOCK_TXS_MAX` transactions or `BLOCK_TX_BYTES_MAX` bytes.

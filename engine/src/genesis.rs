@@ -31,17 +31,8 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::account::{Account, AccountId, ProgramId, ACCOUNT_DATA_BYTES_MAX};
+pub use crate::limits::{GENESIS_APP_STATE_BYTES_MAX, GENESIS_FILE_BYTES_MAX};
 use crate::state::{genesis_key, AccountMap, State, GENESIS_ACCOUNTS_MAX, GENESIS_BALANCE};
-
-/// Largest `app_state` accepted, in bytes. Listed accounts cost about 100
-/// bytes each, so this holds some 300,000 of them; larger test sets use
-/// `seeded`. It fits the node's ABCI request limit (64 MiB by default),
-/// which must carry it in one InitChain, and the store's origin record
-/// (`ORIGIN_RECORD_BYTES_MAX`).
-pub const GENESIS_APP_STATE_BYTES_MAX: usize = 32 * 1024 * 1024;
-/// Largest genesis.json `GenesisFile` reads: the app state plus CometBFT's
-/// own fields (validators, consensus parameters) with room to spare.
-pub const GENESIS_FILE_BYTES_MAX: u64 = 2 * GENESIS_APP_STATE_BYTES_MAX as u64;
 
 /// The JSON path of the app state inside genesis.json, and the root of
 /// every path an error names.

@@ -8,6 +8,7 @@
 //! | [`tx`] | wire format v1: model, canonical encoding, total decoder, signing message |
 //! | [`sigverify`] | ed25519 verification under the ZIP-215 rule |
 //! | [`ingest`] | bytes → verified transactions, with named rejections |
+//! | [`limits`] | every limit, in one place, with compile-time assertions of how they relate |
 //! | [`account`], [`state`], [`lthash`] | accounts, committed state, seeded genesis keys, the lattice-hash state root |
 //! | [`genesis`] | a chain's genesis: CometBFT's `app_state`, its hash and its state |
 //! | [`program`] | the `Program` trait, its fenced context, native `system` and `token` |
@@ -47,6 +48,7 @@ pub mod client;
 pub mod exec;
 pub mod genesis;
 pub mod ingest;
+pub mod limits;
 pub mod lthash;
 pub mod memory;
 #[cfg(feature = "node")]

@@ -17,15 +17,11 @@ use std::fmt;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::limits::{RSS_SAMPLE_INTERVAL_MS, RSS_SERIES_POINTS_MAX};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
-/// How often the sampler reads `/proc/self/status`. Reading it costs
-/// microseconds; 100 ms catches peaks that last a fraction of a block.
-pub const RSS_SAMPLE_INTERVAL_MS: u64 = 100;
 /// Samples between series points at first (one point a second).
 const SERIES_EVERY_SAMPLES_INITIAL: u64 = 10;
-/// The series never holds more points than this.
-pub const RSS_SERIES_POINTS_MAX: usize = 128;
 
 const STATUS_PATH: &str = "/proc/self/status";
 

@@ -49,18 +49,12 @@ use crate::chain::{Chain, ChainError, ExecutedBlock};
 use crate::exec::parallel::SchedulePolicy;
 use crate::exec::{ConflictGraph, ExecutorKind, Receipt, TxStatus};
 use crate::ingest::{decode_all, drop_duplicates, partition, verify_decoded, DecodedTx, Rejection, RejectionCounts};
+pub use crate::limits::{CHANNEL_BLOCKS_MAX, LATENCY_SAMPLES_MAX, VERIFY_SLICE_TXS_MIN};
 use crate::persist::store::BLOCK_RECORD_BYTES_MAX;
 use crate::persist::{block_record_bytes, PersistError};
 use crate::sigverify::{ReplayWindow, VerifiedCache, BATCH_SIZE_DEFAULT, REPLAY_WINDOW_CAPACITY};
 use crate::state::{State, StateDelta};
 use crate::tx::{tx_hash, ChainId, Transaction};
-
-/// Channel capacity between stages is at most this many blocks.
-pub const CHANNEL_BLOCKS_MAX: usize = 64;
-/// A report keeps at most this many block latencies (512 KiB): every
-/// block's in a run of up to this many blocks, a uniform sample of that
-/// many in a longer one, so a run of any length reports in bounded memory.
-pub const LATENCY_SAMPLES_MAX: usize = 65_536;
 
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
@@ -536,9 +530,6 @@ fn verify_stage(
     }
     StageExit::Done(metrics)
 }
-
-/// Fewest transactions the sigverify stage hands the pool at once.
-pub const VERIFY_SLICE_TXS_MIN: usize = 2048;
 
 /// Slices of work per pool thread in one sigverify hand-off: enough for the
 /// pool to balance its chunks.

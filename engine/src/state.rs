@@ -13,6 +13,7 @@ use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 
 use crate::account::{Account, AccountId};
+pub use crate::limits::GENESIS_ACCOUNTS_MAX;
 use crate::lthash::LtHash;
 
 /// Account maps hash with foldhash under a per-process random seed. It is
@@ -27,9 +28,6 @@ pub type AccountMap<V> = std::collections::HashMap<AccountId, V, foldhash::fast:
 /// commit's output does not depend on hash-map order.
 pub type StateDelta = Vec<(AccountId, Account)>;
 
-/// Genesis accounts are at most this many: key derivation costs a scalar
-/// multiplication each, and the whole state is held in memory.
-pub const GENESIS_ACCOUNTS_MAX: u32 = 10_000_000;
 /// Each genesis account starts with this balance: enough for any workload
 /// Sluice generates to pay its fees and transfers without running dry.
 pub const GENESIS_BALANCE: u64 = 1_000_000_000_000;

@@ -28,27 +28,13 @@ use std::fmt;
 use crate::account::{AccountId, ProgramId};
 use crate::byte_reader::{ByteReader, Truncated};
 
-/// Largest encoded transaction. 1232 = IPv6 minimum MTU (1280) less
-/// headers, as in Solana: a transaction fits one unfragmented packet.
-pub const TX_BYTES_MAX: usize = 1232;
-/// Declared accounts per transaction. Bounds conflict-graph work and the
-/// linear account lookups programs make.
-pub const ACCOUNTS_PER_TX_MAX: usize = 32;
-/// Instructions per transaction.
-pub const INSTRUCTIONS_PER_TX_MAX: usize = 8;
-/// Account references per instruction.
-pub const ACCOUNTS_PER_INSTRUCTION_MAX: usize = 16;
-/// Data bytes per instruction.
-pub const INSTRUCTION_DATA_BYTES_MAX: usize = 1024;
-/// Chain ids are 1..=64 printable ASCII bytes.
-pub const CHAIN_ID_BYTES_MAX: usize = 64;
-
+pub use crate::limits::{
+    ACCOUNTS_PER_INSTRUCTION_MAX, ACCOUNTS_PER_TX_MAX, CHAIN_ID_BYTES_MAX, INSTRUCTIONS_PER_TX_MAX,
+    INSTRUCTION_DATA_BYTES_MAX, TX_BYTES_MAX, TX_BYTES_MIN,
+};
 /// An ed25519 signature on the wire: `R ‖ S`, defined once by sigverify.
 pub use crate::sigverify::SIGNATURE_BYTES;
 pub const TX_VERSION: u8 = 1;
-/// The smallest valid transaction: signature, version, nonce, fee, one
-/// account, zero instructions.
-pub const TX_BYTES_MIN: usize = SIGNATURE_BYTES + 1 + 8 + 8 + 1 + 33 + 1;
 
 const FLAG_WRITABLE: u8 = 0x01;
 /// Prefix of every signing message. The NUL ends it so that no chain id

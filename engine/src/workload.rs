@@ -27,21 +27,13 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::account::{AccountId, ProgramId};
+pub use crate::limits::{WORKLOAD_AMOUNT_MAX, WORKLOAD_STREAM_TXS_MAX, WORKLOAD_TXS_MAX};
 use crate::program::system;
 use crate::state::{AccountMap, Genesis, GenesisKeys, GenesisKeysError, State};
 use crate::tx::{sign, AccountMeta, ChainId, Instruction, Transaction};
 
-/// A materialised workload ([`generate`]) holds at most this many
-/// transactions (about 200 bytes each in memory, so 2 GB at the limit).
-pub const WORKLOAD_TXS_MAX: u64 = 10_000_000;
-/// A [`WorkloadStream`] draws at most this many. Memory does not depend on
-/// it; the log does, at about 275 bytes a transfer, so the disk fills long
-/// before the count runs out. It exists so that the count has a limit.
-pub const WORKLOAD_STREAM_TXS_MAX: u64 = 100_000_000_000;
 /// Fee every generated transaction pays.
 pub const WORKLOAD_FEE: u64 = 10;
-/// Transfers move 1..=this many units.
-pub const WORKLOAD_AMOUNT_MAX: u32 = 1000;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WorkloadKind {

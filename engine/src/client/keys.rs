@@ -20,11 +20,10 @@ use serde_json::Value;
 
 use super::ClientError;
 use crate::account::AccountId;
+pub use crate::limits::KEY_FILE_BYTES_MAX;
 
 pub const KEY_FILE_KIND: &str = "sluice-ed25519-key";
 pub const KEY_FILE_VERSION: u64 = 1;
-/// A key file is about 200 bytes; anything much larger is not one.
-pub const KEY_FILE_BYTES_MAX: u64 = 4096;
 /// Permission bits a key file may not have: any access by group or others.
 const KEY_FILE_MODE_FORBIDDEN: u32 = 0o077;
 const KEY_FILE_MODE: u32 = 0o600;

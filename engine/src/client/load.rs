@@ -46,25 +46,15 @@ use super::send::FEE_DEFAULT;
 use super::ClientError;
 use crate::account::{AccountId, ProgramId};
 use crate::genesis::{GenesisAccount, GenesisFile};
+use crate::limits::RPC_BATCH_MAX;
+pub use crate::limits::{
+    DRAIN_TIMEOUT, LOAD_ACCOUNTS_MAX, LOAD_BATCH_DEFAULT, LOAD_BATCH_MAX, LOAD_DURATION_MAX, LOAD_TXS_MAX,
+};
 use crate::program::system;
 use crate::tx::{comet_tx_hash, ChainId, TransactionBuilder};
 
-/// Longest run `--duration` allows.
-pub const LOAD_DURATION_MAX: Duration = Duration::from_secs(3600);
-/// Most load accounts: listed genesis accounts, each about 100 bytes of
-/// app_state JSON, well inside `GENESIS_APP_STATE_BYTES_MAX`.
-pub const LOAD_ACCOUNTS_MAX: u32 = 200_000;
-/// Most transactions one run signs ahead (about 250 bytes of memory each).
-pub const LOAD_TXS_MAX: usize = 20_000_000;
 /// Each load account's genesis balance unless `--balance` says.
 pub const LOAD_BALANCE_DEFAULT: u64 = 1_000_000_000_000;
-/// Transactions per submit request, by default and at most (the ingest
-/// endpoint's `REQUEST_TXS_MAX`).
-pub const LOAD_BATCH_DEFAULT: usize = 2_000;
-pub const LOAD_BATCH_MAX: usize = 20_000;
-/// Calls in one JSON-RPC batch: CometBFT's default
-/// `[rpc] max_request_batch_size`.
-const RPC_BATCH_MAX: usize = 10;
 /// JSON-RPC batches in flight at once to one CometBFT endpoint: each
 /// waits on its CheckTx calls, so one at a time would leave the node idle.
 const RPC_BATCHES_IN_FLIGHT: usize = 8;
@@ -72,8 +62,6 @@ const RPC_BATCHES_IN_FLIGHT: usize = 8;
 const HEIGHT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How often a submitter waiting on a full pool looks again.
 const POOL_POLL_INTERVAL: Duration = Duration::from_millis(10);
-/// How long after the run the load waits for admitted transactions to commit.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// One HTTP request waits at most this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The key file's `kind`.

@@ -16,13 +16,9 @@ use crate::account::AccountId;
 
 /// CometBFT's default RPC address.
 pub const RPC_URL_DEFAULT: &str = "http://127.0.0.1:26657";
-/// One RPC request waits at most this long for its answer.
-pub const RPC_REQUEST_TIMEOUT_MAX: Duration = Duration::from_secs(10);
 /// The node's Query codes for `/tx/<hash>` (`node::CODE_QUERY_*`).
 const QUERY_BAD_PATH: u32 = 110;
 const QUERY_TX_NOT_FOUND: u32 = 112;
-/// Largest RPC answer read: a full 21 MiB block, base64 encoded, with room.
-pub const RPC_RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// A CometBFT node's RPC endpoint.
 pub struct CometRpc {
@@ -345,6 +341,7 @@ fn number(value: &Value) -> Option<u64> {
     value.as_u64().or_else(|| value.as_str()?.parse().ok())
 }
 
+pub use crate::limits::{RPC_REQUEST_TIMEOUT_MAX, RPC_RESPONSE_BYTES_MAX};
 pub use crate::tx::comet_tx_hash;
 
 #[cfg(test)]

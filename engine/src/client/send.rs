@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::rpc::{comet_tx_hash, CometRpc};
 use super::{ClientError, KeyFile};
 use crate::account::{derive_address, AccountId, ProgramId};
+pub use crate::limits::{COMMIT_WAIT_DEFAULT, COMMIT_WAIT_MAX};
 use crate::program::{system, token};
 use crate::tx::{ChainId, Transaction, TransactionBuilder};
 
@@ -19,9 +20,6 @@ use crate::tx::{ChainId, Transaction, TransactionBuilder};
 /// as the generated workloads pay. Fees are burned and the chain sets no
 /// minimum.
 pub const FEE_DEFAULT: u64 = 10;
-/// How long `sluice tx` waits for its commit by default, and at most.
-pub const COMMIT_WAIT_DEFAULT: Duration = Duration::from_secs(30);
-pub const COMMIT_WAIT_MAX: Duration = Duration::from_secs(600);
 /// Between two `tx` lookups while waiting for a commit. CometBFT's block
 /// interval is a second by default, so this answers within a quarter of one.
 const COMMIT_POLL_INTERVAL: Duration = Duration::from_millis(250);

@@ -30,6 +30,7 @@ use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use crate::account::AccountId;
+use crate::limits::ACCESSES_MAX;
 use crate::tx::Transaction;
 
 pub struct ConflictGraph {
@@ -55,7 +56,7 @@ pub struct ConflictGraph {
 pub struct Access(u32);
 
 impl Access {
-    const WRITABLE: u32 = 1 << 31;
+    pub(crate) const WRITABLE: u32 = 1 << 31;
 
     fn new(slot: u32, writable: bool) -> Access {
         debug_assert!(slot < Access::WRITABLE, "slot fits 31 bits");
@@ -89,11 +90,6 @@ impl Dependencies {
         self.successors.len()
     }
 }
-
-/// A block can declare at most this many accesses: slots and access
-/// indices are u32, with the top bit of an [`Access`] taken by the
-/// writable flag.
-const ACCESSES_MAX: usize = (Access::WRITABLE - 1) as usize;
 
 impl ConflictGraph {
     /// The first pass: slots, accesses, and the longest chain.

@@ -44,45 +44,14 @@ use crate::account::{Account, AccountId};
 use crate::exec::graph::{Access, ConflictGraph, Dependencies};
 use crate::exec::serial::{differs_from, is_canonical_delta};
 use crate::exec::{execute_transaction_in, BlockOutcome, Receipt, RollbackImages};
+use crate::limits::{LOCAL_READY_MAX, PARALLELISM_PER_THREAD_MIN, THREADS_MIN};
 use crate::program::ProgramRegistry;
 use crate::state::{State, StateDelta};
 use crate::tx::Transaction;
 
-/// Below this much available parallelism (transactions over critical
-/// path) per pool thread, a block runs in order on one worker.
-///
-/// Handing a transaction to another core moves its accounts' cache lines
-/// there, which costs about as much as a transfer's execution. A block
-/// whose conflicts are dense pays that on most transactions: `zipf`
-/// (parallelism 6.2 per 10,000 transfers) ran at 0.6–0.8× of one thread
-/// on two threads, while `uniform` and `groups:8` (parallelism in the
-/// thousands) gained. Measured on a 2-core machine only; see
-/// docs/benchmarks.md.
-const PARALLELISM_PER_THREAD_MIN: f64 = 8.0;
-
-/// Pools with fewer threads run every block in order.
-///
-/// Scheduled, a transaction costs more than in order: its slots sit
-/// behind uncontended locks, it is released through counters and ready
-/// stacks, and its receipt is placed afterwards. In order, the second
-/// thread is not idle either: it loads the working set, sorts the delta's
-/// candidates during the run and builds the delta. Measured on the 2-core
-/// development machine over a prebuilt 10,000 transfer block, interleaved
-/// and rotated (`schedule_compare` in docs/benchmarks.md): scheduled on
-/// one thread took 1.5–1.7× the in-order time on all four workloads; on
-/// two threads, in order took 0.46–0.93× the scheduled time. Two threads
-/// cannot repay that; four should. The 16-core figures are where this
-/// should be tuned.
-const THREADS_MIN: usize = 4;
-
 /// Ready transactions spawned as one task. Spawning one task per
 /// transaction would cost about as much as a transfer's execution.
 const ROOT_CHUNK_TXS: usize = 64;
-
-/// A worker keeps up to this many ready transactions to itself; beyond it,
-/// it hands half to the pool, so an idle worker finds work to steal
-/// without every newly ready transaction paying for a spawn.
-const LOCAL_READY_MAX: usize = 16;
 
 /// When a block is worth scheduling across the pool's threads.
 #[derive(Clone, Copy, PartialEq, Debug)]

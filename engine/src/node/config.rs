@@ -59,41 +59,19 @@ use super::ingest_http::{
 };
 use super::pool::{POOL_BYTES_LIMIT, POOL_BYTES_MAX_DEFAULT, POOL_TXS_LIMIT, POOL_TXS_MAX_DEFAULT};
 use crate::exec::ExecutorKind;
+pub use crate::limits::{
+    CONNECTIONS_MAX_DEFAULT, CONNECTIONS_MAX_LIMIT, IDLE_TIMEOUT_MS_DEFAULT, IDLE_TIMEOUT_MS_LIMIT,
+    IDLE_TIMEOUT_MS_MIN, MEMPOOL_LIMIT, MEMPOOL_PENDING_TXS_MAX_DEFAULT, MEMPOOL_SIGNERS_MAX_DEFAULT,
+    REQUEST_BYTES_MAX_DEFAULT, REQUEST_BYTES_MAX_LIMIT, SNAPSHOT_INTERVAL_BLOCKS_LIMIT, THREADS_MAX,
+};
 use crate::persist::store::{SNAPSHOTS_KEPT_DEFAULT, SNAPSHOT_INTERVAL_BLOCKS_DEFAULT};
 use crate::persist::StoreConfig;
 use crate::tx::ChainId;
 
 /// Default ABCI address: CometBFT's default `proxy_app`.
 pub const ABCI_LISTEN_DEFAULT: &str = "127.0.0.1:26658";
-/// CometBFT opens four connections; the rest of the default leaves room
-/// for reconnects and for operators' probes, while bounding threads.
-pub const CONNECTIONS_MAX_DEFAULT: u32 = 16;
-pub const CONNECTIONS_MAX_LIMIT: u32 = 1024;
-/// One ABCI request frame. CometBFT's default block `max_bytes` is 21 MiB;
-/// a PrepareProposal carries up to that much plus the last commit.
-pub const REQUEST_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
-pub const REQUEST_BYTES_MAX_LIMIT: u64 = 1024 * 1024 * 1024;
-/// How long an ABCI connection must have been idle before a new one, at
-/// `connections_max`, may take its slot; also the longest the new one
-/// waits for a slot before it is closed. CometBFT's own connections, once
-/// recognised, are never closed (`node::server` says when they are).
-pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
-pub const IDLE_TIMEOUT_MS_MIN: u64 = 100;
-/// An hour: the longest a restarted CometBFT may have to wait for a slot.
-pub const IDLE_TIMEOUT_MS_LIMIT: u64 = 3_600_000;
 /// Log filter when neither `--log-level`, `RUST_LOG` nor `[log] level` says.
 pub const LOG_LEVEL_DEFAULT: &str = "info";
-/// Distinct signers with transactions pending in the mempool.
-pub const MEMPOOL_SIGNERS_MAX_DEFAULT: u32 = 100_000;
-/// Transactions admitted by CheckTx since the last Commit. CometBFT's own
-/// mempool `size` (default 5000) is normally the tighter bound.
-pub const MEMPOOL_PENDING_TXS_MAX_DEFAULT: u32 = 1_000_000;
-pub const MEMPOOL_LIMIT: u32 = 100_000_000;
-/// Rayon threads beyond this only add scheduling overhead.
-pub const THREADS_MAX: u32 = 1024;
-/// A snapshot at least every million blocks: beyond that a restart would
-/// apply more deltas than a snapshot costs to load.
-pub const SNAPSHOT_INTERVAL_BLOCKS_LIMIT: u64 = 1_000_000;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

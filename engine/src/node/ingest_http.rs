@@ -39,24 +39,11 @@ use serde_json::{json, Value};
 
 use super::app::{IngestOutcome, Node};
 use super::error::EndpointError;
-use crate::ingest::{parse_frames, FRAME_LENGTH_BYTES};
-use crate::tx::TX_BYTES_MAX;
-
-/// Transactions one `POST /v1/txs` carries at most: a batch the node
-/// verifies in well under a second on one core.
-pub const REQUEST_TXS_MAX: usize = 20_000;
-/// Worker threads answering ingest requests, by default.
-pub const INGEST_THREADS_DEFAULT: u32 = 4;
-pub const INGEST_THREADS_LIMIT: u32 = 256;
-/// Largest request body by default: a full request of the largest
-/// transactions.
-pub const INGEST_REQUEST_BYTES_MAX_DEFAULT: u64 = 32 * 1024 * 1024;
-pub const INGEST_REQUEST_BYTES_MAX_LIMIT: u64 = 256 * 1024 * 1024;
-
-const _: () = assert!(
-    (REQUEST_TXS_MAX * (FRAME_LENGTH_BYTES + TX_BYTES_MAX)) as u64 <= INGEST_REQUEST_BYTES_MAX_DEFAULT,
-    "a request of REQUEST_TXS_MAX largest transactions fits the default body limit"
-);
+use crate::ingest::parse_frames;
+pub use crate::limits::{
+    INGEST_REQUEST_BYTES_MAX_DEFAULT, INGEST_REQUEST_BYTES_MAX_LIMIT, INGEST_THREADS_DEFAULT, INGEST_THREADS_LIMIT,
+    REQUEST_TXS_MAX,
+};
 
 /// A request the endpoint refuses whole, with its HTTP status.
 #[derive(Debug, PartialEq, Eq)]
@@ -225,6 +212,7 @@ fn json_rpc(node: &Node, body: &[u8]) -> Result<Value, RequestError> {
 mod tests {
     use super::*;
     use crate::ingest::encode_frames;
+    use crate::tx::TX_BYTES_MAX;
 
     #[test]
     fn frames_round_trip_and_name_the_bad_offset() {

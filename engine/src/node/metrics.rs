@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::EndpointError;
+use crate::limits::HTTP_REQUEST_BYTES_MAX;
 
 /// Latency histogram bucket bounds, in seconds: CheckTx lives in the tens
 /// of microseconds, FinalizeBlock and Commit in milliseconds to seconds.
 const BUCKETS_SECONDS: [f64; 12] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0];
-/// A scrape request larger than this is refused: it is not a scrape.
-const HTTP_REQUEST_BYTES_MAX: usize = 8 * 1024;
 /// A client that does not send its request within this is dropped, so one
 /// stuck client cannot hold the (single-threaded) responder for long.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(2);

@@ -29,29 +29,11 @@ use prost::bytes::Bytes;
 use super::mempool::{AdmitError, PendingState};
 use super::{CODE_DUPLICATE, CODE_MEMPOOL_FULL};
 use crate::account::Account;
+pub use crate::limits::{
+    POOL_BYTES_LIMIT, POOL_BYTES_MAX_DEFAULT, POOL_TXS_LIMIT, POOL_TXS_MAX_DEFAULT, PROPOSAL_POOL_BYTES_MAX,
+};
 use crate::state::State;
 use crate::tx::Transaction;
-
-/// Transactions the pool holds by default: about two seconds at 40,000
-/// tx/s, enough to fill every block while keeping queueing delay low.
-pub const POOL_TXS_MAX_DEFAULT: u32 = 100_000;
-/// Bytes the pool holds by default: `POOL_TXS_MAX_DEFAULT` transactions of
-/// a few hundred bytes, with room for larger ones.
-pub const POOL_BYTES_MAX_DEFAULT: u64 = 64 * 1024 * 1024;
-/// Largest `pool_txs_max`: the pool must fit in the verified-signature
-/// cache beside a block's worth of other transactions, or its entries
-/// would be verified twice.
-pub const POOL_TXS_LIMIT: u32 = (crate::sigverify::VERIFIED_CACHE_CAPACITY - crate::block::BLOCK_TXS_MAX) as u32;
-pub const POOL_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
-/// Pool bytes one proposal takes at most: a quarter of the largest block
-/// record, which leaves the rest for receipts and the state delta of
-/// transfer-like transactions. A block whose record would still not fit
-/// is cut by FinalizeBlock (code 106), deterministically.
-pub const PROPOSAL_POOL_BYTES_MAX: usize = (crate::persist::store::BLOCK_RECORD_BYTES_MAX / 4) as usize;
-
-const _: () = assert!(POOL_TXS_MAX_DEFAULT <= POOL_TXS_LIMIT);
-const _: () = assert!(POOL_BYTES_MAX_DEFAULT <= POOL_BYTES_LIMIT);
-const _: () = assert!(PROPOSAL_POOL_BYTES_MAX >= crate::tx::TX_BYTES_MAX);
 
 /// CometBFT transaction hashes (SHA-256 of the bytes).
 pub type TxHashSet = std::collections::HashSet<[u8; 32], foldhash::fast::RandomState>;

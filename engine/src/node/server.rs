@@ -59,9 +59,8 @@ use tendermint_proto::v0_38::abci::{request, response, Request, Response};
 
 use super::app::Node;
 use super::config::AbciConfig;
+use crate::limits::VARINT_BYTES_MAX;
 
-/// A varint length prefix is at most 10 bytes.
-const VARINT_BYTES_MAX: usize = 10;
 const SOCKET_BUFFER_BYTES: usize = 256 * 1024;
 /// CometBFT's ABCI connections, in the order it opens them.
 const COMETBFT_CONNECTIONS: u64 = 4;

@@ -31,26 +31,17 @@ use tendermint_proto::v0_38::abci::{
 };
 
 use crate::byte_reader::{ByteReader, Truncated};
+use crate::limits::METADATA_BYTES_MAX;
+pub use crate::limits::{SNAPSHOT_CHUNKS_MAX, SNAPSHOT_CHUNK_BYTES};
 use crate::persist::{decode_snapshot, RecordError, SnapshotContents};
 use crate::state::State;
-use crate::tx::{ChainId, ChainIdError, CHAIN_ID_BYTES_MAX};
-use sluice_storage::{SnapshotStore, SNAPSHOT_SIZE_BYTES_MAX};
+use crate::tx::{ChainId, ChainIdError};
+use sluice_storage::SnapshotStore;
 
 /// The snapshot format this node serves and restores.
 pub const SNAPSHOT_FORMAT: u32 = 1;
-/// Bytes per chunk: under CometBFT 0.38's 16 MB chunk message (statesync
-/// `chunkMsgSize`), with room for the message's own fields.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 10 * 1024 * 1024;
-/// Chunks of the largest snapshot the store writes (`SNAPSHOT_SIZE_BYTES_MAX`):
-/// the metadata then holds at most 26 KiB of chunk hashes, far under
-/// CometBFT's 4 MB snapshot message, and a restore holds at most that
-/// many bytes in memory.
-pub const SNAPSHOT_CHUNKS_MAX: u32 = SNAPSHOT_SIZE_BYTES_MAX.div_ceil(SNAPSHOT_CHUNK_BYTES as u64) as u32;
 /// Version byte at offset 0 of the metadata.
 const METADATA_VERSION: u8 = 1;
-const METADATA_BYTES_MAX: usize = 1 + 1 + CHAIN_ID_BYTES_MAX + 32 + 32 + 4 + 32 * SNAPSHOT_CHUNKS_MAX as usize;
-const _: () = assert!(METADATA_BYTES_MAX < 4_000_000 / 2, "metadata fits CometBFT's snapshot message");
-const _: () = assert!(SNAPSHOT_CHUNK_BYTES + 1024 < 16_000_000, "a chunk fits CometBFT's chunk message");
 
 /// What a snapshot's metadata says: who the chain is, the root the state
 /// must rebuild, and the hash of every chunk.

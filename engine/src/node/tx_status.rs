@@ -12,15 +12,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+pub use crate::limits::TX_STATUS_TXS_MAX;
 use serde_json::{json, Value};
-
-/// Results the cache holds at most: half a minute at 30,000 tx/s. Each
-/// costs about 64 bytes of map entry, 32 of per-block list and the map's
-/// spare capacity; the node's resident memory levels off about 300 MiB
-/// above idle once the cache is full (docs/benchmarks.md, "Chain
-/// throughput").
-pub const TX_STATUS_TXS_MAX: usize = 1_000_000;
-const _: () = assert!(TX_STATUS_TXS_MAX >= crate::block::BLOCK_TXS_MAX, "a whole block fits");
 
 pub const QUERY_TX_PREFIX: &str = "/tx/";
 

@@ -18,38 +18,24 @@ use crate::block::{merkle_root, receipts_root, BlockHeader, BLOCK_HEADER_BYTES, 
 use crate::byte_reader::{ByteReader, Truncated};
 use crate::exec::{Receipt, RECEIPT_BYTES};
 use crate::genesis::GENESIS_APP_STATE_BYTES_MAX;
+pub use crate::limits::{ACCOUNT_ENTRY_BYTES_MAX, ACCOUNT_ENTRY_BYTES_MIN, TX_DELTA_BYTES_MAX};
 use crate::state::{GenesisKeysError, State, StateDelta, GENESIS_ACCOUNTS_MAX};
 use crate::tx::{tx_hash, ChainId, ACCOUNTS_PER_TX_MAX, CHAIN_ID_BYTES_MAX, TX_BYTES_MAX, TX_BYTES_MIN};
 
 /// Version byte at offset 0 of block records, origin records and snapshots.
 pub const PERSIST_FORMAT_VERSION: u8 = 1;
 /// Bytes of an account id.
-const ID_BYTES: usize = 32;
+pub(crate) const ID_BYTES: usize = 32;
 /// Fixed part of an account's canonical bytes: balance, nonce, owner, data_len.
-const ACCOUNT_FIXED_BYTES: usize = 8 + 8 + 2 + 2;
-/// Smallest encoded delta or snapshot entry: id plus an account without data.
-pub const ACCOUNT_ENTRY_BYTES_MIN: usize = ID_BYTES + ACCOUNT_FIXED_BYTES;
+pub(crate) const ACCOUNT_FIXED_BYTES: usize = 8 + 8 + 2 + 2;
 /// Bytes before the first transaction of a block record: version, header.
 const BLOCK_RECORD_PREFIX_BYTES: usize = 1 + BLOCK_HEADER_BYTES;
 /// Length prefix of each transaction in a block record.
 const TX_LEN_BYTES: usize = 2;
 /// The delta's account count, after the receipts.
 const DELTA_COUNT_BYTES: usize = 4;
-/// Largest encoded delta or snapshot entry: an account with the most data.
-pub const ACCOUNT_ENTRY_BYTES_MAX: usize = ACCOUNT_ENTRY_BYTES_MIN + ACCOUNT_DATA_BYTES_MAX;
-/// Most delta bytes one transaction can add to its block's record: it
-/// writes only accounts it declares writable (`InvokeContext::write`), at
-/// most `ACCOUNTS_PER_TX_MAX`, each with at most `ACCOUNT_DATA_BYTES_MAX`
-/// of data. 132,736 bytes, 108 times the largest transaction: a block bound
-/// derived from it would hold 250 transactions, so the bound on a block's
-/// transactions leaves the delta a share of the record instead (see
-/// `BLOCK_RECORD_BYTES_MAX`).
-pub const TX_DELTA_BYTES_MAX: usize = ACCOUNTS_PER_TX_MAX * ACCOUNT_ENTRY_BYTES_MAX;
 /// Bytes of a snapshot before its first account entry.
 pub const SNAPSHOT_PREFIX_BYTES: usize = 1 + 8 + 32 + 32 + 8;
-
-const _: () = assert!(TX_BYTES_MAX <= u16::MAX as usize, "transaction lengths are u16 in block records");
-const _: () = assert!(ACCOUNT_DATA_BYTES_MAX <= u16::MAX as usize);
 
 /// Why bytes did not decode, and where.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -19,91 +19,26 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sluice_storage::format::{RECORD_ALIGN_BYTES, RECORD_HEADER_SIZE_BYTES, SEGMENT_HEADER_SIZE_BYTES};
-use sluice_storage::{
-    CommitLog, Durability, LogConfig, LogError, RecordIter, RecordMeta, SnapshotStore, SyncHook,
-    SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
-};
+use sluice_storage::{CommitLog, Durability, LogConfig, LogError, RecordIter, RecordMeta, SnapshotStore, SyncHook};
 
 use super::codec::{
-    block_record_body_bytes, decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams,
-    OriginRecord, RecordError, RestoredBase, StoreOrigin, ACCOUNT_ENTRY_BYTES_MIN, TX_DELTA_BYTES_MAX,
+    decode_block_record, decode_snapshot, encode_snapshot, BlockRecordRef, GenesisParams, OriginRecord, RecordError,
+    RestoredBase, StoreOrigin,
 };
 use super::{
     OriginStateError, PersistError, LOG_DIR_NAME, RECORD_KIND_BLOCK, RECORD_KIND_GENESIS,
     RECORD_KIND_GENESIS_APP_STATE, RECORD_KIND_RESTORED, SNAPSHOTS_DIR_NAME,
 };
-use crate::block::{BlockHeader, BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX};
+use crate::block::BlockHeader;
 use crate::exec::Receipt;
+pub use crate::limits::{
+    BLOCK_DELTA_BYTES_ROOM, BLOCK_RECORD_BODY_BYTES_MAX, BLOCK_RECORD_BYTES_MAX, ORIGIN_RECORD_BYTES_MAX,
+    SNAPSHOT_INTERVAL_BLOCKS_DEFAULT, STORE_RECORD_BYTES_MAX, STORE_SEGMENT_SIZE_BYTES_DEFAULT,
+};
 use crate::state::{GenesisKeys, State, StateDelta};
-use crate::tx::TX_BYTES_MAX;
 
-/// Blocks between snapshots by default: at 10,000-transaction blocks a
-/// restart then replays at most 99 blocks' deltas (about a million
-/// transactions' worth), while the snapshot cost (a sort and a write of all
-/// accounts) is paid once per hundred blocks.
-pub const SNAPSHOT_INTERVAL_BLOCKS_DEFAULT: u64 = 100;
 /// Snapshots kept: more than one, so a damaged newest one has a fallback.
 pub const SNAPSHOTS_KEPT_DEFAULT: usize = 3;
-/// Largest block record: 32 MiB. A block within `BLOCK_TXS_MAX`
-/// transactions and `BLOCK_TX_BYTES_MAX` bytes of them makes at most
-/// `BLOCK_RECORD_BODY_BYTES_MAX` (18,377,362) bytes of record before its
-/// delta, which leaves `BLOCK_DELTA_BYTES_ROOM` (15,177,070) for the delta:
-/// 291,866 entries of accounts without data, more than the 200,000 of a
-/// full block of transfers between distinct accounts (about 28.5 MB in
-/// all). Only a block that writes many accounts holding data can need
-/// more; FinalizeBlock and the pipeline measure the delta before applying
-/// it and never let such a block change state (docs/format.md §10).
-pub const BLOCK_RECORD_BYTES_MAX: u64 = 32 * 1024 * 1024;
-/// Record bytes of the largest block apart from its delta:
-/// `BLOCK_TXS_MAX` transactions, `BLOCK_TX_BYTES_MAX` bytes of them.
-pub const BLOCK_RECORD_BODY_BYTES_MAX: u64 = block_record_body_bytes(BLOCK_TXS_MAX, BLOCK_TX_BYTES_MAX) as u64;
-/// What `BLOCK_RECORD_BYTES_MAX` leaves for the delta of any block within
-/// the count and byte bounds.
-pub const BLOCK_DELTA_BYTES_ROOM: u64 = BLOCK_RECORD_BYTES_MAX - BLOCK_RECORD_BODY_BYTES_MAX;
-/// Largest origin record: an app-state genesis record holds `app_state`
-/// itself (up to `GENESIS_APP_STATE_BYTES_MAX`) beside its chain id, hash
-/// and root.
-pub const ORIGIN_RECORD_BYTES_MAX: u64 = crate::genesis::GENESIS_APP_STATE_BYTES_MAX as u64 + 512;
-/// Default log segment size: twice the largest block record, so any record fits.
-pub const STORE_SEGMENT_SIZE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
-/// The log's record limit (`LogConfig::record_size_max`): whichever of the
-/// two record limits is larger. Storage's own default, `RECORD_SIZE_MAX`
-/// (16 MiB), is below `BLOCK_RECORD_BYTES_MAX`: `StoreConfig::log_config`
-/// always sets this instead.
-pub const STORE_RECORD_BYTES_MAX: u64 =
-    if ORIGIN_RECORD_BYTES_MAX > BLOCK_RECORD_BYTES_MAX { ORIGIN_RECORD_BYTES_MAX } else { BLOCK_RECORD_BYTES_MAX };
-
-// The chain from a block's limits to the log's: a block within
-// `BLOCK_TXS_MAX` and `BLOCK_TX_BYTES_MAX` encodes, delta aside, into a
-// record within `BLOCK_RECORD_BYTES_MAX`, which the log accepts, and which
-// fits a default segment with its headers.
-const _: () = assert!(
-    BLOCK_RECORD_BODY_BYTES_MAX <= BLOCK_RECORD_BYTES_MAX,
-    "a block within BLOCK_TXS_MAX and BLOCK_TX_BYTES_MAX fits a record, delta aside"
-);
-const _: () = assert!(
-    BLOCK_DELTA_BYTES_ROOM >= (2 * BLOCK_TXS_MAX * ACCOUNT_ENTRY_BYTES_MIN) as u64,
-    "a full block of transfers, two accounts without data each, fits with its delta"
-);
-const _: () = assert!(
-    (block_record_body_bytes(1, TX_BYTES_MAX) + TX_DELTA_BYTES_MAX) as u64 <= BLOCK_RECORD_BYTES_MAX,
-    "any one transaction fits a record whatever it writes: the prefix of a block that fits is never empty"
-);
-const _: () = assert!(BLOCK_RECORD_BYTES_MAX <= STORE_RECORD_BYTES_MAX, "the log accepts every block record");
-const _: () = assert!(STORE_RECORD_BYTES_MAX <= u32::MAX as u64, "record lengths are u32 in the log");
-const _: () = assert!(
-    SEGMENT_HEADER_SIZE_BYTES
-        + RECORD_HEADER_SIZE_BYTES
-        + STORE_RECORD_BYTES_MAX.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES
-        <= STORE_SEGMENT_SIZE_BYTES_DEFAULT,
-    "the largest record fits a default segment with its headers"
-);
-const _: () = assert!(
-    STORE_SEGMENT_SIZE_BYTES_DEFAULT >= SEGMENT_SIZE_BYTES_MIN
-        && STORE_SEGMENT_SIZE_BYTES_DEFAULT <= SEGMENT_SIZE_BYTES_MAX
-        && STORE_SEGMENT_SIZE_BYTES_DEFAULT.is_multiple_of(RECORD_ALIGN_BYTES),
-    "storage accepts the default segment size"
-);
 
 /// How a store is opened.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,10 +25,8 @@ use std::sync::Arc;
 use crate::account::{Account, AccountId, ProgramId};
 use crate::byte_reader::{ByteReader, Truncated};
 use crate::exec::ExecError;
+pub use crate::limits::PROGRAMS_MAX;
 use crate::tx::AccountMeta;
-
-/// Registered programs are at most this many.
-pub const PROGRAMS_MAX: usize = 1024;
 
 /// Code that runs an instruction. Implementations must be deterministic:
 /// the same accounts and data must give the same result on every machine

@@ -4,10 +4,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::bounded_fifo::BoundedFifoSet;
-
-/// Default number of transaction hashes a [`VerifiedCache`] holds: a few
-/// mempools' worth. 200,000 hashes of 32 bytes take roughly 12 MiB.
-pub const VERIFIED_CACHE_CAPACITY: usize = 200_000;
+pub use crate::limits::VERIFIED_CACHE_CAPACITY;
 
 /// Length of the transaction hashes used as keys, in bytes.
 pub const TX_HASH_LEN: usize = 32;

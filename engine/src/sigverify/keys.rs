@@ -20,12 +20,7 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 
 use super::bounded_fifo::BoundedFifoMap;
 use super::PUBLIC_KEY_BYTES;
-
-/// Decoded keys the process-wide [`KeyCache::shared`] holds. An entry costs
-/// about 250 bytes (the key, a 160-byte extended point, the map's and the
-/// queue's overhead), so a full cache takes about 32 MiB: enough for every
-/// signer of a 100,000-account chain's recent blocks.
-pub const KEY_CACHE_CAPACITY: usize = 131_072;
+pub use crate::limits::KEY_CACHE_CAPACITY;
 
 /// A bounded map from encoded public keys to their decoded points, safe to
 /// share between threads. Eviction is FIFO by first insertion: a flood of

@@ -146,6 +146,7 @@ mod replay;
 
 use rayon::prelude::*;
 
+pub use crate::limits::{BATCH_SIZE_DEFAULT, REFERENCE_BATCH_SIZE};
 pub use cache::{VerifiedCache, TX_HASH_LEN, VERIFIED_CACHE_CAPACITY};
 pub use keys::{KeyCache, KEY_CACHE_CAPACITY};
 pub use replay::{ReplayWindow, REPLAY_WINDOW_CAPACITY};
@@ -155,40 +156,6 @@ pub const PUBLIC_KEY_BYTES: usize = 32;
 
 /// Length of an encoded Ed25519 signature (`R_bytes ‖ S_bytes`), in bytes.
 pub const SIGNATURE_BYTES: usize = 64;
-
-/// Default number of signatures per batch for [`verify_parallel`].
-///
-/// 256 since signatures are grouped by key. A chunk of `n` signatures from
-/// `m` keys is a multiscalar multiplication of `n + m + 1` points, and
-/// curve25519-dalek switches from Straus to Pippenger above 190 points, so
-/// at 128 a chunk with repeated signers stayed on the costlier Straus side.
-/// Measured (`sluice-bench --workload uniform,hot,zipf,groups:8 --txs 30000
-/// --threads 2 --repeats 3 --batch-size 128|256`, 2026-11-30, quiet 2-core
-/// VM, load 0.46–0.47 at the start of each run, one run each): the
-/// sigverify stage at 256 over 128 was 0.98 on `uniform`, 1.12 on `hot`,
-/// 1.13 on `zipf` and 1.11 on `groups:8`.
-///
-/// Earlier, before grouping (`cargo bench -p sluice-bench --bench
-/// sigverify`, group `parallel_cpu`: 4096 valid signatures on all cores,
-/// median CPU time per signature, two runs):
-///
-/// | batch size | 4 | 8 | 16 | 32 | 64 | 128 | 256 | all single |
-/// |---|---|---|---|---|---|---|---|---|
-/// | run A, µs | 38.1 | 32.6 | 30.3 | 29.8 | 28.7 | 25.4 | 23.6 | 58.3 |
-/// | run B, µs | – | – | – | 28.8 | 28.4 | 26.8 | 25.0 | – |
-///
-/// A failed batch of 256 throws away twice the work of one of 128, but
-/// when bad signatures appear the bad-rate estimate shrinks the batches
-/// actually attempted (see module `bisect`), and a 10,000-transaction block
-/// still makes 40 chunks to spread over the cores.
-pub const BATCH_SIZE_DEFAULT: usize = 256;
-
-/// Signatures per chunk at which the reference libraries are measured:
-/// `sluice-bench`'s verify limit and ed25519-zebra columns, and `sluice
-/// run`'s calibration. Fixed at the size the limit was first defined with,
-/// so that a change of [`BATCH_SIZE_DEFAULT`] moves Sluice's figures and not
-/// the yardstick they are divided by.
-pub const REFERENCE_BATCH_SIZE: usize = 128;
 
 /// Why a signature is not valid. Each variant names the first step of the
 /// validity rule (see the module docs) that failed.

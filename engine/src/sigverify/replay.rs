@@ -3,11 +3,7 @@
 
 use super::bounded_fifo::BoundedFifoSet;
 use super::SIGNATURE_BYTES;
-
-/// Default number of signatures a [`ReplayWindow`] remembers: about ten
-/// blocks of the default 10,000 transactions. 100,000 entries of 64 bytes
-/// take roughly 15 MiB with the set's overhead.
-pub const REPLAY_WINDOW_CAPACITY: usize = 100_000;
+pub use crate::limits::REPLAY_WINDOW_CAPACITY;
 
 /// The last `capacity` **distinct** signatures seen, in first-seen order.
 ///

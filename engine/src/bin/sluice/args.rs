@@ -19,28 +19,14 @@ use sluice_storage::Durability;
 
 use crate::{client_commands, genesis_commands, load_commands};
 
-/// Worker threads are capped: beyond this, scheduling overhead and memory
-/// per thread outgrow any machine Sluice targets.
-pub const THREADS_MAX: i64 = 1024;
+// The run's limits live with the engine's, in `sluice_engine::limits`.
+pub use sluice_engine::limits::{RUN_DURATION_S_MAX, RUN_TXS_DEFAULT, SIGN_AHEAD_TXS_MAX};
+
+/// Worker threads (`--threads`), as clap's ranges take them.
+const THREADS_MAX: i64 = sluice_engine::limits::THREADS_MAX as i64;
 
 /// Block size is capped at the engine's BLOCK_TXS_MAX.
 pub const BLOCK_SIZE_MAX: u64 = sluice_engine::block::BLOCK_TXS_MAX as u64;
-
-/// `--txs` when neither it nor `--duration` is given.
-pub const RUN_TXS_DEFAULT: u64 = 50_000;
-
-/// Without `--duration`, a run of at most this many transactions signs its
-/// whole workload before the pipeline starts, so that `tps` measures the
-/// engine rather than the signing a chain's clients would do. The signed
-/// workload is held in memory, about 200 bytes per transfer, so about
-/// 200 MB at this limit; above it (or with `--duration`) the run streams
-/// instead, in bounded memory. `--pregenerate` signs ahead up to
-/// `WORKLOAD_TXS_MAX` (about 2 GB).
-pub const SIGN_AHEAD_TXS_MAX: u64 = 1_000_000;
-
-/// One `sluice run --duration` lasts at most a day. A longer soak is a
-/// series of runs on the same `--data`, each resuming the last.
-pub const RUN_DURATION_S_MAX: u64 = 86_400;
 
 #[derive(Parser)]
 #[command(

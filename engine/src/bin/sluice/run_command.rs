@@ -24,10 +24,7 @@ use crate::report::Summary;
 use crate::worker_pool::worker_pool;
 use crate::CommandResult;
 
-/// Signing ahead draws and signs this many transactions at a time: enough
-/// to keep every worker thread signing, few enough that the progress bar
-/// moves. The size does not change a byte (`WorkloadStream::next_batch`).
-const SIGN_AHEAD_BATCH_TXS_MAX: u64 = 10_000;
+use sluice_engine::limits::SIGN_AHEAD_BATCH_TXS_MAX;
 
 /// Runs `sluice run`: opens the store, prepares the feed, calibrates, runs
 /// the pipeline, syncs, and prints the summary.

@@ -104,6 +104,7 @@ impl BlockHeader {
         out[73..105].copy_from_slice(&self.receipts_root);
         out[105..137].copy_from_slice(&self.state_root);
         out[137..141].copy_from_slice(&self.tx_count.to_le_bytes());
+        debug_assert_eq!(BlockHeader::decode(&out).as_ref(), Ok(self), "a header reads back as written");
         out
     }
 

@@ -136,23 +136,38 @@ impl Transaction {
         out
     }
 
+    /// Precondition: the counts and lengths fit their wire fields (one
+    /// byte, two for data). `validate` checks the tighter limits; these
+    /// asserts keep a transaction built in memory past them from being
+    /// silently truncated into different bytes than it holds.
     fn encode_body_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         out.push(TX_VERSION);
         out.extend_from_slice(&self.nonce.to_le_bytes());
         out.extend_from_slice(&self.fee.to_le_bytes());
-        out.push(self.accounts.len() as u8);
+        out.push(u8::try_from(self.accounts.len()).expect("account_count fits its u8 field"));
         for meta in &self.accounts {
             out.extend_from_slice(&meta.id.0);
             out.push(if meta.writable { FLAG_WRITABLE } else { 0 });
         }
-        out.push(self.instructions.len() as u8);
+        out.push(u8::try_from(self.instructions.len()).expect("instruction_count fits its u8 field"));
         for ix in &self.instructions {
             out.extend_from_slice(&ix.program.0.to_le_bytes());
-            out.push(ix.accounts.len() as u8);
+            out.push(u8::try_from(ix.accounts.len()).expect("instruction account count fits its u8 field"));
             out.extend_from_slice(&ix.accounts);
-            out.extend_from_slice(&(ix.data.len() as u16).to_le_bytes());
+            let data_len = u16::try_from(ix.data.len()).expect("instruction data length fits its u16 field");
+            out.extend_from_slice(&data_len.to_le_bytes());
             out.extend_from_slice(&ix.data);
         }
+        debug_assert_eq!(out.len() - start, self.body_len(), "the body is as long as its fields say");
+    }
+
+    /// Bytes of the body (everything after the signature), from the fields.
+    fn body_len(&self) -> usize {
+        let accounts = self.accounts.len() * (32 + 1);
+        let instructions: usize =
+            self.instructions.iter().map(|ix| 2 + 1 + ix.accounts.len() + 2 + ix.data.len()).sum();
+        1 + 8 + 8 + 1 + accounts + 1 + instructions
     }
 
     /// Checks the limits a decoded transaction always meets; a transaction

@@ -393,22 +393,28 @@ impl<T: AsRef<[u8]>> BlockRecordRef<'_, T> {
     /// Appends the canonical encoding to `out`. Call `validate` first: the
     /// encoding of an invalid block would not decode.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        assert_eq!(self.txs.len(), self.receipts.len(), "a block record holds one receipt per transaction");
+        assert_eq!(self.header.tx_count as usize, self.txs.len(), "the header counts the record's transactions");
         let start = out.len();
         out.push(PERSIST_FORMAT_VERSION);
         out.extend_from_slice(&self.header.encode());
         for tx in self.txs {
             let tx = tx.as_ref();
-            out.extend_from_slice(&(tx.len() as u16).to_le_bytes());
+            let len = u16::try_from(tx.len()).expect("transaction lengths fit their u16 field (TX_BYTES_MAX)");
+            out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(tx);
         }
         for receipt in self.receipts {
             out.extend_from_slice(&receipt.encode());
         }
-        out.extend_from_slice(&(self.delta.len() as u32).to_le_bytes());
+        let delta_count = u32::try_from(self.delta.len()).expect("the delta count fits its u32 field");
+        out.extend_from_slice(&delta_count.to_le_bytes());
         for (id, account) in self.delta {
             encode_account_entry(id, account, out);
         }
-        debug_assert!(out.len() > start);
+        // Paired with the reader: the size the store reserves for a record
+        // before encoding it is the size written.
+        debug_assert_eq!(out.len() - start, block_record_bytes(self.txs, self.delta), "record size as computed");
     }
 }
 

@@ -3,8 +3,9 @@
 //! `sluice run` reports its end-to-end rate, which means little without
 //! knowing what this machine can do. The ceiling of the design is raw
 //! ed25519 verification: every transaction carries one signature, and
-//! nothing else the pipeline does costs as much. So before the pipeline
-//! starts, the run times `ed25519_dalek::verify_batch` on its own worker
+//! nothing else the pipeline does costs as much. So once the pipeline has
+//! finished (the first block waits for none of it, and nothing else holds
+//! the cores), the run times `ed25519_dalek::verify_batch` on its own worker
 //! pool, as `sluice-bench` does for its "verify limit", and the summary
 //! prints the run's rate as a fraction of it.
 //!

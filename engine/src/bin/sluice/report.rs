@@ -187,7 +187,7 @@ impl Summary<'_> {
             None => "signing block by block".to_string(),
         };
         let (open, cal) = (self.persisted.open_s, s.calibrate_s);
-        outln!("  startup     {first}: open {open:.2} s, {signing}, calibration {cal:.2} s");
+        outln!("  startup     {first}: open {open:.2} s, {signing}; calibration {cal:.2} s after the run");
     }
 }
 

@@ -26,8 +26,8 @@ use crate::CommandResult;
 
 use sluice_engine::limits::SIGN_AHEAD_BATCH_TXS_MAX;
 
-/// Runs `sluice run`: opens the store, prepares the feed, calibrates, runs
-/// the pipeline, syncs, and prints the summary.
+/// Runs `sluice run`: opens the store, prepares the feed, runs the
+/// pipeline, syncs, calibrates, and prints the summary.
 pub fn run(args: RunArgs) -> CommandResult {
     let started = Instant::now();
     let (pool, threads) = worker_pool(args.execution.threads)?;
@@ -55,8 +55,6 @@ pub fn run(args: RunArgs) -> CommandResult {
     // The feed takes the keys: a stream derives the ones its blocks touch
     // as it goes, and signing ahead frees them once it has signed.
     let feed = pool.install(|| Feed::prepare(&args, &spec, keys, &resumed))?;
-    // After signing, so that the two do not share the cores.
-    let calibration = calibrate::calibrate(&pool, &spec.chain)?;
     let mut chain = Chain::resume(
         resumed.state,
         ProgramRegistry::native(),
@@ -75,14 +73,17 @@ pub fn run(args: RunArgs) -> CommandResult {
     let pipeline_start = Instant::now();
     let (report, generation) = feed.run(&mut chain, &mut sink, &pool, &config, &args)?;
     progress.finish();
+    let mut persistence = sink.inner;
+    persistence.finish()?;
+    // After the run, so that the first block waits for none of it, and
+    // alone on the cores: nothing of the pipeline is left running.
+    let calibration = calibrate::calibrate(&pool, &spec.chain)?;
     let startup = Startup {
         pipeline_start_s: (pipeline_start - started).as_secs_f64(),
         first_block_s: sink.first_commit.map(|at| (at - started).as_secs_f64()),
         calibrate_s: calibration.elapsed.as_secs_f64(),
         verify_limit_tps: calibration.limit_tps,
     };
-    let mut persistence = sink.inner;
-    persistence.finish()?;
     let memory = sampler.finish();
     let persisted = &persistence.info;
     let summary = Summary {
@@ -211,12 +212,13 @@ impl Feed {
 /// verification goes, for the summary.
 pub struct Startup {
     /// From the start of `run` to the start of the pipeline: opening the
-    /// store, signing ahead and calibrating.
+    /// store and signing ahead.
     pub pipeline_start_s: f64,
     /// From the start of `run` to the first committed block; none when no
     /// block was committed.
     pub first_block_s: Option<f64>,
-    /// The calibration, signing its messages included.
+    /// The calibration, signing its messages included; it runs after the
+    /// pipeline, so neither the first block nor the rate waits for it.
     pub calibrate_s: f64,
     /// Raw batch verification on the worker pool, signatures per second.
     pub verify_limit_tps: f64,

@@ -125,6 +125,15 @@ fn init_chain() -> request::Value {
     init_chain_with(APP_STATE)
 }
 
+/// Sends InitChain and returns its response; any other answer (an
+/// exception naming what failed, say) is the test's failure message.
+fn initialize(client: &mut Client) -> tendermint_proto::v0_38::abci::ResponseInitChain {
+    match client.call(init_chain()) {
+        response::Value::InitChain(init) => init,
+        other => panic!("InitChain was answered {other:?}"),
+    }
+}
+
 fn check(client: &mut Client, tx: Vec<u8>) -> (u32, String) {
     match client.call(request::Value::CheckTx(RequestCheckTx { tx: tx.into(), r#type: 0 })) {
         response::Value::CheckTx(r) => (r.code, r.log),
@@ -155,7 +164,7 @@ fn abci_calls_follow_the_contract_and_state_survives_reopen() {
     let app_hash;
     {
         let mut client = Client::direct(open(dir.path()).1);
-        let response::Value::InitChain(init) = client.call(init_chain()) else { panic!() };
+        let init = initialize(&mut client);
         genesis_root = init.app_hash.to_vec();
         assert_eq!(genesis_root.len(), 32);
 
@@ -236,7 +245,7 @@ fn a_bad_genesis_is_refused_by_json_path_and_writes_nothing() {
     // Nothing was written: the directory reopens uninitialised, and a
     // good genesis is still accepted.
     let mut client = Client::direct(open(dir.path()).1);
-    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    initialize(&mut client);
     assert_eq!(check(&mut client, transfer(0, 1, 0)).0, 0);
 }
 
@@ -253,7 +262,7 @@ fn commit_block(client: &mut Client, height: i64, txs: Vec<Vec<u8>>) -> Vec<u8> 
 /// A chain of `blocks` blocks of two transfers each, committed with a
 /// snapshot every 2 blocks; returns the app hash after each block.
 fn build_chain(client: &mut Client, blocks: u64) -> Vec<Vec<u8>> {
-    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    initialize(client);
     (1..=blocks)
         .map(|height| commit_block(client, height as i64, vec![transfer(0, 1, height - 1), transfer(2, 3, height - 1)]))
         .collect()
@@ -439,7 +448,7 @@ fn a_block_whose_record_would_not_fit_commits_its_prefix_and_names_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let (_, node) = open(dir.path());
     let mut client = Client::direct(node.clone());
-    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    initialize(&mut client);
     // Room for about two transfers with their delta (3 accounts of 52 bytes
     // for the first, 2 more for the second) but not four.
     let one_transfer = crate::persist::block_record_bytes(&[transfer(0, 1, 0)], &Vec::new()) as u64;
@@ -468,7 +477,7 @@ fn the_pool_fills_a_block_and_commit_empties_it() {
     let dir = tempfile::tempdir().unwrap();
     let (_, node) = open(dir.path());
     let mut client = Client::direct(node.clone());
-    client.call(init_chain());
+    initialize(&mut client);
     let good = [transfer(0, 1, 0), transfer(0, 1, 1), transfer(2, 1, 0)];
     let mut forged = transfer(3, 1, 0);
     forged[0] ^= 1;
@@ -563,7 +572,7 @@ fn cometbft_connections_are_never_evicted() {
     // Opened as CometBFT opens them: query, snapshot, mempool, consensus.
     let mut cometbft: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
     assert!(matches!(cometbft[0].call(request::Value::Info(RequestInfo::default())), response::Value::Info(_)));
-    assert!(matches!(cometbft[3].call(init_chain()), response::Value::InitChain(_)));
+    initialize(&mut cometbft[3]);
     let mut others: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
     // Full. Each newcomer evicts the connection idle the longest that is
     // not CometBFT's, even though CometBFT's snapshot and mempool
@@ -589,7 +598,7 @@ fn a_newcomer_is_closed_when_only_cometbft_holds_the_slots() {
     let dir = tempfile::tempdir().unwrap();
     let addr = start_with(dir.path(), 4, Duration::from_millis(200));
     let mut cometbft: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
-    assert!(matches!(cometbft[3].call(init_chain()), response::Value::InitChain(_)));
+    initialize(&mut cometbft[3]);
     let mut newcomer = TcpStream::connect(addr).unwrap();
     let frame = Request { value: Some(request::Value::Echo(RequestEcho { message: "in?".into() })) }
         .encode_length_delimited_to_vec();
@@ -666,7 +675,7 @@ fn a_block_at_the_byte_bound_commits_and_one_byte_more_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let (_, node) = open(dir.path());
     let mut client = Client::direct(node.clone());
-    assert!(matches!(client.call(init_chain()), response::Value::InitChain(_)));
+    initialize(&mut client);
     let keys: Vec<_> = (0..10).map(|i| genesis_key(1, i)).collect();
     let tx_at = |i: usize, len: usize| transfer_of_len(&keys[i % 10], (i as u32 + 1) % 10, (i / 10) as u64, len);
     // 13,617 transactions of TX_BYTES_MAX, then one of the 1,072 bytes left.

@@ -841,8 +841,15 @@ mod tests {
         GenesisParams { chain_id: ChainId::default(), seed: SEED, accounts: ACCOUNTS }
     }
 
+    /// Segments of 1 MiB: these blocks are a few hundred bytes, and each
+    /// open store preallocates a whole segment, which a CI machine short
+    /// of disk could not give (README.md, "Disk").
     fn config() -> StoreConfig {
-        StoreConfig { snapshot_interval_blocks: 2, ..StoreConfig::new(Durability::None) }
+        StoreConfig {
+            snapshot_interval_blocks: 2,
+            segment_size_bytes: 1024 * 1024,
+            ..StoreConfig::new(Durability::None)
+        }
     }
 
     /// Opens `dir`, counting how many times the genesis state is built.
@@ -853,10 +860,8 @@ mod tests {
             builds.set(builds.get() + 1);
             genesis.state().map_err(OriginStateError::Seeded)
         };
-        let Ok((store, resumed)) = BlockStore::open_inner(dir.to_path_buf(), config(), &genesis, &genesis_state, None)
-        else {
-            panic!("the store opens");
-        };
+        let (store, resumed) = BlockStore::open_inner(dir.to_path_buf(), config(), &genesis, &genesis_state, None)
+            .unwrap_or_else(|error| panic!("the store opens: {error}"));
         (store, resumed, builds.get())
     }
 
@@ -972,26 +977,22 @@ mod tests {
         assert!(!dir.path().join(LOG_DIR_NAME).exists(), "nothing is created for refused keys");
 
         let keys = GenesisKeys::new(SEED, ACCOUNTS).unwrap();
-        let Ok((mut store, created)) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys)
-        else {
-            panic!("the store opens with its own keys");
-        };
+        let (mut store, created) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys)
+            .unwrap_or_else(|error| panic!("the store opens with its own keys: {error}"));
         assert_eq!(created.state.root(), params().state().unwrap().root());
         let chain = commit_three_blocks(&mut store, created.state);
         drop(store);
 
         let keys = GenesisKeys::new(SEED, ACCOUNTS).unwrap();
-        let Ok((store, resumed)) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys) else {
-            panic!("the store resumes with its own keys");
-        };
+        let (store, resumed) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys)
+            .unwrap_or_else(|error| panic!("the store resumes with its own keys: {error}"));
         assert_eq!(resumed.report.snapshot_height, Some(2));
         assert_eq!(keys.derived(), 0, "the snapshot holds the state: no key is derived");
         drop(store);
 
         std::fs::remove_dir_all(dir.path().join(SNAPSHOTS_DIR_NAME)).unwrap();
-        let Ok((_store, resumed)) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys) else {
-            panic!("the store resumes from genesis with its own keys");
-        };
+        let (_store, resumed) = BlockStore::open_with_genesis_keys(dir.path(), config(), &params(), &keys)
+            .unwrap_or_else(|error| panic!("the store resumes from genesis with its own keys: {error}"));
         assert_eq!((resumed.height, resumed.state.root()), (3, chain.state.root()));
         assert_eq!(keys.derived(), ACCOUNTS as usize, "the genesis state needs every id");
     }
